@@ -1,0 +1,66 @@
+"""The residual block, y = act(shortcut(x) + F(x)) (He et al. 2015, eq. 1)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from reslab.nn.drop_path import DropPath
+from reslab.nn.layers import is_norm
+from reslab.nn.shortcuts import NoShortcut, is_projection
+
+
+class ResidualBlock(nn.Module):
+    """A block is its residual branch F, its shortcut and the activation applied to their sum.
+
+    The branch's layers are registered on the block itself (``conv1``, ``bn1``, ...) and a projection
+    shortcut as ``downsample``: exactly torchvision's state-dict keys, so its pretrained weights load
+    with ``strict=True``. ``branch`` and ``shortcut`` are views over those same modules, so hooks,
+    lesions and zero-initialisation work on F and the shortcut directly.
+    """
+
+    expansion: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        branch: OrderedDict[str, nn.Module],
+        shortcut: nn.Module,
+        act: nn.Module,
+        drop_path: float = 0.0,
+        *,
+        changes_shape: bool = False,
+    ) -> None:
+        super().__init__()
+        # Blocks that change resolution or width cannot become an identity when lesioned
+        # (Veit et al. 2016 report them separately).
+        self.changes_shape = changes_shape
+        for name, layer in branch.items():
+            self.add_module(name, layer)
+        self.add_module("downsample" if is_projection(shortcut) else "shortcut_op", shortcut)
+        self.add_module("act", act)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        # Unregistered views: registering them would duplicate every key in the state dict.
+        self.__dict__["branch"] = nn.Sequential(branch)
+        self.__dict__["shortcut"] = shortcut
+
+    branch: nn.Sequential
+    shortcut: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shortcut(x) + self.drop_path(self.branch(x)))
+
+    @property
+    def is_plain(self) -> bool:
+        return isinstance(self.shortcut, NoShortcut)
+
+    def zero_init_last(self) -> None:
+        """Zero the branch's last scale, so the block starts as exactly its shortcut.
+
+        Goyal et al. 2017 (arXiv:1706.02677, 5.1) zero the last BN's gamma; a pre-activation branch
+        ends in a conv (He et al. 2016), so there the conv's weight is zeroed instead.
+        """
+        last = [m for m in self.branch if is_norm(m) or isinstance(m, nn.modules.conv._ConvNd)][-1]
+        nn.init.zeros_(last.weight)

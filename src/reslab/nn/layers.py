@@ -1,0 +1,55 @@
+"""Dimension-generic layer factories: the same blocks serve images (dims=2) and sequences (dims=1)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+_MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
+_AVGPOOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
+
+
+def check_dims(dims: int) -> int:
+    if dims not in _CONV:
+        raise ValueError(f"dims={dims!r} is not supported; accepted values: 1 (sequences), 2 (images)")
+    return dims
+
+
+def conv(
+    dims: int,
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    bias: bool = False,
+) -> nn.Module:
+    # "same" padding for odd kernels; no bias because a BatchNorm follows every conv (He et al. 2015, 3.4).
+    return _CONV[dims](
+        in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=bias
+    )
+
+
+def conv3(dims: int, in_ch: int, out_ch: int, stride: int = 1, groups: int = 1) -> nn.Module:
+    return conv(dims, in_ch, out_ch, 3, stride, groups)
+
+
+def conv1(dims: int, in_ch: int, out_ch: int, stride: int = 1) -> nn.Module:
+    return conv(dims, in_ch, out_ch, 1, stride)
+
+
+def norm(dims: int, channels: int) -> nn.Module:
+    return _NORM[dims](channels)
+
+
+def max_pool(dims: int) -> nn.Module:
+    return _MAXPOOL[dims](kernel_size=3, stride=2, padding=1)
+
+
+def global_avg_pool(dims: int) -> nn.Module:
+    return _AVGPOOL[dims](1)
+
+
+def is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
