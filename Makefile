@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/reslab run degradation
 
 test: $(STAMP)
+	bash scripts/install_browser.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -6,6 +6,9 @@ from reslab.cli.app import app
 
 # Command modules register themselves on import (one line each).
 from reslab.cli import models as _models  # noqa: E402, F401
+from reslab.cli import train as _train  # noqa: E402, F401
+from reslab.cli import report as _report  # noqa: E402, F401
+from reslab.cli import run_degradation as _run_degradation  # noqa: E402, F401
 
 
 def main() -> None:

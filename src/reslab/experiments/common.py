@@ -6,58 +6,24 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def git_commit(path: Path | None = None) -> str | None:
-    cwd = path or Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=cwd, capture_output=True, text=True, timeout=5,
-    )  # fmt: skip
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def device_name(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+from reslab.training.env import environment
 
 
 def provenance(device: torch.device | str = "cpu", seeds: list[int] | None = None) -> dict[str, Any]:
-    import torchvision
-
-    from reslab import __version__
-
+    """Versions, device, git commit and seeds: what every result records beside its numbers."""
+    env = environment(torch.device(device), seed=seeds[0] if seeds else 0)
+    env.pop("seed")
     return {
-        "reslab": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        **env,
         "numpy": np.__version__,
-        "device": device_name(device),
-        "git_commit": git_commit(),
         "seeds": seeds,
-        "hostname": platform.node(),
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-        "pid": os.getpid(),
     }
 
 
@@ -95,3 +61,77 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def default_run_dir(experiment: str, root: Path | str = "runs") -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{experiment}-{stamp}"
+    suffix = 1
+    while path.exists():  # two runs in the same second must not share a directory
+        suffix += 1
+        path = Path(root) / f"{experiment}-{stamp}-{suffix}"
+    return path
+
+
+def check_writable(run_dir: Path) -> Path:
+    """Fail before any computation if results could not be saved."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"output directory {str(run_dir)!r} is not writable: {err.strerror}") from None
+    return run_dir
+
+
+class ExperimentResult:
+    """Base for experiment results: dataclass fields go to results.json, arrays to raw.npz.
+
+    Subclasses are dataclasses with an ``experiment`` class attribute; they override ``arrays()``
+    for bulky numeric data and ``tables()`` for CSV files a spreadsheet can open.
+    """
+
+    experiment: str = ""
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+    def save(self, run_dir: Path | str) -> Path:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data = {"experiment": self.experiment, **to_jsonable(self)}
+        write_json(run_dir / "config.json", data.get("config", {}))
+        if arrays := self.arrays():
+            tmp = run_dir / "raw.tmp.npz"
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, run_dir / "raw.npz")
+        for name, rows in self.tables().items():
+            _write_csv(run_dir / f"{name}.csv", rows)
+        write_json(run_dir / "results.json", data)  # last: its presence marks a complete run
+        return run_dir
+
+
+def load_arrays(run_dir: Path | str) -> dict[str, np.ndarray]:
+    path = Path(run_dir) / "raw.npz"
+    if not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as npz:  # never unpickle: plain arrays only
+        return {k: npz[k] for k in npz.files}
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    if not rows:
+        return
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(to_jsonable(rows))
+    os.replace(tmp, path)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 # Channels per conv, "M" for a 2x2 max-pool (configuration E of Simonyan & Zisserman, Table 1).
 VGG19_LAYOUT: tuple[int | str, ...] = (
@@ -32,13 +33,15 @@ class VGG(nn.Module):
         self.dims = 2
         self.features = _features(layout, in_channels, batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        # The head reads the last conv's width, so a custom layout need not end at 512 channels.
+        self.num_features = [c for c in layout if isinstance(c, int)][-1] * 7 * 7
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(self.num_features, 4096), nn.ReLU(True), nn.Dropout(dropout),
             nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
         )  # fmt: skip
-        self.num_features = 512 * 7 * 7
         self.default_input_size = (in_channels, 224, 224)
+        self.grad_checkpointing = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -57,6 +60,23 @@ class VGG(nn.Module):
     def blocks(self) -> list[nn.Module]:
         return []  # no residual blocks: VGG is the plain reference
 
+    @property
+    def stages(self) -> list[nn.Sequential]:
+        # The conv groups between max-pools (Simonyan & Zisserman, Table 1), as views over
+        # `features` so the state-dict keys stay torchvision's `features.N`.
+        stages, start = [], 0
+        for i, layer in enumerate(self.features):
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append(self.features[start : i + 1])
+                start = i + 1
+        if start < len(self.features):  # a custom layout need not end with a pool
+            stages.append(self.features[start:])
+        return stages
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        # Recompute each stage's activations in backward instead of storing them.
+        self.grad_checkpointing = enable
+
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -66,7 +86,11 @@ class VGG(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        return self.features(x)
+        if not (self.grad_checkpointing and self.training and torch.is_grad_enabled()):
+            return self.features(x)
+        for stage in self.stages:
+            x = checkpoint(stage, x, use_reentrant=False)
+        return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.avgpool(x), 1)

@@ -10,7 +10,7 @@ class DropPath(nn.Module):
     def __init__(self, p: float) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1); got {p!r}")
+            raise ValueError(f"DropPath p={p!r} is out of range; accepted values: 0 <= p < 1")
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -26,6 +26,10 @@ class DropPath(nn.Module):
 
 
 def drop_path_rates(rate: float, n_blocks: int) -> list[float]:
+    if not 0.0 <= rate < 1.0:
+        # Checked here, on the model's argument: a negative rate would otherwise silently disable
+        # stochastic depth, and a rate >= 1 would be reported under a per-block value.
+        raise ValueError(f"drop_path_rate={rate!r} is out of range; accepted values: 0 <= rate < 1")
     # Linear decay rule (Huang et al. 2016, eq. 4): p_l = l / L * p_L, so the first block is almost
     # never dropped and the last is dropped with probability p_L.
     return [rate * (i + 1) / n_blocks for i in range(n_blocks)]

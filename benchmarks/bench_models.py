@@ -1,0 +1,165 @@
+"""Training-step speed of reslab's models against reference implementations.
+
+Times one forward + backward (cross-entropy on random labels, train mode, fp32) of
+  - reslab ``resnet50`` vs torchvision ``resnet50`` (batch 16 at 224x224), and
+  - reslab ``resnet20`` vs the classic plain-PyTorch CIFAR ResNet-20 written below (option-A
+    shortcut as a lambda, ``out += shortcut(x)``; batch 128 at 32x32),
+in one process, in both memory formats (channels_last and contiguous). The two models of a pair
+are timed in interleaved repetitions, alternating which goes first, so drifts in machine load hit
+both alike; each repetition's throughput is recorded and the median is reported.
+
+    .venv/bin/python benchmarks/bench_models.py            # full run (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_models.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+import reslab
+
+# ---------------------------------------------------------------------------------------------
+# Reference CIFAR ResNet-20 (He et al. 2015, 4.2), written the way the widely used plain-PyTorch
+# reimplementations write it: option-A shortcut as a lambda, in-place add, functional ReLU.
+
+
+class LambdaLayer(nn.Module):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+class RefBasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            pad = planes // 4
+            self.shortcut = LambdaLayer(
+                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad), "constant", 0)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        return F.relu(out)
+
+
+class RefResNet20(nn.Module):
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks: list[nn.Module] = []
+        in_planes = 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(3):
+                blocks.append(RefBasicBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.linear = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.avg_pool2d(out, out.size()[3])
+        return self.linear(out.flatten(1))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    label: str
+    ours: Callable[[], nn.Module]
+    reference: Callable[[], nn.Module]
+    batch: int
+    side: int
+
+
+PAIRS = (
+    Pair(
+        "resnet50 vs torchvision", lambda: reslab.create_model("resnet50"),
+        torchvision.models.resnet50, batch=16, side=224,
+    ),
+    Pair(
+        "resnet20 vs reference", lambda: reslab.create_model("resnet20"), RefResNet20,
+        batch=128, side=32,
+    ),
+)  # fmt: skip
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+
+
+def time_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, x, y)
+    return steps * x.shape[0] / (time.perf_counter() - start)
+
+
+def bench_pair(pair: Pair, fmt: torch.memory_format, reps: int, steps: int) -> tuple[float, float]:
+    torch.manual_seed(0)
+    models = [pair.ours().train().to(memory_format=fmt), pair.reference().train()]
+    models[1] = models[1].to(memory_format=fmt)
+    num_classes = models[0].fc.out_features
+    x = torch.randn(pair.batch, 3, pair.side, pair.side).to(memory_format=fmt)
+    y = torch.randint(0, num_classes, (pair.batch,))
+    for m in models:  # warm-up: oneDNN primitive creation, allocator growth
+        train_step(m, x, y)
+    rates: list[list[float]] = [[], []]
+    for r in range(reps):
+        order = (0, 1) if r % 2 == 0 else (1, 0)
+        for i in order:
+            rates[i].append(time_steps(models[i], x, y, steps))
+    return statistics.median(rates[0]), statistics.median(rates[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per model")
+    parser.add_argument("--steps", type=int, default=1, help="training steps per repetition")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="3 repetitions, smoke run")
+    args = parser.parse_args()
+    reps = 3 if args.quick else args.reps
+    torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
+        f"{platform.processor() or platform.machine()}, {args.threads} threads, fp32, "
+        f"forward+backward, median of {reps} interleaved repetitions x {args.steps} step(s)"
+    )
+    print(f"{'pair':<26}{'format':<16}{'reslab img/s':>14}{'ref img/s':>12}{'ratio':>8}")
+    formats = (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format))
+    for pair in PAIRS:
+        # The small net needs more steps per repetition to rise above timer and scheduler noise.
+        steps = args.steps * (4 if pair.side == 32 else 1)
+        for fmt_name, fmt in formats:
+            ours, ref = bench_pair(pair, fmt, reps, steps)
+            print(f"{pair.label:<26}{fmt_name:<16}{ours:>14.1f}{ref:>12.1f}{ours / ref:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

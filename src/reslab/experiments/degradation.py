@@ -1,0 +1,236 @@
+"""The degradation problem (He et al. 2015, section 4.2 and Figure 6).
+
+Plain nets get *worse* at fitting their own training data as they get deeper; the same nets with
+identity shortcuts do not. We train plain and residual nets of each depth with one recipe, over
+several seeds, and compare final training error (measured on the whole training split, eval mode,
+no augmentation) between the shallowest and the deepest net of each kind.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from reslab.experiments.common import ExperimentResult, mean_std, provenance
+from reslab.experiments.runner import cached_data, default_workers, map_runs
+from reslab.models import cifar_resnet
+from reslab.models.cifar import blocks_per_stage
+from reslab.training import apply_overrides, fit, load_recipe
+from reslab.training.config import TrainConfig
+from reslab.training.overrides import set_field
+from reslab.training.precision import resolve_device
+
+Kind = Literal["plain", "residual"]
+KINDS: tuple[Kind, ...] = ("plain", "residual")
+SHORTCUT = {"plain": "none", "residual": "A"}  # option A: the comparison adds no parameters (4.2)
+# He et al. 2015, Table 6: CIFAR-10 test error (%) of ResNet-20/32/44/56/110 (best of 5 for 110).
+PAPER_TEST_ERR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
+
+
+@dataclass
+class DegradationConfig:
+    data: str = "mnist1d"
+    data_dir: str | None = None
+    depths: tuple[int, ...] = (20, 56)
+    seeds: int = 3
+    preset: str = "quick"
+    recipe: str = "paper"
+    epochs: int | None = 30
+    steps: int | None = None
+    batch_size: int = 128
+    overrides: tuple[str, ...] = ()  # extra "section.field=value" training overrides
+    device: str = "auto"
+    workers: int = 0  # 0: automatic (2 processes on CPU, 1 on GPU)
+    log_every: int = 10
+
+    @classmethod
+    def preset_config(cls, name: str, **changes: Any) -> DegradationConfig:
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(PRESETS)}")
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(PRESETS[name], **changes)
+
+
+PRESETS: dict[str, DegradationConfig] = {
+    # Minutes on 2 CPU cores: MNIST-1D (offline), 1-D nets, the paper's recipe (lr 0.1, step
+    # decay at 50% and 75% of the run, wd 1e-4, batch 128) shortened to a number of epochs.
+    "quick": DegradationConfig(),
+    # He et al. 2015, 4.2: CIFAR-10, 64k iterations, depths 20-56 (hours on one GPU).
+    "paper": DegradationConfig(
+        data="cifar10", depths=(20, 32, 44, 56), preset="paper", epochs=None, steps=64000,
+        log_every=100,
+    ),  # fmt: skip
+}
+
+
+@dataclass
+class RunRecord:
+    kind: Kind
+    depth: int
+    seed: int
+    steps: list[int]  # iteration of each training-error point
+    train_err: list[float]  # running training error (%) over the last log interval
+    epoch_steps: list[int]
+    test_err: list[float]  # test error (%) after each epoch
+    final_train_err: float  # %, whole training split, eval mode
+    final_test_err: float
+    status: str
+    diverged_step: int | None
+    wall_s: float
+
+
+@dataclass
+class Verdict:
+    degradation_observed: bool
+    residual_ok: bool
+    plain_gap: float  # deep minus shallow final training error, percentage points
+    residual_gap: float
+    text: str
+
+
+@dataclass
+class DegradationResult(ExperimentResult):
+    experiment = "degradation"
+    config: DegradationConfig
+    provenance: dict[str, Any]
+    runs: list[RunRecord] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    verdict: Verdict | None = None
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        runs = [{k: v for k, v in vars(r).items() if not isinstance(v, list)} for r in self.runs]
+        return {"summary": self.summary, "runs": runs}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for r in self.runs:
+            key = f"{r.kind}{r.depth}_seed{r.seed}"
+            out[f"{key}_train"] = np.array([r.steps, r.train_err], dtype=float)
+            out[f"{key}_test"] = np.array([r.epoch_steps, r.test_err], dtype=float)
+        return out
+
+
+def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
+    cfg = load_recipe(config.recipe)
+    for key, value in (
+        ("data.name", config.data), ("data.batch_size", config.batch_size),
+        ("train.epochs", config.epochs), ("train.steps", config.steps), ("train.seed", seed),
+        ("train.log_every", config.log_every), ("train.eval_every", 1), ("train.eval_train", True),
+        # Same schedule for every depth: the paper's lr 0.01 warm-up for 110 layers is opt-in here.
+        ("schedule.error_warmup", "off"),
+    ):  # fmt: skip
+        cfg = set_field(cfg, key, value)
+    return apply_overrides(cfg, config.overrides)
+
+
+def train_one(task: tuple[DegradationConfig, Kind, int, int]) -> RunRecord:
+    config, kind, depth, seed = task
+    bundle = cached_data(config.data, config.data_dir)
+    torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
+    model = cifar_resnet(
+        depth, shortcut=SHORTCUT[kind], dims=bundle.dims, in_channels=bundle.in_channels,
+        num_classes=bundle.num_classes,
+    )  # fmt: skip
+    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    return RunRecord(
+        kind=kind, depth=depth, seed=seed,
+        steps=[h["step"] for h in result.history],
+        train_err=[100 * h["train_err"] for h in result.history],
+        epoch_steps=[e["step"] for e in result.epochs],
+        test_err=[100 * e["test_err"] for e in result.epochs],
+        final_train_err=_final_err(result, "train_err", bundle.num_classes),
+        final_test_err=_final_err(result, "test_err", bundle.num_classes),
+        status=result.status, diverged_step=result.diverged_step, wall_s=result.wall_s,
+    )  # fmt: skip
+
+
+def _final_err(result: Any, key: str, num_classes: int) -> float:
+    value = result.final.get(key)
+    if result.status == "diverged" or value is None or not math.isfinite(value):
+        # A net that diverged has learned nothing: count it at chance level, not as missing.
+        return 100 * (1 - 1 / num_classes)
+    return 100 * value
+
+
+def run(config: DegradationConfig, *, progress: bool = False) -> DegradationResult:
+    check_config(config)
+    seeds = list(range(config.seeds))
+    cached_data(config.data, config.data_dir)  # fail fast on missing data, before any training
+    tasks = [(config, k, d, s) for s in seeds for d in config.depths for k in KINDS]
+    workers = config.workers or default_workers(config.device)
+    bar = _progress(len(tasks)) if progress else None
+    runs = map_runs(train_one, tasks, workers=workers, on_done=(lambda _: bar.update()) if bar else None)
+    if bar:
+        bar.close()
+    result = DegradationResult(config, provenance(resolve_device(config.device), seeds), runs)
+    result.summary = summarize(runs, config)
+    result.verdict = judge(runs, config.depths)
+    return result
+
+
+def check_config(config: DegradationConfig) -> None:
+    if len(config.depths) < 2:
+        raise ValueError(f"depths={config.depths} needs at least two depths to compare")
+    for depth in config.depths:
+        blocks_per_stage(depth, "basic")  # raises with the accepted form 6n+2
+    if config.seeds < 1:
+        raise ValueError(f"seeds={config.seeds} must be >= 1")
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="degradation runs", unit="run", dynamic_ncols=True)
+
+
+def summarize(runs: list[RunRecord], config: DegradationConfig) -> list[dict[str, Any]]:
+    rows = []
+    for kind in KINDS:
+        for depth in config.depths:
+            group = [r for r in runs if r.kind == kind and r.depth == depth]
+            train_m, train_s = mean_std([r.final_train_err for r in group])
+            test_m, test_s = mean_std([r.final_test_err for r in group])
+            paper = PAPER_TEST_ERR.get(depth) if kind == "residual" and config.data == "cifar10" else None
+            rows.append({
+                "kind": kind, "depth": depth, "seeds": len(group),
+                "train_err_mean": train_m, "train_err_std": train_s,
+                "test_err_mean": test_m, "test_err_std": test_s,
+                "diverged": sum(r.status == "diverged" for r in group),
+                "paper_test_err": paper,
+            })  # fmt: skip
+    return rows
+
+
+def judge(runs: list[RunRecord], depths: tuple[int, ...]) -> Verdict:
+    """Deepest vs shallowest net of each kind, on final training error (percentage points).
+
+    A gap counts when it exceeds both 1 point and twice its standard error over seeds, so a
+    single lucky or unlucky seed cannot decide the verdict.
+    """
+    shallow, deep = min(depths), max(depths)
+
+    def gap(kind: Kind) -> tuple[float, float]:
+        a = np.array([r.final_train_err for r in runs if r.kind == kind and r.depth == deep])
+        b = np.array([r.final_train_err for r in runs if r.kind == kind and r.depth == shallow])
+        se = math.sqrt(_var(a) / len(a) + _var(b) / len(b))
+        return float(a.mean() - b.mean()), se
+
+    plain_gap, plain_se = gap("plain")
+    res_gap, res_se = gap("residual")
+    observed = plain_gap > max(1.0, 2 * plain_se)
+    residual_ok = res_gap <= max(1.0, 2 * res_se)
+    text = (
+        f"degradation observed: {'yes' if observed else 'no'} — plain-{deep} ends "
+        f"{plain_gap:+.1f} points of training error vs plain-{shallow}; residual-{deep} "
+        f"{res_gap:+.1f} vs residual-{shallow} "
+        f"({'no degradation with shortcuts' if residual_ok else 'residual nets degrade too'})"
+    )
+    return Verdict(observed, residual_ok, plain_gap, res_gap, text)
+
+
+def _var(x: np.ndarray) -> float:
+    return float(x.var(ddof=1)) if len(x) > 1 else 0.0

@@ -1,0 +1,430 @@
+"""The gradient highway (He et al. 2016, "Identity Mappings in Deep Residual Networks", eq. 4-5).
+
+With identity shortcuts and nothing after the addition, x_L = x_l + sum_{i=l}^{L-1} F(x_i), so
+dL/dx_l = dL/dx_L (1 + d/dx_l sum F): every block's input gradient contains the top gradient
+unchanged and cannot vanish through depth. A plain net has no such term: its gradient is a
+product of L Jacobians and may shrink or grow exponentially. We measure, per block, the L2 norm
+of the loss gradient w.r.t. the block's input and w.r.t. its parameters, for plain, residual
+(post-activation) and pre-activation nets, at initialisation and after N training steps with one
+recipe, and compare the first block with the last one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reslab.data import DataBundle, make_loader
+from reslab.experiments.common import (
+    ExperimentResult,
+    load_arrays,
+    mean_std,
+    provenance,
+    read_json,
+)
+from reslab.experiments.runner import cached_data, default_workers, map_runs
+from reslab.models import cifar_resnet
+from reslab.models.cifar import blocks_per_stage
+from reslab.models.resnet import ResNet
+from reslab.training import apply_overrides, fit, load_recipe, set_field
+from reslab.training.config import TrainConfig
+from reslab.training.precision import resolve_device
+from reslab.training.rng import seed_everything
+
+Kind = Literal["plain", "residual", "preact"]
+KINDS: tuple[Kind, ...] = ("plain", "residual", "preact")
+PHASES = ("init", "trained")
+# (block, shortcut) of each kind, per block family. Residual basic nets use option A, as the
+# CIFAR nets of He et al. 2015 (4.2); bottleneck nets and every pre-activation net project where
+# the shape changes (option B), as in He et al. 2016 (ResNet-164/1001). Plain: no shortcut.
+ARCHS: dict[str, dict[Kind, tuple[str, str]]] = {
+    "basic": {"plain": ("basic", "none"), "residual": ("basic", "A"),
+              "preact": ("preact_basic", "B")},
+    "bottleneck": {"plain": ("bottleneck", "none"), "residual": ("bottleneck", "B"),
+                   "preact": ("preact_bottleneck", "B")},
+}  # fmt: skip
+# A first/last ratio within [1/FLAT, FLAT] counts as flat: an exponential trend over 50 or more
+# blocks leaves this band by orders of magnitude, while a ratio of a few is a gentle slope.
+FLAT = 10.0
+
+
+@dataclass
+class GradientsConfig:
+    data: str = "mnist1d"
+    data_dir: str | None = None
+    block: str = "basic"  # block family: "basic" (depth 6n+2) or "bottleneck" (9n+2)
+    depths: tuple[int, ...] = (20, 56, 110, 1202)
+    # Depths also trained `steps` steps and measured again (None: all). On 2 CPU cores one step
+    # of a 1202-layer net takes seconds, so the quick preset measures it at init only.
+    train_depths: tuple[int, ...] | None = (20, 56, 110)
+    steps: int = 50  # 0: measure at initialisation only
+    seeds: int = 2
+    batches: int = 2  # measurement batches, the first ones of the train split in order
+    batch_size: int = 128
+    preset: str = "quick"
+    recipe: str = "mnist1d"
+    overrides: tuple[str, ...] = ()  # extra "section.field=value" training overrides
+    device: str = "auto"
+    workers: int = 0  # 0: automatic (2 processes on CPU, 1 on GPU)
+
+    @classmethod
+    def preset_config(cls, name: str, **changes: Any) -> GradientsConfig:
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(PRESETS)}")
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(PRESETS[name], **changes)
+
+    def trains(self, depth: int) -> bool:
+        return self.steps > 0 and (self.train_depths is None or depth in self.train_depths)
+
+
+PRESETS: dict[str, GradientsConfig] = {
+    # Minutes on 2 CPU cores: MNIST-1D, 1-D nets, the MNIST-1D recipe cut to 50 steps.
+    "quick": GradientsConfig(),
+    # CIFAR-10, 2-D nets up to ResNet-1202 (He et al. 2015, 4.2), every depth trained 2000
+    # iterations of the paper's recipe, schedule compressed to that length (an hour or more on a GPU).
+    "paper": GradientsConfig(
+        data="cifar10", depths=(20, 56, 110, 1202), train_depths=None, steps=2000, seeds=3,
+        batches=8, preset="paper", recipe="paper",
+    ),  # fmt: skip
+}
+
+
+@dataclass
+class GradientRecord:
+    kind: Kind
+    depth: int
+    seed: int
+    # Per block (model.blocks order), mean over the measurement batches; [] where not measured.
+    input_init: list[float]
+    weight_init: list[float]
+    input_trained: list[float] = field(default_factory=list)
+    weight_trained: list[float] = field(default_factory=list)
+    status: str = "init-only"  # or fit's status: "completed" | "diverged"
+    diverged_step: int | None = None
+    train_loss: float | None = None  # last logged training loss
+    test_err: float | None = None  # % after training
+    wall_s: float = 0.0
+
+    def profile(self, part: str, phase: str) -> np.ndarray:
+        return np.asarray(getattr(self, f"{part}_{phase}"), dtype=float)
+
+
+@dataclass
+class Verdict:
+    highway_holds: bool  # residual and pre-activation ratios flat wherever measured (finite)
+    plain_breaks: bool  # the deepest plain net's ratio at init is outside the flat band
+    text: str
+
+
+@dataclass
+class GradientsResult(ExperimentResult):
+    experiment = "gradients"
+    config: GradientsConfig
+    provenance: dict[str, Any]
+    records: list[GradientRecord] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    verdict: Verdict | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for r in self.records:
+            for part in ("input", "weight"):
+                for phase in PHASES:
+                    if len(profile := r.profile(part, phase)):
+                        out[array_key(r.kind, r.depth, r.seed, part, phase)] = profile
+        return out
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        runs = [{k: v for k, v in vars(r).items() if not isinstance(v, list)} for r in self.records]
+        return {"summary": self.summary, "runs": runs}
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> GradientsResult:
+        """Read a saved run back; profiles come from raw.npz, where inf and nan survive exactly."""
+        data, arrays = read_json(Path(run_dir) / "results.json"), load_arrays(run_dir)
+        config = _config_from_json(data["config"])
+        records = [_record_from_json(r, arrays) for r in data["records"]]
+        verdict = Verdict(**data["verdict"]) if data.get("verdict") else None
+        return cls(config, data["provenance"], records, data["summary"], verdict)
+
+
+def array_key(kind: str, depth: int, seed: int, part: str, phase: str) -> str:
+    return f"{kind}{depth}_seed{seed}_{part}_{phase}"
+
+
+def _config_from_json(data: dict[str, Any]) -> GradientsConfig:
+    tuples = {"depths", "train_depths", "overrides"}
+    values = {k: tuple(v) if k in tuples and v is not None else v for k, v in data.items()}
+    return GradientsConfig(**{f.name: values[f.name] for f in fields(GradientsConfig)})
+
+
+def _record_from_json(data: dict[str, Any], arrays: dict[str, np.ndarray]) -> GradientRecord:
+    record = GradientRecord(**data)
+    for part in ("input", "weight"):
+        for phase in PHASES:
+            key = array_key(record.kind, record.depth, record.seed, part, phase)
+            setattr(record, f"{part}_{phase}", arrays[key].tolist() if key in arrays else [])
+    return record
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+def block_gradient_norms(
+    model: ResNet, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per block: L2 norms of dLoss/d(block input) and of dLoss/d(block parameters, concatenated),
+    each the mean over ``batches``. The loss is the batch-mean cross-entropy.
+
+    Measured in train mode (BN normalises with batch statistics), the mode training takes its
+    gradients in; the model's mode and BN running statistics are left as they were.
+    """
+    blocks = model.blocks
+    with _train_mode_untouched(model):
+        per_batch = [_batch_norms(model, blocks, x, y) for x, y in batches]
+    inputs = np.array([p[0] for p in per_batch])
+    weights = np.array([p[1] for p in per_batch])
+    return inputs.mean(axis=0), weights.mean(axis=0)
+
+
+@contextmanager
+def _train_mode_untouched(model: ResNet) -> Iterator[None]:
+    # A measurement must not move BN running statistics: the trained net is measured again later.
+    was_training = model.training
+    saved = [b.detach().clone() for b in model.buffers()]
+    model.train()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved, strict=True):
+                buffer.copy_(value)
+        model.train(was_training)
+
+
+def _batch_norms(
+    model: ResNet, blocks: list[Any], x: torch.Tensor, y: torch.Tensor
+) -> tuple[list[float], list[float]]:
+    inputs: list[torch.Tensor] = []
+    hooks = [b.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for b in blocks]
+    try:
+        loss = F.cross_entropy(model(x), y)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    params = [[p for p in b.parameters() if p.requires_grad] for b in blocks]
+    flat = [p for group in params for p in group]
+    grads = torch.autograd.grad(loss, [*inputs, *flat], allow_unused=True, materialize_grads=True)
+    # Norms in float64: a plain net's gradient can be finite per element yet overflow float32
+    # once squared and summed.
+    sq = [torch.linalg.vector_norm(g.double()) ** 2 for g in grads]
+    input_sq, weight_sq = sq[: len(inputs)], iter(sq[len(inputs) :])
+    weight = [sum((next(weight_sq) for _ in group), torch.zeros((), dtype=torch.float64))
+              for group in params]  # fmt: skip
+    return torch.stack(input_sq).sqrt().tolist(), torch.stack(weight).sqrt().tolist()
+
+
+def measurement_batches(
+    bundle: DataBundle, batches: int, batch_size: int, device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``batches`` batches of the train split, in order, without augmentation: the same
+    inputs for every net and seed, so seeds differ only in their weights."""
+    loader = make_loader(bundle, "train", batch_size=batch_size, train=False, device=device)
+    out = [(x, y) for x, y in islice(loader, batches) if len(y) == batch_size]
+    if len(out) < batches:
+        available = len(bundle.train) // batch_size  # type: ignore[arg-type]
+        raise ValueError(
+            f"batches={batches} of {batch_size} needs {batches * batch_size} training samples; "
+            f"{bundle.name} has {len(bundle.train)}: accepted batches <= {available}"  # type: ignore[arg-type]
+        )
+    return out
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+def build_net(kind: Kind, depth: int, family: str, bundle: DataBundle) -> ResNet:
+    block, shortcut = ARCHS[family][kind]
+    return cifar_resnet(
+        depth, block=block, shortcut=shortcut, dims=bundle.dims, in_channels=bundle.in_channels,
+        num_classes=bundle.num_classes,
+    )  # fmt: skip
+
+
+def train_config(config: GradientsConfig, seed: int) -> TrainConfig:
+    cfg = load_recipe(config.recipe)
+    for key, value in (
+        ("data.name", config.data), ("data.batch_size", config.batch_size),
+        ("train.epochs", None), ("train.steps", config.steps), ("train.seed", seed),
+        ("train.log_every", max(1, min(10, config.steps))), ("train.eval_train", False),
+        ("train.checkpoint_every", 0),
+    ):  # fmt: skip
+        cfg = set_field(cfg, key, value)
+    return apply_overrides(cfg, config.overrides)
+
+
+def measure_one(task: tuple[GradientsConfig, Kind, int, int]) -> GradientRecord:
+    """One net: build it from the seed, measure, train ``steps`` steps with ``fit``, measure again."""
+    config, kind, depth, seed = task
+    started = time.perf_counter()
+    bundle = cached_data(config.data, config.data_dir)
+    device = resolve_device(config.device)
+    batches = measurement_batches(bundle, config.batches, config.batch_size, device)
+    seed_everything(seed)  # the initial weights are a function of the seed
+    model = build_net(kind, depth, config.block, bundle).to(device)
+    inputs, weights = block_gradient_norms(model, batches)
+    record = GradientRecord(kind, depth, seed, inputs.tolist(), weights.tolist())
+    if config.trains(depth):
+        result = fit(model, bundle, train_config(config, seed), device=config.device)
+        # A diverged net is measured too: its non-finite norms are the record of the divergence.
+        inputs, weights = block_gradient_norms(model, batches)
+        record.input_trained, record.weight_trained = inputs.tolist(), weights.tolist()
+        record.status, record.diverged_step = result.status, result.diverged_step
+        record.train_loss = result.history[-1]["train_loss"] if result.history else None
+        test_err = result.final.get("test_err")
+        record.test_err = 100 * test_err if test_err is not None else None
+    record.wall_s = time.perf_counter() - started
+    return record
+
+
+def run(config: GradientsConfig, *, progress: bool = False) -> GradientsResult:
+    _check(config)
+    seeds = list(range(config.seeds))
+    bundle = cached_data(config.data, config.data_dir)  # fail fast on missing data
+    measurement_batches(bundle, config.batches, config.batch_size, torch.device("cpu"))
+    # Deepest first: the longest runs start early and the pool finishes together.
+    tasks = [(config, k, d, s) for d in sorted(config.depths, reverse=True) for s in seeds
+             for k in KINDS]  # fmt: skip
+    workers = config.workers or default_workers(config.device)
+    bar = _progress(len(tasks)) if progress else None
+    records = map_runs(measure_one, tasks, workers=workers,
+                       on_done=(lambda _: bar.update()) if bar else None)  # fmt: skip
+    if bar:
+        bar.close()
+    records.sort(key=lambda r: (KINDS.index(r.kind), r.depth, r.seed))
+    result = GradientsResult(config, provenance(resolve_device(config.device), seeds), records)
+    result.summary = summarize(records, config)
+    result.verdict = judge(result.summary, config)
+    return result
+
+
+def _check(config: GradientsConfig) -> None:
+    if config.block not in ARCHS:
+        raise ValueError(f"block={config.block!r} is unknown; accepted: {', '.join(ARCHS)}")
+    if not config.depths:
+        raise ValueError("depths=() is empty; give at least one depth, e.g. 20,56,110")
+    for depth in config.depths:
+        blocks_per_stage(depth, config.block)  # raises with the accepted form 6n+2 / 9n+2
+    extra = set(config.train_depths or ()) - set(config.depths)
+    if extra:
+        raise ValueError(
+            f"train_depths={config.train_depths} includes {sorted(extra)}, not in "
+            f"depths={config.depths}; accepted: a subset of depths"
+        )
+    for name, value, low in (("seeds", config.seeds, 1), ("steps", config.steps, 0),
+                             ("batches", config.batches, 1), ("batch_size", config.batch_size, 1)):  # fmt: skip
+        if value < low:
+            raise ValueError(f"{name}={value} must be >= {low}")
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="gradient runs", unit="net", dynamic_ncols=True)
+
+
+# -- summarising ----------------------------------------------------------------------------------
+
+
+def first_last_ratio(profile: Sequence[float] | np.ndarray) -> float:
+    """Norm at the first block over norm at the last (nan where either is not finite or 0/0)."""
+    p = np.asarray(profile, dtype=float)
+    if len(p) == 0 or not (np.isfinite(p[0]) and np.isfinite(p[-1])):
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(p[0] / p[-1])
+
+
+def trend(ratio: float) -> str:
+    if not math.isfinite(ratio):
+        return "non-finite"
+    if ratio > FLAT:
+        return "exploding"  # the gradient grows from the output towards the input
+    if ratio < 1 / FLAT:
+        return "vanishing"
+    return "flat"
+
+
+def summarize(records: list[GradientRecord], config: GradientsConfig) -> list[dict[str, Any]]:
+    rows = []
+    for kind in KINDS:
+        for depth in sorted(config.depths):
+            group = [r for r in records if r.kind == kind and r.depth == depth]
+            row: dict[str, Any] = {"kind": kind, "depth": depth, "seeds": len(group),
+                                   "blocks": len(group[0].input_init) if group else 0}  # fmt: skip
+            for part in ("input", "weight"):
+                for phase in PHASES:
+                    row.update(_ratio_stats(group, part, phase))
+            row["trained_steps"] = config.steps if config.trains(depth) else 0
+            row["diverged"] = sum(r.status == "diverged" for r in group)
+            errs = [r.test_err for r in group if r.test_err is not None]
+            row["test_err_mean"], row["test_err_std"] = mean_std(errs) if errs else (None, None)
+            rows.append(row)
+    return rows
+
+
+def _ratio_stats(group: list[GradientRecord], part: str, phase: str) -> dict[str, Any]:
+    ratios = [first_last_ratio(r.profile(part, phase)) for r in group if r.profile(part, phase).size]
+    finite = [x for x in ratios if math.isfinite(x)]
+    mean, std = mean_std(finite) if finite else (math.nan, math.nan)
+    key = f"{part}_ratio_{phase}"
+    return {f"{key}_mean": mean, f"{key}_std": std, f"{key}_nonfinite": len(ratios) - len(finite)}
+
+
+def judge(summary: list[dict[str, Any]], config: GradientsConfig) -> Verdict:
+    """Residual and pre-activation nets keep the highway if every measured input-gradient ratio
+    (mean over seeds) is flat; the plain net breaks if its deepest ratio at init is not."""
+    by = {(r["kind"], r["depth"]): r for r in summary}
+    deep = max(config.depths)
+    trained = [d for d in config.depths if config.trains(d)]
+
+    def ratio(kind: Kind, depth: int, phase: str) -> float:
+        value = by[(kind, depth)][f"input_ratio_{phase}_mean"]
+        return math.nan if value is None else float(value)
+
+    highway = all(
+        trend(ratio(k, d, phase)) == "flat"
+        for k in ("residual", "preact")
+        for phase, depths in (("init", config.depths), ("trained", trained))
+        for d in depths
+    )
+    plain_breaks = trend(ratio("plain", deep, "init")) != "flat"
+    parts = [f"at init: {_describe(ratio, deep, 'init')}"]
+    if trained:
+        parts.append(f"after {config.steps} steps: {_describe(ratio, max(trained), 'trained')}")
+    text = (
+        f"gradient highway {'holds' if highway else 'not seen'} — first/last block input-gradient "
+        f"norm ratio {'; '.join(parts)}"
+    )
+    return Verdict(highway, plain_breaks, text)
+
+
+def _describe(ratio: Any, depth: int, phase: str) -> str:
+    names = {"plain": "plain", "residual": "residual", "preact": "pre-activation"}
+    items = []
+    for kind in KINDS:
+        value = ratio(kind, depth, phase)
+        shown = f"{value:.2g}" if math.isfinite(value) else "n/a"
+        items.append(f"{names[kind]}-{depth} {shown} ({trend(value)})")
+    return ", ".join(items)

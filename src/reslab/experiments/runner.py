@@ -1,0 +1,62 @@
+"""Many small, independent training runs for one experiment: one process, or a pool on CPU.
+
+On a CPU, tiny 1-D nets are dominated by per-op overhead and use a second core poorly: two
+single-threaded processes train ~1.4x more steps per second than one two-threaded process
+(measured on 2 cores). Runs are independent, so they can be spread over a process pool; one
+GPU runs them one after another. Multi-GPU data parallelism is torchrun's job, not this.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+import torch
+
+from reslab.data import DataBundle, load_data
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_data(name: str, data_dir: str | None) -> DataBundle:
+    return load_data(name, data_dir=data_dir)
+
+
+def default_workers(device: str) -> int:
+    if device not in ("auto", "cpu") or (device == "auto" and torch.cuda.is_available()):
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def map_runs(
+    fn: Callable[[T], R], tasks: Sequence[T], *, workers: int, on_done: Callable[[R], None] | None = None
+) -> list[R]:
+    """``[fn(t) for t in tasks]``, in task order, on ``workers`` processes (1: in this process)."""
+    if workers <= 1 or len(tasks) <= 1:
+        results = []
+        for task in tasks:
+            results.append(fn(task))
+            if on_done:
+                on_done(results[-1])
+        return results
+    threads = max(1, torch.get_num_threads() // workers)
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        out: list[Any] = [None] * len(tasks)
+        for future in as_completed(futures):
+            out[futures[future]] = future.result()
+            if on_done:
+                on_done(out[futures[future]])
+    return out
+

@@ -1,0 +1,33 @@
+"""Reporting: figures and self-contained HTML drawn from saved run directories (never computed).
+
+An experiment adds its report in `reslab/reporting/<experiment>.py` with `@register_report`;
+see docs/reporting.md.
+"""
+
+from __future__ import annotations
+
+from reslab.reporting._format import MeanStd, format_mean_std, format_number
+from reslab.reporting._markup import Markup
+from reslab.reporting.html import Report
+from reslab.reporting.index import write_index
+from reslab.reporting.registry import (
+    ReportError,
+    build_report,
+    list_reports,
+    load_results,
+    register_report,
+)
+
+__all__ = [
+    "Markup",
+    "MeanStd",
+    "Report",
+    "ReportError",
+    "build_report",
+    "format_mean_std",
+    "format_number",
+    "list_reports",
+    "load_results",
+    "register_report",
+    "write_index",
+]

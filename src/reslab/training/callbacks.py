@@ -1,0 +1,34 @@
+"""Hooks into the training loop for experiments (gradient statistics, early stops, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class StepState:
+    """What a callback sees after each optimizer step. ``model`` is the bare model (not the DDP or
+    compiled wrapper); ``loss`` is that step's training loss as a device tensor (reading it with
+    ``.item()`` costs a host sync on a GPU)."""
+
+    step: int  # updates done so far
+    epoch: int
+    lr: float
+    loss: torch.Tensor
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+class Callback:
+    """Subclass and override what you need; raising stops training (the exception propagates,
+    and the last checkpoint written stays resumable)."""
+
+    def on_step_end(self, state: StepState) -> None:
+        return None
+
+    def on_epoch_end(self, state: StepState, metrics: dict[str, Any]) -> None:
+        return None

@@ -1,0 +1,76 @@
+"""Data-parallel training under ``torchrun``: the process group comes from its environment
+variables; NCCL on GPUs, gloo on CPUs. Only rank 0 writes files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from reslab.training.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device_type: str) -> DistContext:
+    """Join the process group ``torchrun`` describes (once per process); else a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return DistContext(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    )
+
+
+def per_rank_batch(global_batch: int, world_size: int) -> int:
+    if global_batch % world_size:
+        raise ConfigError(
+            f"data.batch_size={global_batch} must divide by the {world_size} processes "
+            "(each takes an equal share of the global batch)"
+        )
+    return global_batch // world_size
+
+
+def wrap_model(
+    model: nn.Module, ctx: DistContext, device: torch.device, sync_bn: bool
+) -> nn.Module:
+    if sync_bn and (not ctx.active or device.type != "cuda"):
+        raise ConfigError(
+            "train.sync_bn=true needs several CUDA processes (torchrun); PyTorch's SyncBatchNorm "
+            "has no CPU implementation"
+        )
+    if not ctx.active:
+        return model
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sum(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    if ctx.active:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.active:
+        dist.barrier()

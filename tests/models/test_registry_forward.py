@@ -1,0 +1,86 @@
+"""Every registered model builds, runs and trains (timm's registry-wide test)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reslab import create_model, list_models
+from reslab.models import get_entry
+
+HUGE = ("resnet1202", "preact_resnet1001")
+INTERFACE = (
+    "blocks", "stages", "forward_features", "forward_head", "check_input",
+    "set_grad_checkpointing", "default_input_size", "dims", "in_channels", "num_features",
+)  # fmt: skip
+
+
+def num_classes(name: str) -> int:
+    return 1000 if get_entry(name).family.startswith("imagenet") else 10
+
+
+def test_registry_is_populated() -> None:
+    assert len(list_models()) == 25
+    assert set(HUGE) <= set(list_models())
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in HUGE])
+def test_forward_backward_on_a_small_batch(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name).train()
+    # 32x32 also runs the ImageNet nets (their last stage is then 1x1) and VGG (its adaptive
+    # pool upsamples to 7x7), which keeps this test fast.
+    x = torch.randn(2, 3, 32, 32)
+    features = model.forward_features(x)
+    assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
+    out = model.forward_head(features)
+    assert out.shape == (2, num_classes(name))
+    assert torch.isfinite(out).all()
+    F.cross_entropy(out, torch.tensor([0, 1])).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"{name}: parameters without a gradient: {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    assert sum(p.grad.abs().sum() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_uniform_interface(name: str) -> None:
+    with torch.device("meta"):  # attributes only: nothing is allocated
+        model = create_model(name)
+    missing = [a for a in INTERFACE if not hasattr(model, a)]
+    assert not missing, f"{name} lacks {missing}"
+    assert model.reslab_name == name
+    assert model.dims == 2 and model.in_channels == 3
+    side = 224 if get_entry(name).family.startswith("imagenet") else 32
+    assert tuple(model.default_input_size) == (3, side, side)
+    assert len(model.stages) >= 3
+    assert (len(model.blocks) == 0) == (name == "vgg19")
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_thousand_layer_nets_run_one_forward(name: str) -> None:
+    torch.manual_seed(0)
+    # Train mode: with fresh BN running statistics (mean 0, var 1) an eval-mode forward through
+    # hundreds of un-normalised residual additions overflows to inf/NaN at initialisation.
+    model = create_model(name).train()
+    assert len(model.blocks) == {"resnet1202": 3 * 200, "preact_resnet1001": 3 * 111}[name]
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["resnet20", "plain20", "preact_resnet110"])
+def test_one_dimensional_versions(name: str) -> None:
+    # MNIST-1D (Greydanus & Kobak 2020): sequences of shape (N, 1, 40).
+    torch.manual_seed(0)
+    model = create_model(name, dims=1, in_channels=1).train()
+    assert model.default_input_size == (1, 40)
+    out = model(torch.randn(4, 1, 40))
+    assert out.shape == (4, 10)
+    assert torch.isfinite(out).all()
+    F.cross_entropy(out, torch.arange(4)).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    assert convs and all(isinstance(m, torch.nn.Conv1d) for m in convs)

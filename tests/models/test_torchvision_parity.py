@@ -1,0 +1,28 @@
+"""Every ImageNet name torchvision also has loads its weights strictly and computes the same."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from reslab import create_model
+
+NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+         "wide_resnet50_2", "vgg19"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_torchvision_weights_and_matches_its_outputs(name: str) -> None:
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, name)().eval()
+    ours = create_model(name).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    reference.load_state_dict(ours.state_dict(), strict=True)  # and no extra keys the other way
+    # 64x64 keeps this fast; VGG's adaptive pool still feeds its 7x7x512 head.
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected, got = reference(x), ours(x)
+    assert got.shape == expected.shape == (2, 1000)
+    assert (got - expected).abs().max().item() <= 1e-5
+    assert expected.abs().max().item() > 1e-3  # the comparison is not between two zero tensors
