@@ -6,7 +6,8 @@ Times one forward + backward (cross-entropy on random labels, train mode, fp32) 
     shortcut as a lambda, ``out += shortcut(x)``; batch 128 at 32x32),
 in one process, in both memory formats (channels_last and contiguous). The two models of a pair
 are timed in interleaved repetitions, alternating which goes first, so drifts in machine load hit
-both alike; each repetition's throughput is recorded and the median is reported.
+both alike. Reported: each model's median throughput, and the median over repetitions of the
+ratio reslab / reference within a repetition (robust to load that drifts between repetitions).
 
     .venv/bin/python benchmarks/bench_models.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_models.py --quick    # smoke run
@@ -15,6 +16,7 @@ both alike; each repetition's throughput is recorded and the median is reported.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -120,7 +122,9 @@ def time_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -
     return steps * x.shape[0] / (time.perf_counter() - start)
 
 
-def bench_pair(pair: Pair, fmt: torch.memory_format, reps: int, steps: int) -> tuple[float, float]:
+def bench_pair(
+    pair: Pair, fmt: torch.memory_format, reps: int, steps: int
+) -> tuple[float, float, float]:
     torch.manual_seed(0)
     models = [pair.ours().train().to(memory_format=fmt), pair.reference().train()]
     models[1] = models[1].to(memory_format=fmt)
@@ -134,7 +138,8 @@ def bench_pair(pair: Pair, fmt: torch.memory_format, reps: int, steps: int) -> t
         order = (0, 1) if r % 2 == 0 else (1, 0)
         for i in order:
             rates[i].append(time_steps(models[i], x, y, steps))
-    return statistics.median(rates[0]), statistics.median(rates[1])
+    ratio = statistics.median(a / b for a, b in zip(rates[0], rates[1], strict=True))
+    return statistics.median(rates[0]), statistics.median(rates[1]), ratio
 
 
 def main() -> None:
@@ -143,22 +148,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1, help="training steps per repetition")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="3 repetitions, smoke run")
+    parser.add_argument("--only", choices=["resnet50", "resnet20"], help="time one pair only")
     args = parser.parse_args()
     reps = 3 if args.quick else args.reps
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
         f"{platform.processor() or platform.machine()}, {args.threads} threads, fp32, "
-        f"forward+backward, median of {reps} interleaved repetitions x {args.steps} step(s)"
+        f"forward+backward, median of {reps} interleaved repetitions x {args.steps} step(s); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at start"
     )
     print(f"{'pair':<26}{'format':<16}{'reslab img/s':>14}{'ref img/s':>12}{'ratio':>8}")
     formats = (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format))
     for pair in PAIRS:
+        if args.only and not pair.label.startswith(args.only):
+            continue
         # The small net needs more steps per repetition to rise above timer and scheduler noise.
-        steps = args.steps * (4 if pair.side == 32 else 1)
+        steps = args.steps * (2 if pair.side == 32 else 1)
         for fmt_name, fmt in formats:
-            ours, ref = bench_pair(pair, fmt, reps, steps)
-            print(f"{pair.label:<26}{fmt_name:<16}{ours:>14.1f}{ref:>12.1f}{ours / ref:>8.3f}")
+            ours, ref, ratio = bench_pair(pair, fmt, reps, steps)
+            print(f"{pair.label:<26}{fmt_name:<16}{ours:>14.1f}{ref:>12.1f}{ratio:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_depth_is_the_number_in_the_name(name: str) -> None:
 def test_wide_resnet_counts_depth_its_own_way() -> None:
     # WRN-28-10's 28 counts its 1x1 shortcut projections; the main path has 26 weighted layers.
     assert count_depth(on_meta("wide_resnet28_10")) == 26
-    assert info("wide_resnet28_10")["depth"] == 28
+    assert model_info("wide_resnet28_10", macs=False)["depth"] == 28
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_wide_resnet_counts_depth_its_own_way() -> None:
      ("preact_resnet164", 164), ("vgg19", 19)],
 )  # fmt: skip
 def test_model_info_depth(name: str, depth: int) -> None:
-    assert info(name)["depth"] == depth
+    assert model_info(name, macs=False)["depth"] == depth
 
 
 def cifar_basic_macs(n: int, width: int = 16, side: int = 32, classes: int = 10) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from reslab.data import DataBundle, load_data
 
@@ -27,3 +28,13 @@ def _isolated_dirs(session_cache: Path, tmp_path: Path, monkeypatch: pytest.Monk
     # Tests never read or write the user's real cache or dataset folders.
     monkeypatch.setenv("RESLAB_CACHE_DIR", str(session_cache))
     monkeypatch.setenv("RESLAB_DATA_DIR", str(tmp_path / "no-datasets-here"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These runs are tiny; on a shared 2-core machine extra OpenMP threads only contend (a
+    # 40-step run takes 2 s on one thread and over 15 s on two under load).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

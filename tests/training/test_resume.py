@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.models import create_model
 from reslab.training import Callback, StepState, fit, read_checkpoint
 
-from .helpers import tiny_config
+from .helpers import seq_model, tiny_config
 
 
 class Interrupt(Exception):
@@ -30,28 +29,28 @@ class StopAt(Callback):
 def _model() -> torch.nn.Module:
     # Drop-path draws from the global torch RNG every step, so the RNG state must be restored too.
     torch.manual_seed(0)
-    return create_model("resnet20", num_classes=10, drop_path_rate=0.2)
+    return seq_model(drop_path_rate=0.2)
 
 
 def _config():
-    # synthetic images: 512 train samples / batch 32 = 16 batches per epoch, crop+flip augmented,
-    # so step 21 resumes mid-epoch (batch 5 of epoch 1); 40 steps span 2.5 epochs.
+    # 512 train sequences / batch 32 = 16 batches per epoch, randomly shifted (crop_padding), so
+    # step 21 resumes mid-epoch (batch 5 of epoch 1); 40 steps span 2.5 epochs.
     return tiny_config(
         "train.steps=40", "train.checkpoint_every=7", "train.deterministic=true",
-        "train.log_every=5", recipe="paper",
+        "train.log_every=5", "data.crop_padding=3",
     )  # fmt: skip
 
 
-def test_resume_is_bit_identical(image_data, tmp_path: Path) -> None:
-    whole = fit(_model(), image_data, _config(), out_dir=tmp_path / "whole", device="cpu")
+def test_resume_is_bit_identical(seq_data, tmp_path: Path) -> None:
+    whole = fit(_model(), seq_data, _config(), out_dir=tmp_path / "whole", device="cpu")
 
     interrupted = tmp_path / "interrupted"
     with pytest.raises(Interrupt):
-        fit(_model(), image_data, _config(), out_dir=interrupted, device="cpu",
+        fit(_model(), seq_data, _config(), out_dir=interrupted, device="cpu",
             callbacks=[StopAt(23)])  # fmt: skip
     _, state = read_checkpoint(interrupted / "checkpoints" / "latest.safetensors")
     assert state["step"] == 21 and state["epoch"] == 1 and state["batch"] == 5
-    resumed = fit(_model(), image_data, _config(), out_dir=interrupted, device="cpu", resume=True)
+    resumed = fit(_model(), seq_data, _config(), out_dir=interrupted, device="cpu", resume=True)
 
     a, _ = read_checkpoint(tmp_path / "whole" / "checkpoints" / "latest.safetensors")
     b, _ = read_checkpoint(interrupted / "checkpoints" / "latest.safetensors")
@@ -70,11 +69,11 @@ def test_resume_is_bit_identical(image_data, tmp_path: Path) -> None:
     assert resumed.final == whole.final and resumed.steps == whole.steps == 40
 
 
-def test_metrics_log_reads_as_one_run(image_data, tmp_path: Path) -> None:
+def test_metrics_log_reads_as_one_run(seq_data, tmp_path: Path) -> None:
     with pytest.raises(Interrupt):
-        fit(_model(), image_data, _config(), out_dir=tmp_path, device="cpu",
+        fit(_model(), seq_data, _config(), out_dir=tmp_path, device="cpu",
             callbacks=[StopAt(23)])  # fmt: skip
-    fit(_model(), image_data, _config(), out_dir=tmp_path, device="cpu", resume=True)
+    fit(_model(), seq_data, _config(), out_dir=tmp_path, device="cpu", resume=True)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     steps = [r["step"] for r in rows if r["kind"] == "step"]

@@ -18,7 +18,9 @@ def get_block(kind: str) -> type[ResidualBlock]:
     try:
         return BLOCKS[kind]
     except KeyError:
-        raise ValueError(f"block={kind!r} is not accepted; accepted values: {', '.join(BLOCKS)}") from None
+        raise ValueError(
+            f"block={kind!r} is not accepted; accepted values: {', '.join(BLOCKS)}"
+        ) from None
 
 
 __all__ = [

@@ -16,10 +16,10 @@ from reslab.nn.shortcuts import NoShortcut, is_projection
 class ResidualBlock(nn.Module):
     """A block is its residual branch F, its shortcut and the activation applied to their sum.
 
-    The branch's layers are registered on the block itself (``conv1``, ``bn1``, ...) and a projection
-    shortcut as ``downsample``: exactly torchvision's state-dict keys, so its pretrained weights load
-    with ``strict=True``. ``branch`` and ``shortcut`` are views over those same modules, so hooks,
-    lesions and zero-initialisation work on F and the shortcut directly.
+    The branch's layers are registered on the block itself (``conv1``, ``bn1``, ...) and a
+    projection shortcut as ``downsample``: exactly torchvision's state-dict keys, so its pretrained
+    weights load with ``strict=True``. ``branch`` and ``shortcut`` are views over those same
+    modules, so hooks, lesions and zero-initialisation work on F and the shortcut directly.
     """
 
     expansion: ClassVar[int] = 1

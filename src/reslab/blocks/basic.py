@@ -1,4 +1,4 @@
-"""Basic (two 3x3 convs) and bottleneck (1x1-3x3-1x1) blocks, post-activation (He et al. 2015, Fig. 5)."""
+"""Basic (two 3x3 convs) and bottleneck (1x1-3x3-1x1) post-act blocks (He et al. 2015, Fig. 5)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,13 @@ class BasicBlock(ResidualBlock):
             conv2=conv3(dims, planes, out_ch),
             bn2=norm(dims, out_ch),
         )
-        super().__init__(branch, make_shortcut(shortcut, dims, in_ch, out_ch, stride), relu, drop_path, changes_shape=stride > 1 or in_ch != out_ch)
+        super().__init__(
+            branch,
+            make_shortcut(shortcut, dims, in_ch, out_ch, stride),
+            relu,
+            drop_path,
+            changes_shape=stride > 1 or in_ch != out_ch,
+        )
 
 
 class Bottleneck(ResidualBlock):
@@ -70,4 +76,10 @@ class Bottleneck(ResidualBlock):
             bn3=norm(dims, out_ch),
         )
         shortcut_op = make_shortcut(shortcut, dims, in_ch, out_ch, stride)
-        super().__init__(branch, shortcut_op, nn.ReLU(inplace=True), drop_path, changes_shape=stride > 1 or in_ch != out_ch)
+        super().__init__(
+            branch,
+            shortcut_op,
+            nn.ReLU(inplace=True),
+            drop_path,
+            changes_shape=stride > 1 or in_ch != out_ch,
+        )

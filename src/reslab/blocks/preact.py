@@ -48,7 +48,13 @@ class PreActBasicBlock(ResidualBlock):
             layers["dropout"] = nn.Dropout(dropout)
         layers["conv2"] = conv3(dims, planes, out_ch)
         shortcut_op = _preact_shortcut(shortcut, dims, in_ch, out_ch, stride)
-        super().__init__(layers, shortcut_op, nn.Identity(), drop_path, changes_shape=stride > 1 or in_ch != out_ch)
+        super().__init__(
+            layers,
+            shortcut_op,
+            nn.Identity(),
+            drop_path,
+            changes_shape=stride > 1 or in_ch != out_ch,
+        )
 
 
 class PreActBottleneck(ResidualBlock):
@@ -77,4 +83,10 @@ class PreActBottleneck(ResidualBlock):
             conv3=conv1(dims, planes, out_ch),
         )
         shortcut_op = _preact_shortcut(shortcut, dims, in_ch, out_ch, stride)
-        super().__init__(branch, shortcut_op, nn.Identity(), drop_path, changes_shape=stride > 1 or in_ch != out_ch)
+        super().__init__(
+            branch,
+            shortcut_op,
+            nn.Identity(),
+            drop_path,
+            changes_shape=stride > 1 or in_ch != out_ch,
+        )

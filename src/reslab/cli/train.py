@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from reslab.cli.app import app
+from reslab.experiments.common import default_run_dir
 from reslab.training import CheckpointError, TrainResult
 from reslab.training import train as train_model
 from reslab.training.recipes import RECIPES
@@ -34,7 +34,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def _default_out(model: str, data: str | None, recipe: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{data or 'default'}-{Path(recipe).stem}")
-    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return default_run_dir(slug)
 
 
 def _flag(value: bool) -> bool | None:

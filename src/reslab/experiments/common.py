@@ -135,3 +135,12 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writeheader()
         writer.writerows(to_jsonable(rows))
     os.replace(tmp, path)
+
+
+def final_err_pct(result: Any, key: str, num_classes: int) -> float:
+    """``result.final[key]`` of a ``TrainResult`` in percent; a diverged run counts at chance
+    level (it has learned nothing), not as missing."""
+    value = result.final.get(key)
+    if result.status == "diverged" or value is None or not np.isfinite(value):
+        return 100 * (1 - 1 / num_classes)
+    return 100 * value

@@ -16,7 +16,9 @@ _LAYERS_PER_BLOCK = {"basic": 2, "preact_basic": 2, "bottleneck": 3, "preact_bot
 def blocks_per_stage(depth: int, block: str) -> int:
     per_block = _LAYERS_PER_BLOCK.get(block)
     if per_block is None:
-        raise ValueError(f"block={block!r} is not accepted; accepted values: {', '.join(_LAYERS_PER_BLOCK)}")
+        raise ValueError(
+            f"block={block!r} is not accepted; accepted values: {', '.join(_LAYERS_PER_BLOCK)}"
+        )
     # depth = 3 stages * n blocks * layers per block + the stem conv + the fc layer.
     n, rest = divmod(depth - 2, 3 * per_block)
     if rest or n < 1:
@@ -64,7 +66,9 @@ def wide_resnet_cifar(
     # so n = (d - 4) / 6 pre-activation basic blocks per stage at 16k/32k/64k channels.
     n, rest = divmod(depth - 4, 6)
     if rest or n < 1:
-        raise ValueError(f"depth={depth} does not fit a wide ResNet; it must be 6n+4 (e.g. 16, 28, 40)")
+        raise ValueError(
+            f"depth={depth} does not fit a wide ResNet; it must be 6n+4 (e.g. 16, 28, 40)"
+        )
     stages = [Stage(n, 16 * widen, 1), Stage(n, 32 * widen, 2), Stage(n, 64 * widen, 2)]
     return ResNet(
         stages, block="preact_basic", stem="cifar_preact", stem_width=16, num_classes=num_classes,
@@ -101,7 +105,10 @@ for _name, _depth, _block, _params in (
     )  # fmt: skip
 
 register_model(
-    "wide_resnet28_10", partial(wide_resnet_cifar, 28, 10), family="cifar-wide",
-    source="Zagoruyko & Komodakis 2016, Wide Residual Networks, Table 4", paper_params=36.5e6,
+    "wide_resnet28_10",
+    partial(wide_resnet_cifar, 28, 10),
+    family="cifar-wide",
+    source="Zagoruyko & Komodakis 2016, Wide Residual Networks, Table 4",
+    paper_params=36.5e6,
     depth=28,
 )

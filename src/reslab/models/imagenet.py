@@ -28,7 +28,8 @@ def imagenet_resnet(
         kwargs = {"groups": groups, "base_width": width_per_group, "stride_in_1x1": stride_in_1x1}
     elif (groups, width_per_group, stride_in_1x1) != (1, 64, False):
         raise ValueError(
-            f"groups / width_per_group / stride_in_1x1 only apply to block='bottleneck'; got block={block!r}"
+            "groups / width_per_group / stride_in_1x1 only apply to block='bottleneck'; "
+            f"got block={block!r}"
         )
     stages = [Stage(n, 64 * 2**i, 1 if i == 0 else 2) for i, n in enumerate(layers)]
     return ResNet(
@@ -64,13 +65,16 @@ for _name, _layers in (("plain18", (2, 2, 2, 2)), ("plain34", (3, 4, 6, 3))):
 register_model(
     "resnext50_32x4d",
     partial(imagenet_resnet, (3, 4, 6, 3), "bottleneck", groups=32, width_per_group=4),
-    family="imagenet", source="Xie et al. 2017, ResNeXt, Table 1", paper_params=25.0e6,
+    family="imagenet",
+    source="Xie et al. 2017, ResNeXt, Table 1",
+    paper_params=25.0e6,
     paper_macs=4.2e9,
 )
 register_model(
     "wide_resnet50_2",
     partial(imagenet_resnet, (3, 4, 6, 3), "bottleneck", width_per_group=128),
-    family="imagenet", source="Zagoruyko & Komodakis 2016, WRN-50-2-bottleneck, Table 9",
+    family="imagenet",
+    source="Zagoruyko & Komodakis 2016, WRN-50-2-bottleneck, Table 9",
     paper_params=68.9e6,
 )
 register_model(

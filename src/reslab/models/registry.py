@@ -62,7 +62,8 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     for key in overrides:
         if key not in accepted:
             raise ValueError(
-                f"{name} does not accept the override {key!r}; accepted overrides: {', '.join(accepted)}"
+                f"{name} does not accept the override {key!r}; "
+                f"accepted overrides: {', '.join(accepted)}"
             )
     model = entry.builder(**overrides)
     model.reslab_name = name  # type: ignore[assignment]

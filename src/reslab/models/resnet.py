@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from reslab.blocks import ResidualBlock, get_block
+from reslab.nn.checkpoint import checkpoint_module
 from reslab.nn.drop_path import drop_path_rates
 from reslab.nn.layers import check_dims, conv, global_avg_pool, max_pool, norm
 from reslab.nn.shortcuts import check_shortcut
@@ -62,15 +62,20 @@ class ResNet(nn.Module):
                 stride = spec.stride if j == 0 else 1
                 blocks.append(
                     block_cls(
-                        in_ch, spec.planes, stride, shortcut=shortcut, dims=dims,
-                        drop_path=rates.pop(0), **(block_kwargs or {}),
+                        in_ch,
+                        spec.planes,
+                        stride,
+                        shortcut=shortcut,
+                        dims=dims,
+                        drop_path=rates.pop(0),
+                        **(block_kwargs or {}),
                     )
                 )
                 in_ch = spec.planes * block_cls.expansion
             self.stage_names.append(f"layer{i + 1}")
             self.add_module(self.stage_names[-1], nn.Sequential(*blocks))
         self.num_features = in_ch
-        # Pre-activation nets end with the BN-ReLU that the last block left out (He et al. 2016, 4.1).
+        # Pre-activation nets end with the BN-ReLU the last block left out (He et al. 2016, 4.1).
         self.final_act = (
             nn.Sequential(norm(dims, in_ch), nn.ReLU(inplace=True))
             if block.startswith("preact")
@@ -122,8 +127,8 @@ class ResNet(nn.Module):
         if x.dim() != expected or x.shape[1] != self.in_channels:
             kind = "sequences (N, C, L)" if self.dims == 1 else "images (N, C, H, W)"
             raise ValueError(
-                f"{type(self).__name__} expects {kind} with C={self.in_channels} channels; got input "
-                f"of shape {tuple(x.shape)}"
+                f"{type(self).__name__} expects {kind} with C={self.in_channels} channels; "
+                f"got input of shape {tuple(x.shape)}"
             )
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +144,7 @@ class ResNet(nn.Module):
         x = self.forward_stem(x)
         for block in self.blocks:
             if self.grad_checkpointing and self.training and x.requires_grad:
-                x = checkpoint(block, x, use_reentrant=False)
+                x = checkpoint_module(block, x)
             else:
                 x = block(x)
         return self.final_act(x)

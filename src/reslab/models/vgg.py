@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+
+from reslab.nn.checkpoint import checkpoint_module
 
 # Channels per conv, "M" for a 2x2 max-pool (configuration E of Simonyan & Zisserman, Table 1).
 VGG19_LAYOUT: tuple[int | str, ...] = (
@@ -89,7 +90,7 @@ class VGG(nn.Module):
         if not (self.grad_checkpointing and self.training and torch.is_grad_enabled()):
             return self.features(x)
         for stage in self.stages:
-            x = checkpoint(stage, x, use_reentrant=False)
+            x = checkpoint_module(stage, x)
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Stochastic depth (Huang et al. 2016): drop a block's residual branch per sample while training."""
+"""Stochastic depth (Huang et al. 2016): drop a block's residual branch per sample in training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dimension-generic layer factories: the same blocks serve images (dims=2) and sequences (dims=1)."""
+"""Layer factories for any dims: the same blocks serve images (dims=2) and sequences (dims=1)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ _AVGPOOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 def check_dims(dims: int) -> int:
     if dims not in _CONV:
-        raise ValueError(f"dims={dims!r} is not supported; accepted values: 1 (sequences), 2 (images)")
+        raise ValueError(
+            f"dims={dims!r} is not supported; accepted values: 1 (sequences), 2 (images)"
+        )
     return dims
 
 
@@ -25,7 +27,7 @@ def conv(
     groups: int = 1,
     bias: bool = False,
 ) -> nn.Module:
-    # "same" padding for odd kernels; no bias because a BatchNorm follows every conv (He et al. 2015, 3.4).
+    # "same" padding for odd kernels; no bias: a BatchNorm follows every conv (He et al. 2015, 3.4).
     return _CONV[dims](
         in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=bias
     )

@@ -1,4 +1,4 @@
-"""The shortcut connections of He et al. 2015, section 3.3 (options A, B and C) and the plain 'none'."""
+"""The shortcuts of He et al. 2015, section 3.3 (options A, B and C), and the plain 'none'."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ SHORTCUTS: tuple[str, ...] = ("A", "B", "C", "none")
 
 def check_shortcut(kind: str) -> str:
     if kind not in SHORTCUTS:
-        raise ValueError(f"shortcut={kind!r} is not accepted; accepted values: {', '.join(SHORTCUTS)}")
+        raise ValueError(
+            f"shortcut={kind!r} is not accepted; accepted values: {', '.join(SHORTCUTS)}"
+        )
     return kind
 
 
@@ -49,7 +51,9 @@ class NoShortcut(nn.Module):
         return 0
 
 
-def projection(dims: int, in_ch: int, out_ch: int, stride: int, with_norm: bool = True) -> nn.Module:
+def projection(
+    dims: int, in_ch: int, out_ch: int, stride: int, with_norm: bool = True
+) -> nn.Module:
     # torchvision names this Sequential `downsample`; keeping its layout keeps its state-dict keys.
     layers = [conv1(dims, in_ch, out_ch, stride)]
     if with_norm:

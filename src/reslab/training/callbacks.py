@@ -27,6 +27,10 @@ class Callback:
     """Subclass and override what you need; raising stops training (the exception propagates,
     and the last checkpoint written stays resumable)."""
 
+    def on_train_start(self, state: StepState) -> None:
+        """After setup (and after restoring a checkpoint), before the first step."""
+        return None
+
     def on_step_end(self, state: StepState) -> None:
         return None
 

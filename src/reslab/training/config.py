@@ -57,10 +57,12 @@ class ScheduleConfig:
     warmup: float = 0.0  # fraction of the run spent rising linearly from warmup_start * lr
     warmup_start: float = 0.0
     final_lr: float = 0.0  # cosine/linear end point, as a fraction of lr
+    low_lr: float = 0.01  # the lr of He et al.'s two warm-ups below
+    # He et al. 2016 (appendix) start every CIFAR run with 400 iterations at lr 0.01.
+    low_lr_steps: int = 0
     # He et al. 2015 (4.2) train ResNet-110 at lr 0.01 "until the training error is below 80%
     # (about 400 iterations), and then go back to 0.1". "auto": only for depth >= 110.
-    error_warmup: Literal["auto", "on", "off"] = "off"
-    error_warmup_lr: float = 0.01
+    error_warmup: Literal["auto", "always", "never"] = "never"
     error_warmup_until: float = 0.8  # training error below which the warm-up ends
     error_warmup_window: int = 20  # steps the running training error is measured over
 
@@ -131,10 +133,12 @@ def validate(config: TrainConfig) -> TrainConfig:
     ):
         if not 0 <= value < 1:
             raise ConfigError(f"{name}={value} must be in [0, 1)")
-    if loop.checkpoint_every < 0:
-        raise ConfigError(
-            f"train.checkpoint_every={loop.checkpoint_every} must be >= 0 (0: epoch ends)"
-        )
+    for name, count in (
+        ("train.checkpoint_every", loop.checkpoint_every),
+        ("schedule.low_lr_steps", sched.low_lr_steps),
+    ):
+        if count < 0:
+            raise ConfigError(f"{name}={count} must be >= 0 (0 turns it off)")
     return config
 
 

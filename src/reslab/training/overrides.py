@@ -133,5 +133,8 @@ def _describe(tp: Any) -> str:
         elif origin is list:
             names.append(f"a list of {typing.get_args(arm)[0].__name__}")
         else:
-            names.append(f"a {arm.__name__}")
+            names.append(_NAMES.get(arm, f"a {getattr(arm, '__name__', arm)}"))
     return " or ".join(names)
+
+
+_NAMES = {int: "an int", float: "a float", bool: "a bool (true/false)", str: "a string"}

@@ -12,6 +12,8 @@ from reslab.training.config import ScheduleConfig
 
 def lr_at(step: int, total: int, base_lr: float, schedule: ScheduleConfig) -> float:
     """The lr of update ``step`` (0-based) out of ``total``."""
+    if step < schedule.low_lr_steps:
+        return schedule.low_lr
     t = step / total
     if t < schedule.warmup:
         start = schedule.warmup_start
@@ -29,7 +31,7 @@ def uses_error_warmup(schedule: ScheduleConfig, depth: int) -> bool:
     if schedule.error_warmup == "auto":
         # He et al. 2015 (4.2) found lr 0.1 "slightly too large to start converging" at 110 layers.
         return depth >= 110
-    return schedule.error_warmup == "on"
+    return schedule.error_warmup == "always"
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from reslab.data import DataBundle
+from reslab.data import DataBundle, Loader
 from reslab.models import count_depth
 from reslab.training.callbacks import Callback, StepState
 from reslab.training.checkpoint import (
@@ -41,7 +41,6 @@ from reslab.training.evaluate import evaluate
 from reslab.training.metrics import MetricsLog
 from reslab.training.optim import build_optimizer, set_lr
 from reslab.training.precision import autocast, check_precision, grad_scaler, resolve_device
-from reslab.training.progress import Window
 from reslab.training.result import TrainResult
 from reslab.training.rng import capture_rng, restore_rng, seed_everything
 from reslab.training.rundir import RunDir, check_run_dir, write_json, write_yaml
@@ -55,6 +54,7 @@ from reslab.training.setup import (
     model_name,
     prepare_model,
 )
+from reslab.training.window import Window
 
 
 def fit(
@@ -104,19 +104,17 @@ class _Trainer:
         self.models = prepare_model(model, self.loop, device, ctx)
         self.nhwc = channels_last(model, self.loop)
         self.loaders = make_loaders(data, config.data, self.loop.seed, device, ctx)
-        per_epoch = len(self.loaders.train)
-        self.steps_per_epoch = per_epoch
-        self.total = self.loop.steps or self.loop.epochs * per_epoch  # type: ignore[operator]
+        self.steps_per_epoch = len(self.loaders.train)
+        epochs = self.loop.epochs or 0  # validate() made sure one of steps/epochs is set
+        self.total = self.loop.steps or epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(model, config.optim)
         self.scaler = grad_scaler(self.loop.precision, device)
         self.warmup = None
         if uses_error_warmup(config.schedule, count_depth(model)):
             s = config.schedule
-            self.warmup = ErrorWarmup(
-                s.error_warmup_lr, s.error_warmup_until, s.error_warmup_window
-            )
+            self.warmup = ErrorWarmup(s.low_lr, s.error_warmup_until, s.error_warmup_window)
         self.step = self.epoch = self.batch = 0  # batch: batches of ``epoch`` already trained
-        self.pending: list[tuple[torch.Tensor, int, float]] = []
+        self.pending: list[tuple[torch.Tensor, int]] = []  # (loss sum, wrong), batch size
         self.interval, self.epoch_window = Window(), Window()
         self.history: list[dict[str, Any]] = []
         self.epochs: list[dict[str, Any]] = []
@@ -139,6 +137,8 @@ class _Trainer:
             write_yaml(self.run_dir.config, self.config.to_dict())
             write_json(self.run_dir.env, env)
             self.log = MetricsLog(self.run_dir.metrics, self.run_dir.tensorboard, resumed)
+        for callback in self.callbacks:
+            callback.on_train_start(self._state())
         self.started = time.perf_counter()
         bar = tqdm(total=self.total, initial=self.step, disable=not progress, unit="step",
                    dynamic_ncols=True)  # fmt: skip
@@ -179,7 +179,8 @@ class _Trainer:
         self._end_epoch()
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        lr = self.warmup.lr if self.warmup and self.warmup.active else self._scheduled_lr()
+        warmup = self.warmup
+        lr = warmup.lr if warmup is not None and warmup.active else self._scheduled_lr()
         set_lr(self.optimizer, lr)
         if self.nhwc:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -197,7 +198,7 @@ class _Trainer:
         self.last_loss = loss.detach()
         wrong = (logits.detach().argmax(1) != y).sum()
         stats = torch.stack([self.last_loss.double() * len(y), wrong.double()])
-        self.pending.append((stats, len(y), lr))
+        self.pending.append((stats, len(y)))
 
     def _scheduled_lr(self) -> float:
         return lr_at(self.step, self.total, self.config.optim.lr, self.config.schedule)
@@ -226,9 +227,9 @@ class _Trainer:
         """Read back the pending steps' losses (one sync, one all-reduce) and account them."""
         if not self.pending:
             return
-        stats = all_reduce_sum(torch.stack([s for s, _, _ in self.pending]), self.ctx).tolist()
+        stats = all_reduce_sum(torch.stack([s for s, _ in self.pending]), self.ctx).tolist()
         first = self.step - len(self.pending) + 1
-        for i, ((loss_sum, wrong), (_, n, _)) in enumerate(zip(stats, self.pending, strict=True)):
+        for i, ((loss_sum, wrong), (_, n)) in enumerate(zip(stats, self.pending, strict=True)):
             n_all = n * self.ctx.world_size  # every rank's share of the global batch is equal
             if not math.isfinite(loss_sum):
                 self.diverged_step = first + i
@@ -278,13 +279,15 @@ class _Trainer:
         if self.writes:
             self._save_latest()
 
+    def _measure(self, split: str, loader: Loader) -> dict[str, float]:
+        m = evaluate(self.models.raw, loader, device=self.device, precision=self.loop.precision,
+                     channels_last=self.nhwc)  # fmt: skip
+        return {f"{split}_loss": m["loss"], f"{split}_err": m["err"]}
+
     def _evaluate_splits(self) -> dict[str, float]:
-        out = {}
-        for split, loader in (("test", self.loaders.test), ("val", self.loaders.val)):
-            if loader is not None:
-                m = evaluate(self.models.raw, loader, device=self.device,
-                             precision=self.loop.precision, channels_last=self.nhwc)  # fmt: skip
-                out.update({f"{split}_loss": m["loss"], f"{split}_err": m["err"]})
+        out = self._measure("test", self.loaders.test)
+        if self.loaders.val is not None:
+            out.update(self._measure("val", self.loaders.val))
         return out
 
     def _final(self) -> dict[str, float]:
@@ -292,9 +295,7 @@ class _Trainer:
         final = {k: v for k, v in last.items() if k.startswith(("test_", "val_"))}
         if self.loop.eval_train:
             loader = eval_loader(self.data, "train", self.config.data, self.device)
-            m = evaluate(self.models.raw, loader, device=self.device,
-                         precision=self.loop.precision, channels_last=self.nhwc)  # fmt: skip
-            final.update({"train_loss": m["loss"], "train_err": m["err"]})
+            final.update(self._measure("train", loader))
         return final
 
     def _seconds(self) -> float:

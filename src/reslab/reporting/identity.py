@@ -1,0 +1,111 @@
+"""Report of the "do no harm" experiment: continued training of a net deepened by insertion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from reslab.experiments.common import load_arrays
+from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.reporting.figures import fig_to_png, kind_color, new_figure, plot_curves
+
+# Drawn in this order: the shallow net's curve last and dashed, as it lies on the residual one.
+VARIANTS = ("residual", "plain", "plain_zero", "shallow")
+STYLE = {  # variant: (label, colour, line style)
+    "shallow": ("shallow net, continued", "0.1", "--"),
+    "residual": ("+ zero-init residual blocks", kind_color("residual"), "-"),
+    "plain": ("+ plain layers, He init", kind_color("plain"), "-"),
+    "plain_zero": ("+ plain layers, zero init", kind_color("plain"), ":"),
+}
+ZOOM_STEPS = 20
+
+
+def loss_curves(arrays: dict[str, np.ndarray], variant: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, (seeds, steps)); a diverged seed stops early, so seeds share the common prefix."""
+    rows = [arrays[k] for k in sorted(arrays) if k.startswith(f"{variant}_seed")]
+    n = min(r.shape[1] for r in rows)
+    return rows[0][0, :n], np.stack([r[1, :n] for r in rows])
+
+
+def figure_png(arrays: dict[str, np.ndarray]) -> bytes:
+    fig, axes = new_figure(1, 2, size=(11, 4.2))
+    for ax, zoom in zip(axes, (False, True), strict=True):
+        for variant in VARIANTS:
+            label, color, style = STYLE[variant]
+            steps, curves = loss_curves(arrays, variant)
+            if zoom:
+                steps, curves = steps[:ZOOM_STEPS], curves[:, :ZOOM_STEPS]
+            # Step s of the history is the loss of the batch trained at update s, computed with
+            # the weights before it: step 1 shows the net exactly as it was built.
+            plot_curves(ax, steps - 1, {label: curves}, bold=variant == "residual",
+                        colors={label: color}, linestyle=style)  # fmt: skip
+        ax.set_xlabel("update (0: as inserted)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel="training loss (per batch)", title="continued training")
+    axes[1].set(title=f"first {ZOOM_STEPS} updates")
+    axes[0].legend(fontsize=8)
+    return fig_to_png(fig)
+
+
+COLUMNS = (
+    ("max_abs_diff", "max |Δ logit| at insertion"),
+    ("eval_loss0", "train-split loss, step 0 (eval)"),
+    ("train_loss0", "first-batch loss, step 0"),
+    ("final_train_loss", "final train-split loss"),
+    ("final_train_err", "final train err (%)"),
+    ("final_test_err", "final test err (%)"),
+)
+
+
+def summary_rows(summary: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for row in summary:
+        cells: list[Any] = [STYLE[row["variant"]][0]]
+        for key, _ in COLUMNS:
+            cells.append(MeanStd(row[f"{key}_mean"], row[f"{key}_std"], row["seeds"]))
+        rows.append(cells)
+    return rows
+
+
+@register_report("identity")
+def identity_report(run_dir: Path) -> Report:
+    results = load_results(run_dir)
+    config, verdict = results["config"], results["verdict"]
+    png = figure_png(load_arrays(run_dir))
+    (Path(run_dir) / "identity.png").write_bytes(png)
+    report = Report(
+        'Extra residual blocks "do no harm"',
+        subtitle=f"He et al. 2015, section 1 — resnet{config['depth']} trained on "
+        f"{config['data']}, copied into a {config['deep_depth']}-layer net; {config['seeds']} "
+        f"seeds, preset {config['preset']}",
+    )
+    report.add_verdict(verdict["text"], ok=verdict["identity_exact"] and verdict["no_harm"])
+    report.add_section("Continued training")
+    report.add_figure(
+        png,
+        caption=f"Training loss of each continued step (label smoothing as in the recipe), "
+        f"mean over seeds, band ±1 std; every net starts from the same trained "
+        f"resnet{config['depth']} and sees the same batches at lr {config['continue_lr']}. "
+        f"Right: the first {ZOOM_STEPS} updates.",
+    )
+    report.add_section("At insertion and after")
+    report.add_table(
+        ["net", *(title for _, title in COLUMNS)], summary_rows(results["summary"]),
+        caption="mean ± std over seeds. Step-0 losses: cross-entropy over the whole training "
+        "split in eval mode, and the first training batch's loss (train mode) before any update.",
+    )  # fmt: skip
+    report.add_text(
+        f"The deeper net keeps the trained blocks in place and appends "
+        f"{results['inserted_blocks']} same-shape blocks (the new ones last in each stage). A "
+        "residual block whose branch ends in a zeroed scale computes act(x + 0) = x on ReLU "
+        "outputs: the deeper net *is* the shallow one, so its loss cannot start higher. A plain "
+        "layer has no such identity: He-initialised it changes the function; zero-initialised "
+        "it outputs ReLU(0) = 0, and since ReLU's gradient at 0 is 0, no gradient reaches "
+        "the layers before it."
+    )
+    report.add_provenance({**results["provenance"], "config": config})
+    return report

@@ -1,0 +1,265 @@
+"""Report of the landscape experiment: Li et al. 2018, Figure 5 (contours and 3-D surfaces of
+plain and residual nets of one depth, side by side), the 1-D interpolation, and the measures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reslab.experiments.common import load_arrays
+from reslab.reporting import MeanStd, Report, ReportError, load_results, register_report
+from reslab.reporting.figures import fig_to_png, kind_color, new_figure
+
+KINDS = ("plain", "residual")
+# Li et al.'s plot_2D defaults: contour levels from 0.1 to 10 in steps of 0.5. The 3-D surfaces
+# are clipped at the same 10, so one overflowing corner does not flatten the rest.
+LEVELS = np.arange(0.1, 10, 0.5)
+ZMAX = 10.0
+
+
+def contour_levels(z: np.ndarray) -> np.ndarray:
+    """Li et al.'s levels where they cut the surface; else 10 levels spanning its range."""
+    lo, hi, ladder = float(z.min()), float(z.max()), LEVELS
+    inside = ladder[(ladder > lo) & (ladder < hi)]
+    if len(inside) >= 2 or lo == hi:
+        return inside if len(inside) else LEVELS
+    return np.linspace(lo, hi, 12)[1:-1]
+
+
+def contour_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> bytes:
+    xs, ys = arrays["xs"], arrays["ys"]
+    fig, axes = new_figure(1, 2, size=(11, 4.8), sharey=True)
+    for ax, kind in zip(axes, KINDS, strict=True):
+        z = arrays[f"{kind}_seed{seed}_loss"]
+        z = np.where(np.isfinite(z), z, ZMAX)
+        lines = ax.contour(xs, ys, z, levels=contour_levels(z), cmap="summer")
+        ax.clabel(lines, lines.levels[::2], fontsize=7, fmt="%.1f")
+        ax.plot([0], [0], marker="*", color=kind_color(kind), markersize=11, label="trained net")
+        ax.set_title(f"{kind}-{depth}")
+        ax.set_xlabel("direction 1 (filter-normalised)")
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[0].set_ylabel("direction 2 (filter-normalised)")
+    return fig_to_png(fig)
+
+
+def interpolation_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> bytes:
+    alphas = arrays["alphas"]
+    fig, (ax_loss, ax_acc) = new_figure(1, 2, size=(11, 3.8))
+    for kind in KINDS:
+        color = kind_color(kind)
+        ax_loss.plot(
+            alphas,
+            arrays[f"{kind}_seed{seed}_interp_loss"],
+            color=color,
+            label=f"{kind}-{depth}",
+            linewidth=2,
+        )
+        ax_acc.plot(
+            alphas,
+            100 * arrays[f"{kind}_seed{seed}_interp_acc"],
+            color=color,
+            label=f"{kind}-{depth}",
+            linewidth=2,
+        )
+    for ax, label in ((ax_loss, "loss (cross-entropy)"), (ax_acc, "accuracy (%)")):
+        for mark in (0.0, 1.0):
+            ax.axvline(mark, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("alpha  (0: initial weights, 1: trained)")
+        ax.set_ylabel(label)
+        ax.legend()
+    ax_loss.set_yscale("log")
+    return fig_to_png(fig)
+
+
+def surface_plotly(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> dict[str, Any]:
+    """Two 3-D surfaces side by side (plain left, residual right) as a Plotly figure dict."""
+    data, layout = [], {"margin": {"l": 0, "r": 0, "t": 30, "b": 0}, "showlegend": False}
+    for i, kind in enumerate(KINDS):
+        z = np.nan_to_num(arrays[f"{kind}_seed{seed}_loss"], nan=ZMAX, posinf=ZMAX)
+        scene = "scene" if i == 0 else "scene2"
+        data.append(
+            {
+                "type": "surface",
+                "scene": scene,
+                "name": f"{kind}-{depth}",
+                "x": arrays["xs"].tolist(),
+                "y": arrays["ys"].tolist(),
+                "z": np.minimum(z, ZMAX).tolist(),
+                "colorscale": "Viridis",
+                "cmin": 0,
+                "cmax": ZMAX,
+                "showscale": i == 1,
+            }
+        )
+        layout[scene] = {
+            "domain": {"x": [0.0, 0.48] if i == 0 else [0.52, 1.0], "y": [0, 1]},
+            "xaxis": {"title": {"text": "d1"}},
+            "yaxis": {"title": {"text": "d2"}},
+            "zaxis": {"title": {"text": "loss"}, "range": [0, ZMAX]},
+            "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.1}},
+        }
+    layout["annotations"] = [
+        {
+            "text": f"{kind}-{depth}",
+            "x": x,
+            "y": 1.0,
+            "xref": "paper",
+            "yref": "paper",
+            "showarrow": False,
+            "font": {"size": 14},
+        }
+        for kind, x in zip(KINDS, (0.24, 0.76), strict=True)
+    ]
+    return {"data": data, "layout": layout}
+
+
+def measure_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    columns = [
+        "net",
+        "train err (%)",
+        "test err (%)",
+        "loss at (0,0)",
+        "loss range",
+        "non-convex points (%)",
+        "negative Laplacian (%)",
+        "neg. curvature ratio",
+        "local minima",
+    ]
+    rows = []
+    for row in summary:
+
+        def ms(name: str, scale: float = 1.0, row: dict[str, Any] = row) -> MeanStd:
+            return MeanStd(scale * row[f"{name}_mean"], scale * row[f"{name}_std"], row["seeds"])
+
+        rows.append(
+            [
+                f"{row['kind']}-{row['depth']}",
+                ms("train_err"),
+                ms("test_err"),
+                ms("center_loss"),
+                ms("loss_range"),
+                ms("nonconvex_frac", 100),
+                ms("neg_laplacian_frac", 100),
+                ms("neg_curvature_ratio"),
+                ms("local_minima"),
+            ]
+        )
+    return columns, rows
+
+
+def speed_rows(nets: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            f"{n['kind']}-{n['depth']}",
+            n["seed"],
+            n["params"],
+            n["train"]["status"],
+            "reused" if n["train"]["reused"] else "trained",
+            n["surface_evaluated"],
+            n["surface_resumed"],
+            n["points_per_s"],
+        ]
+        for n in nets
+    ]
+
+
+@register_report("landscape")
+def landscape_report(run_dir: Path) -> Report:
+    run_dir = Path(run_dir)
+    results = load_results(run_dir)
+    config, verdict, summary = results["config"], results["verdict"], results["summary"]
+    arrays = load_arrays(run_dir)
+    if "xs" not in arrays:
+        raise ReportError(f"{str(run_dir / 'raw.npz')!r} is missing or holds no grids")
+    depth, res, span = config["depth"], config["resolution"], config["span"]
+    report = Report(
+        "Loss landscapes of plain and residual nets",
+        subtitle=f"Li et al. 2018, section 6 and Figure 5 — {config['data']}, depth {depth}, "
+        f"{res}x{res} grid, {config['seeds']} seed(s), preset {config['preset']}",
+    )
+    report.add_verdict(verdict["text"], ok=verdict["ok"])
+    _add_surfaces(report, run_dir, arrays, depth, span)
+    report.add_section("Measures")
+    columns, rows = measure_rows(summary)
+    report.add_table(
+        columns,
+        rows,
+        caption="Mean ± std over seeds. Curvature from central "
+        "finite differences of the plotted surface at interior grid points.",
+    )
+    report.add_text(_method_text(config))
+    _add_interpolation(report, run_dir, arrays, depth)
+    report.add_section("Runs")
+    report.add_table(
+        [
+            "net",
+            "seed",
+            "parameters",
+            "training",
+            "weights",
+            "points computed",
+            "points resumed",
+            "points / s",
+        ],
+        speed_rows(results["nets"]),
+        caption="Resumed points were read back from the run directory's surface files.",
+    )
+    report.add_provenance({**results["provenance"], "config": config})
+    return report
+
+
+def _add_surfaces(
+    report: Report, run_dir: Path, arrays: dict[str, np.ndarray], depth: int, span: list[float]
+) -> None:
+    report.add_section("Loss surfaces")
+    png = contour_png(arrays, depth)
+    (run_dir / "landscape_contours.png").write_bytes(png)
+    report.add_figure(
+        png,
+        caption=f"Loss at theta* + a d1 + b d2 for a, b in [{span[0]:g}, {span[1]:g}] (seed 0); "
+        "contour levels 0.1 to 10 in steps of 0.5 as in Li et al.'s plots; the star is the "
+        "trained net. Left: no shortcuts; right: identity shortcuts (option A).",
+    )
+    report.add_plotly(
+        surface_plotly(arrays, depth),
+        caption="The same surfaces in 3-D (drag to turn; loss clipped at 10). Li et al. describe "
+        "deep plain nets as 'chaotic' and residual nets as a smooth, nearly convex basin.",
+    )
+
+
+def _add_interpolation(
+    report: Report, run_dir: Path, arrays: dict[str, np.ndarray], depth: int
+) -> None:
+    report.add_section("From initial to trained weights")
+    png = interpolation_png(arrays, depth)
+    (run_dir / "landscape_interpolation.png").write_bytes(png)
+    report.add_figure(
+        png,
+        caption="Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed 0), as in "
+        "Goodfellow et al. 2015. BN running statistics stay those of the trained net all along.",
+    )
+
+
+def _method_text(config: dict[str, Any]) -> str:
+    samples = config["samples"] or "all"
+    return (
+        f"**How the surfaces are measured.** The loss is the mean cross-entropy (no label "
+        f"smoothing) on a fixed subset of **{samples}** training samples, the same for both nets "
+        "and every seed, with BatchNorm in **eval mode, using the trained running statistics** "
+        "at every point. Directions d1 and d2 are Gaussian, drawn from a seed, and "
+        "**filter-normalised** (Li et al. 2018, section 4): each filter of a direction is "
+        "rescaled to the norm of the matching filter of the trained weights; biases and BN "
+        "parameters are zeroed in the directions (the reference code's ignore='biasbn'). Each "
+        "point is computed afresh from the trained weights, never by stepping from the previous "
+        "point, so the value at (0, 0) is exactly the trained net's loss.\n\n"
+        "**Measures.** *Non-convex points*: interior grid points where the 2x2 finite-difference "
+        "Hessian of the plotted surface has a negative eigenvalue; *negative Laplacian*: where "
+        "f_xx + f_yy < 0; *neg. curvature ratio*: mean of max(-lambda_min, 0) / max|lambda|, "
+        "a 2-D analogue of Li et al.'s |lambda_min / lambda_max| map (section 6); *local "
+        "minima*: interior points lower than all 8 neighbours. A smooth basin has one local "
+        "minimum; the verdict calls a surface smoother when its non-convex fraction is lower by "
+        "more than 5 points and it has no more local minima."
+    )

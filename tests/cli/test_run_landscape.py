@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reslab.cli import app
+
+runner = CliRunner()
+TINY = ["run", "landscape", "--data", "synthetic1d", "--depth", "8", "--steps", "8",
+        "--samples", "64", "--resolution", "5", "--interp-points", "5", "--workers", "1",
+        "--device", "cpu", "--quiet"]  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # Tiny nets on a shared 2-core machine: a second intra-op thread only adds spin-waiting.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_run_landscape_writes_results_and_report_then_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = runner.invoke(app, [*TINY, "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["verdict"]["text"] in first.output
+    assert str(out / "report.html") in first.output
+    assert [n["surface_evaluated"] for n in results["nets"]] == [25, 25]
+    centers = [n["center_loss"] for n in results["nets"]]
+    assert all(0 < c < 10 for c in centers)
+    assert (out / "landscape_contours.png").exists() and (out / "report.html").exists()
+    again = runner.invoke(app, [*TINY, "--out", str(out)])  # an existing --out resumes
+    assert again.exit_code == 0, again.output
+    resumed = json.loads((out / "results.json").read_text())
+    assert [n["surface_resumed"] for n in resumed["nets"]] == [25, 25]
+    assert [n["train"]["reused"] for n in resumed["nets"]] == [True, True]
+    assert [n["center_loss"] for n in resumed["nets"]] == centers
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--depth", "9"], "6n+2"),
+        (["--resolution", "6"], "misses 0.0"),
+        (["--span", "-1"], "two comma-separated numbers"),
+        (["--preset", "huge"], "accepted: quick, paper"),
+        (["--epochs", "2"], "not both"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "x"
+    result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()  # failed before computing anything
+
+
+def test_unwritable_out_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "not writable" in result.output
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_give_the_single_process_grids(tmp_path: Path) -> None:
+    """2 gloo ranks share the grid points; with the same trained nets (checkpoints copied from
+    the single-process run) every value must match the single-process grids."""
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    assert runner.invoke(app, [*TINY, "--out", str(single)]).exit_code == 0
+    multi.mkdir()
+    for ckpt in single.glob("net-*.safetensors"):
+        shutil.copy(ckpt, multi / ckpt.name)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "reslab", *TINY[:-1], "--out", str(multi)]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("results:") == 1  # only rank 0 saves and prints
+    with np.load(single / "raw.npz") as a, np.load(multi / "raw.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-6, err_msg=key)

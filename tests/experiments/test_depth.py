@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from reslab.data import load_data
+from reslab.experiments.common import load_arrays
+from reslab.experiments.depth import (
+    DepthConfig,
+    DepthResult,
+    RunRecord,
+    build_model,
+    check,
+    judge,
+    make_tasks,
+    map_fresh,
+    run,
+    train_config,
+    train_one,
+)
+from reslab.models import count_params
+from reslab.training import ConfigError
+
+# Bottleneck nets are 9n+2 layers: 11 (n=1) and 20 (n=2); width 4 keeps them tiny.
+TINY = DepthConfig(
+    data="synthetic1d", depths=(11, 20), width=4, seeds=2, deepest_seeds=1, steps=8,
+    batch_size=32, checkpoint_from=20, workers=1, isolate=False, log_every=2,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Nets this small gain nothing from a second thread, and on a busy machine OpenMP's
+    # spin-waiting turns a 0.2 s run into tens of seconds (measured on the shared 2-core box).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def record(
+    kind: str, depth: int, seed: int, train_err: float, status: str = "completed"
+) -> RunRecord:
+    return RunRecord(
+        kind, depth, seed, 1000, False, [10], [train_err], [1.0], [10], [train_err], train_err,
+        train_err + 1.0, status, None, 1.0, 1.0, 500.0, 600.0,
+    )  # fmt: skip
+
+
+def test_judge_prefers_the_kind_with_lower_training_error() -> None:
+    runs = [record("postact", 1001, s, 30.0 + s) for s in range(2)]
+    runs += [record("preact", 1001, s, 5.0 + s) for s in range(2)]
+    verdict = judge(runs, 1001)
+    assert verdict.preact_better is True
+    assert verdict.train_gap == pytest.approx(25.0)
+    assert verdict.postact_test_err == pytest.approx(31.5)
+    assert verdict.text.startswith("pre-activation 1001: 5.5% train error (test 6.5%)")
+    assert "better by 25.0 points" in verdict.text
+
+
+def test_judge_calls_a_gap_within_seed_noise_a_tie() -> None:
+    # Mean gap 3 points, but the seeds disagree wildly: twice the standard error is larger.
+    runs = [record("postact", 164, s, e) for s, e in enumerate([1.0, 20.0, 1.0])]
+    runs += [record("preact", 164, s, e) for s, e in enumerate([0.0, 10.0, 3.0])]
+    verdict = judge(runs, 164)
+    assert verdict.preact_better is None and verdict.threshold > 3.0
+    assert "no difference beyond" in verdict.text
+
+
+def test_judge_reports_post_activation_winning_and_divergence() -> None:
+    runs = [record("postact", 164, 0, 2.0), record("preact", 164, 0, 90.0, "diverged")]
+    verdict = judge(runs, 164)
+    assert verdict.preact_better is False and verdict.threshold == 1.0
+    assert "post-activation trains the 164-layer net better by 88.0 points" in verdict.text
+    assert "diverged: pre-activation seed 0" in verdict.text
+
+
+def test_tasks_give_the_deepest_net_its_own_seed_count() -> None:
+    tasks = make_tasks(TINY)
+    assert [(k, d, s) for _, k, d, s in tasks] == [
+        ("postact", 11, 0), ("preact", 11, 0), ("postact", 11, 1), ("preact", 11, 1),
+        ("postact", 20, 0), ("preact", 20, 0),
+    ]  # fmt: skip
+    assert len(make_tasks(replace(TINY, deepest_seeds=None))) == 8
+
+
+def test_checkpointing_is_decided_by_depth() -> None:
+    assert not train_config(TINY, 11, 0).train.checkpoint_blocks
+    assert train_config(TINY, 20, 0).train.checkpoint_blocks
+    assert not train_config(replace(TINY, checkpoint_from=None), 1001, 0).train.checkpoint_blocks
+    cfg = train_config(replace(TINY, overrides=("optim.lr=0.05",)), 20, 3)
+    assert (cfg.train.steps, cfg.train.seed, cfg.optim.lr, cfg.data.batch_size) == (8, 3, 0.05, 32)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"depths": (11, 21)}, r"depth=21 .* 9n\+2"),
+        ({"block": "basic", "depths": (20, 1001)}, "depth=1001"),
+        ({"block": "wide"}, "accepted: bottleneck, basic"),
+        ({"seeds": 0}, "seeds=0"),
+        ({"overrides": ("optim.lr=fast",)}, "optim.lr"),
+    ],
+)
+def test_bad_settings_fail_before_training(changes: dict, message: str) -> None:
+    with pytest.raises((ValueError, ConfigError), match=message):
+        check(replace(TINY, **changes))
+
+
+def test_unknown_preset_names_the_accepted_ones() -> None:
+    with pytest.raises(ValueError, match="accepted: quick, paper"):
+        DepthConfig.preset_config("huge")
+    paper = DepthConfig.preset_config("paper", seeds=2)
+    assert (paper.data, paper.depths, paper.width, paper.seeds) == ("cifar10", (164, 1001), 16, 2)
+
+
+def test_same_params_for_both_kinds_as_in_the_paper() -> None:
+    # He et al. 2016, Table 3: the original and pre-activation nets of a depth have the same
+    # parameters (1.7M at 164 layers); ours differ only by the BN placement (stem vs last).
+    bundle = load_data("synthetic1d")
+    config = replace(TINY, width=16)
+    post = count_params(build_model(config, "postact", 164, bundle))
+    pre = count_params(build_model(config, "preact", 164, bundle))
+    assert abs(post - pre) / pre < 0.01
+    assert 1.0e6 < pre < 1.8e6  # 1-D convs: k=3 instead of 3x3, so fewer than the paper's 1.7M
+
+
+@pytest.fixture(scope="module")
+def tiny_result() -> DepthResult:
+    return run(TINY)
+
+
+def test_tiny_run_numbers(tiny_result: DepthResult) -> None:
+    runs = tiny_result.runs
+    assert len(runs) == 6
+    bundle = load_data("synthetic1d")
+    for r in runs:
+        assert r.status == "completed" and r.steps == [2, 4, 6, 8]
+        assert 0.0 <= r.final_train_err <= 100.0 and 0.0 <= r.final_test_err <= 100.0
+        assert all(math.isfinite(x) for x in r.train_loss + r.train_err + r.test_err)
+        # At initialisation a 10-class net predicts near-uniformly: loss close to ln 10.
+        assert abs(r.train_loss[0] - math.log(10)) < 0.5
+        assert r.params == count_params(build_model(TINY, r.kind, r.depth, bundle))
+        assert r.checkpointed == (r.depth == 20)
+        assert r.peak_mem_mb > 100.0 and r.peak_mem_mb >= r.base_mem_mb > 0.0
+        assert r.wall_s > 0.0 and r.cpu_s > 0.0
+    # 512 training samples / batch 32 = 16 steps per epoch: 8 steps end inside epoch 1,
+    # which the loop still closes with a test evaluation.
+    assert all(r.epoch_steps == [8] and len(r.test_err) == 1 for r in runs)
+    rows = {(row["kind"], row["depth"]): row for row in tiny_result.summary}
+    assert rows["preact", 11]["seeds"] == 2 and rows["preact", 20]["seeds"] == 1
+    assert rows["postact", 20]["train_err_std"] == 0.0  # one seed: no spread
+    post11 = [r.final_train_err for r in runs if r.kind == "postact" and r.depth == 11]
+    assert rows["postact", 11]["train_err_mean"] == pytest.approx(np.mean(post11))
+    assert tiny_result.verdict.depth == 20
+    assert "shared process" in tiny_result.memory
+
+
+def test_tiny_run_saves_curves_and_tables(tiny_result: DepthResult, tmp_path) -> None:
+    tiny_result.save(tmp_path)
+    arrays = load_arrays(tmp_path)
+    assert arrays["preact20_seed0_loss"].shape == (2, 4)
+    assert arrays["postact11_seed1_train"][0].tolist() == [2, 4, 6, 8]
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0]
+    assert "peak_mem_mb" in header and "cpu_s_mean" in header and "checkpointed" in header
+    assert (tmp_path / "runs.csv").read_text().count("\n") == 7  # header + 6 runs
+
+
+def test_checkpointing_keeps_the_loss_trajectory() -> None:
+    # Recomputation replays the same forward in training mode: same batch statistics, same
+    # gradients, so the same losses step after step (eval-mode numbers may differ: BN's running
+    # statistics are updated again in the recomputation).
+    config = replace(TINY, log_every=1, steps=5, batch_size=64)
+    plain = train_one((replace(config, checkpoint_from=None), "preact", 20, 0))
+    ckpt = train_one((replace(config, checkpoint_from=0), "preact", 20, 0))
+    assert ckpt.checkpointed and not plain.checkpointed
+    assert len(plain.train_loss) == 5
+    np.testing.assert_allclose(ckpt.train_loss, plain.train_loss, rtol=1e-5)
+    assert plain.train_loss[0] != plain.train_loss[-1]  # the weights did move
+
+
+def _pid(_task: int) -> int:
+    return os.getpid()
+
+
+def test_fresh_process_per_run() -> None:
+    pids = map_fresh(_pid, [0, 1], workers=1)
+    assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
+@pytest.mark.slow
+def test_checkpointing_lowers_peak_memory_in_fresh_processes() -> None:
+    # 164 bottleneck layers (54 blocks), batch 512: ~0.5 GB of activations without
+    # checkpointing, the block inputs only (a few tens of MB) with it.
+    config = replace(TINY, depths=(164,), width=4, batch_size=512, steps=2, log_every=1)
+    tasks = [(replace(config, checkpoint_from=c), "preact", 164, 0) for c in (None, 0)]
+    plain, ckpt = map_fresh(train_one, tasks, workers=1)
+    used = [r.peak_mem_mb - r.base_mem_mb for r in (plain, ckpt)]
+    assert used[1] < 0.5 * used[0], used

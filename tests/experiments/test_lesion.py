@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from reslab.data import load_data, make_loader
+from reslab.experiments.common import load_arrays
+from reslab.experiments.lesion import (
+    LesionConfig,
+    LesionResult,
+    lesioned,
+    measure_lesions,
+    random_lesions,
+    run,
+    train_config,
+)
+from reslab.models import cifar_resnet
+from reslab.training import evaluate
+
+TINY = LesionConfig(
+    data="synthetic1d", depth=14, seeds=1, draws=2, epochs=None, steps=60, batch_size=64,
+    workers=1, device="cpu",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny nets: on a shared 2-core machine extra OpenMP threads only contend (module scope, so
+    # that the module's tiny run below is covered too).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def seq_net(depth: int = 14, **kwargs: object) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = cifar_resnet(depth, dims=1, in_channels=1, **kwargs)
+    with torch.no_grad():  # trained-looking BN: non-trivial running statistics and betas
+        net.train()(torch.randn(64, 1, 40))
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.bias.normal_(0, 0.1)
+    return net.eval()
+
+
+def zero_branch(block: torch.nn.Module) -> None:
+    """F(x) = 0 exactly: the last scale zeroed (``zero_init_last``) and its shift too, which
+    training (here: ``seq_net``'s random betas) moved away from 0."""
+    block.zero_init_last()
+    last = [m for m in block.branch if getattr(m, "weight", None) is not None][-1]
+    if last.bias is not None:
+        torch.nn.init.zeros_(last.bias)
+
+
+def state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_result() -> LesionResult:
+    return run(TINY)
+
+
+@pytest.mark.parametrize(
+    ("block", "shortcut", "index"),
+    [("basic", "A", 1), ("basic", "A", 2), ("basic", "B", 4), ("preact_basic", "B", 2)],
+)
+def test_deleting_a_zeroed_branch_changes_nothing(block, shortcut, index) -> None:
+    # Same-shape (1) and downsampling (2, 4) blocks, option A and projection shortcuts.
+    net = seq_net(block=block, shortcut=shortcut)
+    zero_branch(net.blocks[index])
+    x = torch.randn(32, 1, 40)
+    with torch.no_grad():
+        intact = net(x)
+        with lesioned(net, [index]):
+            deleted = net(x)
+    assert torch.equal(intact, deleted)
+
+
+def test_lesion_changes_a_trained_block_and_restores_bit_identically() -> None:
+    net = seq_net()
+    x = torch.randn(32, 1, 40)
+    before, keys = state(net), list(net.state_dict())
+    with torch.no_grad():
+        intact = net(x)
+        with lesioned(net, [0, 3]) as same:
+            assert same is net
+            deleted = net(x)
+            assert list(net.state_dict()) == keys  # nothing replaced, nothing added
+        after = net(x)
+    assert not torch.allclose(intact, deleted)
+    assert torch.equal(intact, after)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all("forward" not in b.__dict__ for b in net.blocks)
+
+
+def test_nested_lesions_restore_the_outer_one() -> None:
+    net = seq_net()
+    x = torch.randn(8, 1, 40)
+    with torch.no_grad():
+        with lesioned(net, [1]):
+            outer = net(x)
+            with lesioned(net, [1, 3]):
+                pass
+            assert torch.equal(net(x), outer)
+        assert "forward" not in net.blocks[1].__dict__
+
+
+def test_a_deleted_identity_block_passes_its_input_through() -> None:
+    residual, plain = seq_net(), seq_net(shortcut="none")
+    x = torch.rand(4, 16, 40)  # a ReLU output, as every block's input is
+    kept = x.clone()
+    with torch.no_grad(), lesioned(residual, [1]), lesioned(plain, [1]):
+        y_res, y_plain = residual.blocks[1](x), plain.blocks[1](x)
+    assert torch.equal(y_res, x) and y_res is not x  # act(x) = x, on a copy (in-place ReLU)
+    assert y_plain is x
+    assert torch.equal(x, kept)
+
+
+def test_plain_downsampling_block_cannot_be_deleted() -> None:
+    plain = seq_net(shortcut="none")
+    changes_shape = r"block 2 .*changes shape.*accepted: \[0, 1, 3, 5\]"
+    with pytest.raises(ValueError, match=changes_shape), lesioned(plain, [2]):
+        pass
+    with pytest.raises(ValueError, match=r"out of range; accepted: 0\.\.5"), lesioned(plain, [6]):
+        pass
+    assert "forward" not in plain.blocks[0].__dict__
+
+
+def test_random_draws_are_seeded() -> None:
+    pool = list(range(0, 50, 2))
+    a = random_lesions(pool, 5, draws=4, seed=3)
+    assert a == random_lesions(pool, 5, draws=4, seed=3)
+    assert a != random_lesions(pool, 5, draws=4, seed=4)
+    assert a != random_lesions(pool, 6, draws=4, seed=3)[:4]
+    for draw in a:
+        assert len(set(draw)) == 5 and set(draw) <= set(pool) and draw == sorted(draw)
+    assert len({tuple(d) for d in a}) > 1  # the draws differ from one another
+    assert random_lesions(pool, len(pool), draws=2, seed=0) == [pool, pool]
+    with pytest.raises(ValueError, match="k=26"):
+        random_lesions(pool, 26, draws=1, seed=0)
+
+
+def test_measure_lesions_of_zero_init_net_is_the_baseline_everywhere() -> None:
+    # Every branch zeroed: the net is its shortcuts, so any deletion leaves the error unchanged.
+    bundle = load_data("synthetic1d")
+    net = seq_net()
+    for b in net.blocks:
+        zero_branch(b)
+    baseline, single, random_err = measure_lesions(net, bundle, draws=3, seed=0)
+    assert single == [baseline] * 6
+    assert np.array(random_err).shape == (4, 3) and np.all(np.array(random_err) == baseline)
+
+
+def test_measure_lesions_matches_direct_evaluation() -> None:
+    bundle = load_data("synthetic1d")
+    net = seq_net(shortcut="none")
+    baseline, single, random_err = measure_lesions(net, bundle, draws=2, seed=5)
+    loader = make_loader(bundle, "test", batch_size=100, train=False, device="cpu")
+    with lesioned(net, [3]):
+        assert single[3] == pytest.approx(100 * evaluate(net, loader)["err"])
+    assert single[2] is None and single[4] is None  # plain downsampling: n/a
+    draw = random_lesions([0, 1, 3, 5], 2, 2, seed=5)[1]
+    with lesioned(net, draw):
+        assert random_err[1][1] == pytest.approx(100 * evaluate(net, loader)["err"])
+    assert baseline == pytest.approx(100 * evaluate(net, loader)["err"])
+
+
+def test_tiny_trained_run_numbers(tiny_result: LesionResult, tmp_path) -> None:
+    r = tiny_result
+    assert r.downsampling == [False, False, True, False, True, False]
+    assert r.candidates == [0, 1, 3, 5] and r.stage_of == [1, 1, 2, 2, 3, 3]
+    assert r.chance_err == pytest.approx(90.0)
+    res, plain = (next(x for x in r.runs if x.kind == k) for k in ("residual", "plain"))
+    assert res.status == plain.status == "completed"
+    # 60 steps fit synthetic1d: both intact nets are far better than chance.
+    assert res.baseline_err < 20 and plain.baseline_err < 40
+    assert plain.single_err[2] is None and plain.single_err[4] is None
+    assert all(0 <= e <= 100 for e in res.single_err)
+    # Deleting all four same-shape blocks is the same set in every draw: one number.
+    assert len(set(res.random_err[-1])) == 1 and len(res.random_err) == 4
+    v = r.verdict
+    assert v is not None and v.candidates == 4
+    rises = [res.single_err[i] - res.baseline_err for i in r.candidates]
+    assert v.residual_max_rise == pytest.approx(max(rises))
+    assert v.residual_mean_rise == pytest.approx(np.mean(rises))
+    assert v.ensemble_like == (v.residual_max_rise < v.plain_min_rise)
+    assert f"at most {v.residual_max_rise:+.1f} points" in v.text
+    # Saved as data: the numbers survive the round trip.
+    r.save(tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["experiment"] == "lesion" and saved["provenance"]["seeds"] == [0]
+    assert saved["runs"][1]["single_err"][2] is None
+    arrays = load_arrays(tmp_path)
+    assert np.isnan(arrays["plain_seed0_single"][2])
+    assert arrays["residual_seed0_random"].shape == (4, 2)
+    assert arrays["residual_seed0_single"].tolist() == res.single_err
+    assert (tmp_path / "blocks.csv").read_text().startswith("block,stage,downsampling")
+
+
+def test_train_config_and_presets() -> None:
+    cfg = train_config(LesionConfig(epochs=3, overrides=("optim.lr=0.05",)), seed=2)
+    assert (cfg.train.epochs, cfg.train.seed, cfg.optim.lr) == (3, 2, 0.05)
+    paper = LesionConfig.preset_config("paper")
+    # Veit et al. 2016, 4.1: 110 layers = 54 pre-activation blocks on CIFAR-10.
+    assert (paper.data, paper.depth, paper.block, paper.steps) == (
+        "cifar10",
+        110,
+        "preact_basic",
+        64000,
+    )
+    with pytest.raises(ValueError, match="accepted: quick, paper"):
+        LesionConfig.preset_config("huge")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"depth": 15}, r"6n\+2"), ({"draws": 0}, "draws=0"),
+     ({"shortcut": "none"}, "accepted: A, B, C"), ({"overrides": ("optim.lr=-1",)}, "optim.lr")],
+)  # fmt: skip
+def test_bad_config_fails_before_training(changes, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        run(LesionConfig(data="synthetic1d", **changes))

@@ -1,0 +1,95 @@
+"""The landscape report: drawn from a saved run only, figures written and embedded, the 3-D
+surfaces drawn by Plotly in a real browser, and the measurement conditions stated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.reporting.browser import chromium, is_blank, load_and_check
+
+from reslab.experiments import landscape as ls
+from reslab.experiments.common import provenance
+from reslab.experiments.landscape.nets import TrainSummary
+from reslab.experiments.landscape.verdict import summarize
+from reslab.reporting import ReportError, build_report
+
+SURFACES = {
+    # A bumpy surface for the plain net, a bowl for the residual one: the contrast of Figure 5.
+    "plain": lambda x, y: 2.0 + np.cos(5 * x) * np.cos(4 * y) + 1.5 * (x**2 + y**2),
+    "residual": lambda x, y: 0.2 + 3.0 * (x**2 + y**2),
+}
+
+
+def saved_run(tmp_path: Path) -> tuple[Path, ls.LandscapeResult]:
+    config = ls.LandscapeConfig(depth=56, resolution=11, interp_points=9, interp_span=(-0.5, 1.5))
+    xs = ls.axis(*config.span, config.resolution)
+    alphas = ls.axis(*config.interp_span, config.interp_points, exact=(0.0, 1.0))
+    gx, gy = np.meshgrid(xs, xs)
+    result = ls.LandscapeResult(config, provenance("cpu", [0]))
+    result.grids = {"xs": xs, "ys": xs, "alphas": alphas}
+    for i, (kind, fn) in enumerate(SURFACES.items()):
+        loss = fn(gx, gy)
+        result.grids[f"{kind}_seed0_loss"] = loss
+        result.grids[f"{kind}_seed0_acc"] = np.exp(-loss)
+        result.grids[f"{kind}_seed0_interp_loss"] = 0.3 + (alphas - 1) ** 2 + i
+        result.grids[f"{kind}_seed0_interp_acc"] = np.clip(alphas, 0, 1) * 0.9
+        result.nets.append(
+            ls.NetRecord(
+                kind=kind,
+                depth=56,
+                seed=0,
+                params=287386,
+                train=TrainSummary("completed", 12.0 - 5 * i, 14.0 - 5 * i, 60.0),
+                center_loss=float(loss[5, 5]),
+                center_acc=float(np.exp(-loss[5, 5])),
+                surface_evaluated=121,
+                surface_resumed=0,
+                surface_wall_s=30.0,
+                points_per_s=4.0,
+                interp_wall_s=2.0,
+                measures=ls.measure_surface(loss, xs, xs),
+            )
+        )
+    result.summary = summarize(result.nets)
+    result.verdict = ls.judge(result.summary, config.resolution, config.span)
+    return result.save(tmp_path / "run"), result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, ls.LandscapeResult]:
+    run_dir, result = saved_run(tmp_path_factory.mktemp("landscape-report"))
+    return run_dir, build_report(run_dir), result
+
+
+def test_report_states_the_verdict_numbers_and_conditions(built) -> None:
+    run_dir, path, result = built
+    assert result.verdict is not None and result.verdict.ok is True
+    html = path.read_text()
+    assert result.verdict.text.split(":")[0] in html  # the computed verdict, not a fixed one
+    assert "eval mode, using the trained running statistics" in html
+    assert "1000" in html and "training samples" in html  # the subset size is stated
+    assert "ignore=&#x27;biasbn&#x27;" in html or "ignore='biasbn'" in html
+    assert html.count('class="plotly-graph') + html.count("plotly-figure-1") >= 1
+    plain = next(r for r in result.summary if r["kind"] == "plain")
+    assert f"{plain['loss_range_mean']:.4g}" in html  # the measures table shows the numbers
+    for png in ("landscape_contours.png", "landscape_interpolation.png"):
+        data = (run_dir / png).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_report_renders_in_a_real_browser(built) -> None:
+    _, path, _ = built
+    with chromium() as driver:
+        errors, png, images, plotly_drawn = load_and_check(path, driver)
+    assert errors == []
+    assert images == 2 and plotly_drawn == 1
+    assert not is_blank(png)
+
+
+def test_report_needs_the_saved_grids(tmp_path: Path) -> None:
+    run_dir, _ = saved_run(tmp_path)
+    (run_dir / "raw.npz").unlink()
+    with pytest.raises(ReportError, match=r"raw\.npz"):
+        build_report(run_dir)
