@@ -167,7 +167,7 @@ def main() -> None:
         steps = args.steps * (2 if pair.side == 32 else 1)
         for fmt_name, fmt in formats:
             ours, ref, ratio = bench_pair(pair, fmt, reps, steps)
-            print(f"{pair.label:<26}{fmt_name:<16}{ours:>14.1f}{ref:>12.1f}{ratio:>8.3f}")
+            print(f"{pair.label:<26}{fmt_name:<16}{ours:>14.2f}{ref:>12.2f}{ratio:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,21 @@ from typer.testing import CliRunner
 from reslab.cli import app
 
 runner = CliRunner()
-TINY = ["run", "degradation", "--data", "synthetic1d", "--depths", "8,14", "--seeds", "1",
-        "--epochs", "1", "--workers", "1", "--quiet"]  # fmt: skip
+TINY = [
+    "run",
+    "degradation",
+    "--data",
+    "synthetic1d",
+    "--depths",
+    "8,14",
+    "--seeds",
+    "1",
+    "--epochs",
+    "1",
+    "--workers",
+    "1",
+    "--quiet",
+]
 
 
 def test_run_degradation_writes_results_and_report(tmp_path) -> None:

@@ -58,6 +58,7 @@ def test_run_landscape_writes_results_and_report_then_resumes(tmp_path: Path) ->
         (["--span", "-1"], "two comma-separated numbers"),
         (["--preset", "huge"], "accepted: quick, paper"),
         (["--epochs", "2"], "not both"),
+        (["--set", "optim.lr=fast"], "optim.lr='fast'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

@@ -17,8 +17,20 @@ from reslab.experiments.degradation import (
 
 
 def record(kind: str, depth: int, seed: int, train_err: float) -> RunRecord:
-    return RunRecord(kind, depth, seed, [10], [train_err], [10], [train_err], train_err,
-                     train_err, "completed", None, 1.0)  # fmt: skip
+    return RunRecord(
+        kind,
+        depth,
+        seed,
+        [10],
+        [train_err],
+        [10],
+        [train_err],
+        train_err,
+        train_err,
+        "completed",
+        None,
+        1.0,
+    )
 
 
 def test_judge_sees_degradation_only_beyond_noise() -> None:
@@ -44,7 +56,9 @@ def test_judge_ignores_a_gap_within_seed_noise() -> None:
 
 def test_residual_degrading_is_reported() -> None:
     runs = [record("plain", d, s, 1.0 if d == 20 else 30.0 + s) for d in (20, 56) for s in range(2)]
-    runs += [record("residual", d, s, 1.0 if d == 20 else 20.0 + s) for d in (20, 56) for s in range(2)]
+    runs += [
+        record("residual", d, s, 1.0 if d == 20 else 20.0 + s) for d in (20, 56) for s in range(2)
+    ]
     verdict = judge(runs, (20, 56))
     assert verdict.degradation_observed and not verdict.residual_ok
     assert "residual nets degrade too" in verdict.text
@@ -63,14 +77,17 @@ def test_tiny_run_numbers(tiny_degradation_run) -> None:
     assert results["experiment"] == "degradation"
     assert len(results["runs"]) == 2 * 2 * 2
     assert {(r["kind"], r["depth"]) for r in results["summary"]} == {
-        ("plain", 8), ("plain", 14), ("residual", 8), ("residual", 14)
+        ("plain", 8),
+        ("plain", 14),
+        ("residual", 8),
+        ("residual", 14),
     }
     for row in results["summary"]:
         assert row["seeds"] == 2
         assert 0.0 <= row["train_err_mean"] <= 100.0 and row["train_err_std"] >= 0.0
         assert 0.0 <= row["test_err_mean"] <= 100.0
     for r in results["runs"]:
-        # 512 samples / batch 128 = 4 steps per epoch, 2 epochs, logged every 10 steps (and at the end)
+        # 512 samples / batch 128: 4 steps per epoch, 2 epochs
         assert r["epoch_steps"] == [4, 8]
         assert len(r["test_err"]) == 2 and all(0 <= e <= 100 for e in r["test_err"])
         assert r["status"] == "completed" and not math.isnan(r["final_train_err"])
@@ -90,9 +107,13 @@ def test_same_seed_same_numbers() -> None:
 
 def test_diverged_run_counts_as_chance_level() -> None:
     config = DegradationConfig(
-        data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1,
+        data="synthetic1d",
+        depths=(8, 14),
+        seeds=1,
+        epochs=1,
+        workers=1,
         overrides=("optim.lr=1e12",),
-    )  # fmt: skip
+    )
     result = run(config)
     plain = [r for r in result.runs if r.kind == "plain"]
     assert any(r.status == "diverged" for r in result.runs)

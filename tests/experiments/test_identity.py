@@ -11,12 +11,16 @@ from safetensors.torch import load_file, save_file
 
 from reslab.experiments.common import load_arrays
 from reslab.experiments.identity import (
+    VARIANTS,
     IdentityConfig,
     IdentityResult,
+    VariantRecord,
     continue_config,
     deepen,
+    judge,
     max_output_change,
     run,
+    summarize,
 )
 from reslab.models import cifar_resnet
 
@@ -58,7 +62,7 @@ def test_zero_init_residual_insertion_keeps_outputs_exactly() -> None:
     deep = deepen(shallow, 32, "residual", seed=1)
     assert len(deep.blocks) == 15 and [len(s) for s in deep.stages] == [5, 5, 5]
     x = torch.randn(100, 1, 40)
-    assert max_output_change(deep, shallow, x) == 0.0  # eval mode
+    assert max_output_change(deep, shallow, [x]) == 0.0  # eval mode
     with torch.no_grad():  # train mode too: batch statistics, same batch
         assert torch.equal(deep.train()(x), shallow.train()(x))
     for key, value in shallow.state_dict().items():  # the trained blocks kept their places
@@ -70,7 +74,7 @@ def test_insertion_keeps_the_modes_and_the_shallow_net() -> None:
     before = {k: v.clone() for k, v in shallow.state_dict().items()}
     deep = deepen(shallow, 32, "plain", seed=0)
     assert not deep.training and not shallow.training
-    max_output_change(deep.train(), shallow, torch.randn(4, 1, 40))
+    max_output_change(deep.train(), shallow, [torch.randn(4, 1, 40)])
     assert deep.training and not shallow.training  # fit() trains in whatever mode it is given
     assert all(torch.equal(before[k], v) for k, v in shallow.state_dict().items())
 
@@ -80,7 +84,7 @@ def test_plain_insertion_changes_outputs_and_zero_plain_kills_the_signal() -> No
     x = torch.randn(100, 1, 40)
     plain = deepen(shallow, 32, "plain", seed=1)
     assert [b.is_plain for b in plain.blocks] == ([False] * 3 + [True] * 2) * 3
-    assert max_output_change(plain, shallow, x) > 1e-2
+    assert max_output_change(plain, shallow, [x[:50], x[50:]]) > 1e-2
     zero = deepen(shallow, 32, "plain_zero", seed=1).eval()
     with torch.no_grad():
         logits = zero(x)
@@ -154,3 +158,33 @@ def test_continue_config_is_a_constant_rate_from_step_zero() -> None:
 def test_bad_config_fails_before_training(changes, message) -> None:
     with pytest.raises(ValueError, match=message):
         run(IdentityConfig(data="synthetic1d", **changes))
+
+
+def fake_result(residual_loss0: float, residual_diff: float) -> IdentityResult:
+    diffs = {"shallow": 0.0, "residual": residual_diff, "plain": 3.0, "plain_zero": 5.0}
+    loss0 = {"shallow": 0.5, "residual": residual_loss0, "plain": 2.3, "plain_zero": 2.3}
+    records = [
+        VariantRecord(v, s, diffs[v], loss0[v], loss0[v], [1], [loss0[v]], 0.1, 1.0, 2.0, "done")
+        for v in VARIANTS for s in (0, 1)
+    ]  # fmt: skip
+    result = IdentityResult(IdentityConfig(), {}, 6, [1.0, 1.0], records)
+    result.summary = summarize(records)
+    return result
+
+
+def test_judge_reports_harm_when_the_deeper_net_starts_worse() -> None:
+    ok = judge(fake_result(0.5, 0.0))
+    assert ok.identity_exact and ok.no_harm and ok.plain_changes
+    assert ok.text.startswith("do no harm: yes — 6 zero-initialised residual blocks")
+    worse = judge(fake_result(0.5 + 1e-3, 0.0))
+    assert not worse.no_harm and worse.text.startswith("do no harm: NO")
+    changed = judge(fake_result(0.5, 1e-4))
+    assert not changed.identity_exact and changed.residual_max_diff == 1e-4
+
+
+@pytest.mark.slow
+def test_default_quick_run_does_no_harm() -> None:
+    result = run(IdentityConfig.preset_config("quick"))
+    assert result.verdict is not None
+    assert result.verdict.identity_exact and result.verdict.no_harm, result.verdict.text
+    assert result.verdict.plain_changes, result.verdict.text

@@ -11,7 +11,9 @@ from reslab.data import load_data, make_loader
 from reslab.experiments.common import load_arrays
 from reslab.experiments.lesion import (
     LesionConfig,
+    LesionRecord,
     LesionResult,
+    judge,
     lesioned,
     measure_lesions,
     random_lesions,
@@ -188,9 +190,12 @@ def test_tiny_trained_run_numbers(tiny_result: LesionResult, tmp_path) -> None:
     assert v is not None and v.candidates == 4
     rises = [res.single_err[i] - res.baseline_err for i in r.candidates]
     assert v.residual_max_rise == pytest.approx(max(rises))
-    assert v.residual_mean_rise == pytest.approx(np.mean(rises))
-    assert v.ensemble_like == (v.residual_max_rise < v.plain_min_rise)
-    assert f"at most {v.residual_max_rise:+.1f} points" in v.text
+    assert v.residual_median_rise == pytest.approx(np.median(rises))
+    assert v.worst_block == r.candidates[int(np.argmax(rises))]
+    damage = np.median(np.array(rises) / (90.0 - res.baseline_err))
+    assert v.residual_median_damage == pytest.approx(damage)
+    assert v.ensemble_like == (damage < 0.2 and damage < v.plain_median_damage)
+    assert f"at most {max(rises):+.1f} (block {v.worst_block + 1})" in v.text
     # Saved as data: the numbers survive the round trip.
     r.save(tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -201,6 +206,37 @@ def test_tiny_trained_run_numbers(tiny_result: LesionResult, tmp_path) -> None:
     assert arrays["residual_seed0_random"].shape == (4, 2)
     assert arrays["residual_seed0_single"].tolist() == res.single_err
     assert (tmp_path / "blocks.csv").read_text().startswith("block,stage,downsampling")
+
+
+def fake_result(residual: list[float], plain: list[float]) -> LesionResult:
+    """Two seeds of a 6-block net (blocks 2 and 4 downsample) with given single-deletion errors."""
+    runs = [
+        LesionRecord(kind, seed, base, base, errs, [[base]] * 4, "completed", 1.0)
+        for seed in (0, 1)
+        for kind, base, errs in (("residual", 10.0, residual), ("plain", 30.0, plain))
+    ]  # fmt: skip
+    downsampling = [False, False, True, False, True, False]
+    return LesionResult(
+        LesionConfig(depth=14), {}, downsampling, [1, 1, 2, 2, 3, 3], [0, 1, 3, 5], 90.0, runs
+    )
+
+
+def test_judge_uses_the_typical_block_and_the_way_to_chance() -> None:
+    # Residual: +1, +2, +3 points and one bad block (+60); plain: every deletion near chance.
+    v = judge(
+        fake_result([11.0, 12.0, 30.0, 13.0, 20.0, 70.0], [85.0, 88.0, None, 90.0, None, 84.0])
+    )
+    assert v.ensemble_like and v.plain_collapses
+    assert v.residual_median_rise == pytest.approx(2.5) and v.residual_max_rise == pytest.approx(60)
+    assert v.worst_block == 5 and v.downsampling_rise == pytest.approx(15.0)
+    assert v.residual_median_damage == pytest.approx(2.5 / 80)
+    assert v.plain_median_damage == pytest.approx(56.5 / 60) and v.plain_near_chance == 4
+    assert v.text.startswith("ensemble-like: deleting one non-downsampling block of residual-14")
+    # Residual deletions that go a third of the way to chance are not "tolerated".
+    v = judge(
+        fake_result([40.0, 35.0, 30.0, 38.0, 20.0, 36.0], [85.0, 88.0, None, 90.0, None, 84.0])
+    )
+    assert not v.ensemble_like and v.text.startswith("not ensemble-like")
 
 
 def test_train_config_and_presets() -> None:
@@ -226,3 +262,10 @@ def test_train_config_and_presets() -> None:
 def test_bad_config_fails_before_training(changes, message) -> None:
     with pytest.raises(ValueError, match=message):
         run(LesionConfig(data="synthetic1d", **changes))
+
+
+@pytest.mark.slow
+def test_default_quick_run_is_ensemble_like() -> None:
+    result = run(LesionConfig.preset_config("quick"))
+    assert result.verdict is not None
+    assert result.verdict.ensemble_like and result.verdict.plain_collapses, result.verdict.text

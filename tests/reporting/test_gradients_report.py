@@ -25,7 +25,7 @@ def test_gradients_report_renders(gradients_run, browser) -> None:
     path = build_report(gradients_run)
     html = path.read_text()
     assert "gradient highway" in html and "first/last block input-gradient norm ratio" in html
-    assert "input ratio at init" in html and "weight ratio after 2 steps" in html
+    assert "<th>input, init</th>" in html and "<th>weights, 2 steps</th>" in html
     results = json.loads((gradients_run / "results.json").read_text())
     row = next(r for r in results["summary"] if (r["kind"], r["depth"]) == ("plain", 14))
     assert format_mean_std(row["input_ratio_init_mean"], row["input_ratio_init_std"]) in html

@@ -6,7 +6,7 @@ import typer
 
 app = typer.Typer(
     name="reslab",
-    help="reslab: a residual-network laboratory. Build ResNets, train them, and measure why they work.",
+    help="reslab: a residual-network laboratory. Build ResNets, train them, measure why they work.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -110,6 +110,7 @@ def models(
         list[str] | None,
         typer.Argument(
             help="Names or fnmatch patterns (e.g. 'resnet*'); with --compare, names to compare.",
+            metavar="PATTERN",
             show_default=False,
         ),
     ] = None,

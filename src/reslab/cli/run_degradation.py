@@ -8,9 +8,21 @@ from typing import Annotated
 import typer
 
 from reslab.cli.run import (
-    Data, DataDir, Device, Out, Preset, Quiet, Seeds, Set, fail, finish, parse_ints, prepare_out,
-    run_app, show_progress,
-)  # fmt: skip
+    Data,
+    DataDir,
+    Device,
+    Out,
+    Preset,
+    Quiet,
+    Seeds,
+    Set,
+    fail,
+    finish,
+    parse_ints,
+    prepare_out,
+    run_app,
+    show_progress,
+)
 
 
 @run_app.command()
@@ -23,7 +35,8 @@ def degradation(
     device: Device = "auto",
     quiet: Quiet = False,
     depths: Annotated[
-        str | None, typer.Option("--depths", help="Comma-separated depths (6n+2), e.g. 20,32,44,56.")
+        str | None,
+        typer.Option("--depths", help="Comma-separated depths (6n+2), e.g. 20,32,44,56."),
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs per run.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Iterations per run.")] = None,
@@ -41,10 +54,15 @@ def degradation(
         fail("give --epochs or --steps, not both")
     try:
         config = exp.DegradationConfig.preset_config(
-            preset, data=data, seeds=seeds, depths=parse_ints(depths, "--depths"),
-            data_dir=str(data_dir) if data_dir else None, device=device, workers=workers,
+            preset,
+            data=data,
+            seeds=seeds,
+            depths=parse_ints(depths, "--depths"),
+            data_dir=str(data_dir) if data_dir else None,
+            device=device,
+            workers=workers,
             overrides=tuple(overrides or ()),
-        )  # fmt: skip
+        )
         if epochs or steps:
             config = replace(config, epochs=epochs, steps=steps)
         exp.check_config(config)

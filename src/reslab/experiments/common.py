@@ -15,7 +15,9 @@ import torch
 from reslab.training.env import environment
 
 
-def provenance(device: torch.device | str = "cpu", seeds: list[int] | None = None) -> dict[str, Any]:
+def provenance(
+    device: torch.device | str = "cpu", seeds: list[int] | None = None
+) -> dict[str, Any]:
     """Versions, device, git commit and seeds: what every result records beside its numbers."""
     env = environment(torch.device(device), seed=seeds[0] if seeds else 0)
     env.pop("seed")
@@ -82,7 +84,9 @@ def check_writable(run_dir: Path) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"output directory {str(run_dir)!r} is not writable: {err.strerror}") from None
+        raise ValueError(
+            f"output directory {str(run_dir)!r} is not writable: {err.strerror}"
+        ) from None
     return run_dir
 
 

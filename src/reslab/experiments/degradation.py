@@ -61,9 +61,13 @@ PRESETS: dict[str, DegradationConfig] = {
     "quick": DegradationConfig(),
     # He et al. 2015, 4.2: CIFAR-10, 64k iterations, depths 20-56 (hours on one GPU).
     "paper": DegradationConfig(
-        data="cifar10", depths=(20, 32, 44, 56), preset="paper", epochs=None, steps=64000,
+        data="cifar10",
+        depths=(20, 32, 44, 56),
+        preset="paper",
+        epochs=None,
+        steps=64000,
         log_every=100,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -117,12 +121,17 @@ class DegradationResult(ExperimentResult):
 def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
     cfg = load_recipe(config.recipe)
     for key, value in (
-        ("data.name", config.data), ("data.batch_size", config.batch_size),
-        ("train.epochs", config.epochs), ("train.steps", config.steps), ("train.seed", seed),
-        ("train.log_every", config.log_every), ("train.eval_every", 1), ("train.eval_train", True),
+        ("data.name", config.data),
+        ("data.batch_size", config.batch_size),
+        ("train.epochs", config.epochs),
+        ("train.steps", config.steps),
+        ("train.seed", seed),
+        ("train.log_every", config.log_every),
+        ("train.eval_every", 1),
+        ("train.eval_train", True),
         # Same schedule for every depth: the paper's lr 0.01 warm-up for 110 layers is opt-in here.
         ("schedule.error_warmup", "off"),
-    ):  # fmt: skip
+    ):
         cfg = set_field(cfg, key, value)
     return apply_overrides(cfg, config.overrides)
 
@@ -132,20 +141,27 @@ def train_one(task: tuple[DegradationConfig, Kind, int, int]) -> RunRecord:
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
     model = cifar_resnet(
-        depth, shortcut=SHORTCUT[kind], dims=bundle.dims, in_channels=bundle.in_channels,
+        depth,
+        shortcut=SHORTCUT[kind],
+        dims=bundle.dims,
+        in_channels=bundle.in_channels,
         num_classes=bundle.num_classes,
-    )  # fmt: skip
+    )
     result = fit(model, bundle, train_config(config, seed), device=config.device)
     return RunRecord(
-        kind=kind, depth=depth, seed=seed,
+        kind=kind,
+        depth=depth,
+        seed=seed,
         steps=[h["step"] for h in result.history],
         train_err=[100 * h["train_err"] for h in result.history],
         epoch_steps=[e["step"] for e in result.epochs],
         test_err=[100 * e["test_err"] for e in result.epochs],
         final_train_err=_final_err(result, "train_err", bundle.num_classes),
         final_test_err=_final_err(result, "test_err", bundle.num_classes),
-        status=result.status, diverged_step=result.diverged_step, wall_s=result.wall_s,
-    )  # fmt: skip
+        status=result.status,
+        diverged_step=result.diverged_step,
+        wall_s=result.wall_s,
+    )
 
 
 def _final_err(result: Any, key: str, num_classes: int) -> float:
@@ -163,7 +179,9 @@ def run(config: DegradationConfig, *, progress: bool = False) -> DegradationResu
     tasks = [(config, k, d, s) for s in seeds for d in config.depths for k in KINDS]
     workers = config.workers or default_workers(config.device)
     bar = _progress(len(tasks)) if progress else None
-    runs = map_runs(train_one, tasks, workers=workers, on_done=(lambda _: bar.update()) if bar else None)
+    runs = map_runs(
+        train_one, tasks, workers=workers, on_done=(lambda _: bar.update()) if bar else None
+    )
     if bar:
         bar.close()
     result = DegradationResult(config, provenance(resolve_device(config.device), seeds), runs)
@@ -194,14 +212,24 @@ def summarize(runs: list[RunRecord], config: DegradationConfig) -> list[dict[str
             group = [r for r in runs if r.kind == kind and r.depth == depth]
             train_m, train_s = mean_std([r.final_train_err for r in group])
             test_m, test_s = mean_std([r.final_test_err for r in group])
-            paper = PAPER_TEST_ERR.get(depth) if kind == "residual" and config.data == "cifar10" else None
-            rows.append({
-                "kind": kind, "depth": depth, "seeds": len(group),
-                "train_err_mean": train_m, "train_err_std": train_s,
-                "test_err_mean": test_m, "test_err_std": test_s,
-                "diverged": sum(r.status == "diverged" for r in group),
-                "paper_test_err": paper,
-            })  # fmt: skip
+            paper = (
+                PAPER_TEST_ERR.get(depth)
+                if kind == "residual" and config.data == "cifar10"
+                else None
+            )
+            rows.append(
+                {
+                    "kind": kind,
+                    "depth": depth,
+                    "seeds": len(group),
+                    "train_err_mean": train_m,
+                    "train_err_std": train_s,
+                    "test_err_mean": test_m,
+                    "test_err_std": test_s,
+                    "diverged": sum(r.status == "diverged" for r in group),
+                    "paper_test_err": paper,
+                }
+            )
     return rows
 
 

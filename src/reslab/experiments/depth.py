@@ -377,7 +377,7 @@ def summarize(runs: list[RunRecord], config: DepthConfig) -> list[dict[str, Any]
                 "train_err_mean": train_m, "train_err_std": train_s,
                 "test_err_mean": test_m, "test_err_std": test_s,
                 "peak_mem_mb": max(r.peak_mem_mb for r in group),
-                "base_mem_mb": float(np.mean([r.base_mem_mb for r in group])),
+                "run_mem_mb": max(r.peak_mem_mb - r.base_mem_mb for r in group),
                 "wall_s_mean": float(np.mean([r.wall_s for r in group])),
                 "cpu_s_mean": float(np.mean([r.cpu_s for r in group])),
                 "diverged": sum(r.status == "diverged" for r in group),

@@ -39,7 +39,11 @@ def _init_worker(threads: int) -> None:
 
 
 def map_runs(
-    fn: Callable[[T], R], tasks: Sequence[T], *, workers: int, on_done: Callable[[R], None] | None = None
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    *,
+    workers: int,
+    on_done: Callable[[R], None] | None = None,
 ) -> list[R]:
     """``[fn(t) for t in tasks]``, in task order, on ``workers`` processes (1: in this process)."""
     if workers <= 1 or len(tasks) <= 1:
@@ -51,7 +55,9 @@ def map_runs(
         return results
     threads = max(1, torch.get_num_threads() // workers)
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
         futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
         for future in as_completed(futures):
@@ -59,4 +65,3 @@ def map_runs(
             if on_done:
                 on_done(out[futures[future]])
     return out
-

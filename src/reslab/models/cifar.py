@@ -45,10 +45,17 @@ def cifar_resnet(
     n = blocks_per_stage(depth, block)
     stages = [Stage(n, width, 1), Stage(n, 2 * width, 2), Stage(n, 4 * width, 2)]
     return ResNet(
-        stages, block=block, stem="cifar_preact" if block.startswith("preact") else "cifar",
-        stem_width=width, num_classes=num_classes, in_channels=in_channels, dims=dims,
-        shortcut=shortcut, zero_init_residual=zero_init_residual, drop_path_rate=drop_path_rate,
-    )  # fmt: skip
+        stages,
+        block=block,
+        stem="cifar_preact" if block.startswith("preact") else "cifar",
+        stem_width=width,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dims=dims,
+        shortcut=shortcut,
+        zero_init_residual=zero_init_residual,
+        drop_path_rate=drop_path_rate,
+    )
 
 
 def wide_resnet_cifar(
@@ -71,10 +78,18 @@ def wide_resnet_cifar(
         )
     stages = [Stage(n, 16 * widen, 1), Stage(n, 32 * widen, 2), Stage(n, 64 * widen, 2)]
     return ResNet(
-        stages, block="preact_basic", stem="cifar_preact", stem_width=16, num_classes=num_classes,
-        in_channels=in_channels, dims=dims, shortcut="B", zero_init_residual=zero_init_residual,
-        drop_path_rate=drop_path_rate, block_kwargs={"dropout": dropout},
-    )  # fmt: skip
+        stages,
+        block="preact_basic",
+        stem="cifar_preact",
+        stem_width=16,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dims=dims,
+        shortcut="B",
+        zero_init_residual=zero_init_residual,
+        drop_path_rate=drop_path_rate,
+        block_kwargs={"dropout": dropout},
+    )
 
 
 # He et al. 2015, Table 6: parameters of the CIFAR-10 ResNets (option A shortcuts).
@@ -84,14 +99,19 @@ _HE2016 = "He et al. 2016, Identity Mappings in Deep Residual Networks, Table 2-
 
 for _depth, _params in _CIFAR_PARAMS.items():
     register_model(
-        f"resnet{_depth}", partial(cifar_resnet, _depth), family="cifar",
-        source=_HE2015, paper_params=_params,
-    )  # fmt: skip
+        f"resnet{_depth}",
+        partial(cifar_resnet, _depth),
+        family="cifar",
+        source=_HE2015,
+        paper_params=_params,
+    )
 for _depth in (20, 32, 44, 56, 110):
     register_model(
-        f"plain{_depth}", partial(cifar_resnet, _depth, shortcut="none"), family="cifar-plain",
+        f"plain{_depth}",
+        partial(cifar_resnet, _depth, shortcut="none"),
+        family="cifar-plain",
         source=_HE2015 + " (plain baselines, Fig. 6 left)",
-    )  # fmt: skip
+    )
 
 # Pre-activation nets project with 1x1 convs where shapes change (option B, as in He et al. 2016).
 for _name, _depth, _block, _params in (
@@ -100,9 +120,12 @@ for _name, _depth, _block, _params in (
     ("preact_resnet1001", 1001, "preact_bottleneck", 10.2e6),
 ):
     register_model(
-        _name, partial(cifar_resnet, _depth, block=_block, shortcut="B"), family="cifar-preact",
-        source=_HE2016, paper_params=_params,
-    )  # fmt: skip
+        _name,
+        partial(cifar_resnet, _depth, block=_block, shortcut="B"),
+        family="cifar-preact",
+        source=_HE2016,
+        paper_params=_params,
+    )
 
 register_model(
     "wide_resnet28_10",

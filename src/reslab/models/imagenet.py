@@ -33,10 +33,18 @@ def imagenet_resnet(
         )
     stages = [Stage(n, 64 * 2**i, 1 if i == 0 else 2) for i, n in enumerate(layers)]
     return ResNet(
-        stages, block=block, stem="imagenet", stem_width=64, num_classes=num_classes,
-        in_channels=in_channels, dims=2, shortcut=shortcut, zero_init_residual=zero_init_residual,
-        drop_path_rate=drop_path_rate, block_kwargs=kwargs,
-    )  # fmt: skip
+        stages,
+        block=block,
+        stem="imagenet",
+        stem_width=64,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dims=2,
+        shortcut=shortcut,
+        zero_init_residual=zero_init_residual,
+        drop_path_rate=drop_path_rate,
+        block_kwargs=kwargs,
+    )
 
 
 def vgg19(*, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False) -> VGG:
@@ -53,15 +61,20 @@ for _name, _layers, _block, _macs in (
     ("resnet152", (3, 8, 36, 3), "bottleneck", 11.3e9),
 ):
     register_model(
-        _name, partial(imagenet_resnet, _layers, _block), family="imagenet", source=_HE2015,
+        _name,
+        partial(imagenet_resnet, _layers, _block),
+        family="imagenet",
+        source=_HE2015,
         paper_macs=_macs,
-    )  # fmt: skip
+    )
 for _name, _layers in (("plain18", (2, 2, 2, 2)), ("plain34", (3, 4, 6, 3))):
     register_model(
-        _name, partial(imagenet_resnet, _layers, "basic", shortcut="none"),
-        family="imagenet-plain", source=_HE2015 + " (plain baselines, Table 2)",
+        _name,
+        partial(imagenet_resnet, _layers, "basic", shortcut="none"),
+        family="imagenet-plain",
+        source=_HE2015 + " (plain baselines, Table 2)",
         paper_macs=1.8e9 if _name == "plain18" else 3.6e9,
-    )  # fmt: skip
+    )
 register_model(
     "resnext50_32x4d",
     partial(imagenet_resnet, (3, 4, 6, 3), "bottleneck", groups=32, width_per_group=4),
@@ -78,7 +91,10 @@ register_model(
     paper_params=68.9e6,
 )
 register_model(
-    "vgg19", vgg19, family="imagenet-plain",
+    "vgg19",
+    vgg19,
+    family="imagenet-plain",
     source="Simonyan & Zisserman 2015, config E; He et al. 2015, Fig. 3",
-    paper_params=144e6, paper_macs=19.6e9,
-)  # fmt: skip
+    paper_params=144e6,
+    paper_macs=19.6e9,
+)

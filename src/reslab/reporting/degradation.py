@@ -31,7 +31,13 @@ def figure_png(arrays: dict[str, np.ndarray], depths: list[int]) -> bytes:
             train = stacked_curves(arrays, kind, depth, "_train")
             test = stacked_curves(arrays, kind, depth, "_test")
             plot_curves(ax, train[0], {label: train[1:]}, bold=True, colors={label: colors[depth]})
-            plot_curves(ax, test[0], {f"{label} test": test[1:]}, colors={f"{label} test": colors[depth]}, band=False)
+            plot_curves(
+                ax,
+                test[0],
+                {f"{label} test": test[1:]},
+                colors={f"{label} test": colors[depth]},
+                band=False,
+            )
         ax.set_title(f"{kind} nets")
         ax.set_xlabel("iteration")
         ax.set_ylim(0, None)
@@ -41,10 +47,17 @@ def figure_png(arrays: dict[str, np.ndarray], depths: list[int]) -> bytes:
     return fig_to_png(fig)
 
 
-def summary_rows(summary: list[dict[str, Any]], depths: list[int]) -> tuple[list[str], list[list[Any]]]:
+def summary_rows(
+    summary: list[dict[str, Any]], depths: list[int]
+) -> tuple[list[str], list[list[Any]]]:
     with_paper = any(r.get("paper_test_err") is not None for r in summary)
-    columns = ["depth", "plain train err (%)", "residual train err (%)", "plain test err (%)",
-               "residual test err (%)"] + (["paper ResNet test err (%)"] if with_paper else [])  # fmt: skip
+    columns = [
+        "depth",
+        "plain train err (%)",
+        "residual train err (%)",
+        "plain test err (%)",
+        "residual test err (%)",
+    ] + (["paper ResNet test err (%)"] if with_paper else [])
     rows = []
     for depth in depths:
         by = {r["kind"]: r for r in summary if r["depth"] == depth}
@@ -70,7 +83,9 @@ def degradation_report(run_dir: Path) -> Report:
         subtitle=f"He et al. 2015, section 4.2 and Figure 6 — {config['data']}, "
         f"{config['seeds']} seeds, preset {config['preset']}",
     )
-    report.add_verdict(verdict["text"], ok=verdict["degradation_observed"] and verdict["residual_ok"])
+    report.add_verdict(
+        verdict["text"], ok=verdict["degradation_observed"] and verdict["residual_ok"]
+    )
     report.add_section("Training curves")
     report.add_figure(
         png,
@@ -80,8 +95,12 @@ def degradation_report(run_dir: Path) -> Report:
     )
     report.add_section("Final errors")
     columns, rows = summary_rows(results["summary"], depths)
-    report.add_table(columns, rows, caption="Final error, mean ± std over seeds. Training error "
-                     "is measured on the whole training split in eval mode, without augmentation.")  # fmt: skip
+    report.add_table(
+        columns,
+        rows,
+        caption="Final error, mean ± std over seeds. Training error "
+        "is measured on the whole training split in eval mode, without augmentation.",
+    )
     report.add_text(
         "A plain net of depth 56 contains the solution of the 20-layer one (extra layers set to "
         "identity), so a higher *training* error is an optimisation failure, not overfitting. "

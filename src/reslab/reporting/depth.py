@@ -59,7 +59,9 @@ def curves_png(arrays: dict[str, np.ndarray], depth: int) -> bytes:
         plot_curves(loss_ax, loss[0], {label: loss[1:]}, colors={label: color})
     err_ax.set(xlabel="iteration", ylabel="error (%)", title=f"{depth} layers: error")
     err_ax.set_ylim(0, None)
-    loss_ax.set(xlabel="iteration", ylabel="training loss", title=f"{depth} layers: training loss")
+    # Log scale: a post-activation net can start orders of magnitude above ln(classes).
+    loss_ax.set(xlabel="iteration", ylabel="training loss", title=f"{depth} layers: training loss",
+                yscale="log")  # fmt: skip
     for ax in (err_ax, loss_ax):
         ax.legend(fontsize=8)
     return fig_to_png(fig)
@@ -74,7 +76,7 @@ def summary_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[list[An
     for r in sorted(summary, key=lambda r: (r["depth"], KINDS.index(r["kind"]))):
         row = [
             LABEL[r["kind"]], r["depth"], r["params"], _ms(r, "train"), _ms(r, "test"),
-            r["peak_mem_mb"], r["peak_mem_mb"] - r["base_mem_mb"], r["wall_s_mean"],
+            r["peak_mem_mb"], r["run_mem_mb"], r["wall_s_mean"],
             r["cpu_s_mean"], "yes" if r["checkpointed"] else "no",
             f"{r['diverged']} of {r['seeds']}",
         ]  # fmt: skip

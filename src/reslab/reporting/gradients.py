@@ -21,16 +21,22 @@ PARTS = {
 }
 
 
-def stacked(arrays: dict[str, np.ndarray], kind: str, depth: int, name: str) -> np.ndarray | None:
-    """(seeds, blocks) for one net and one "<part>_<phase>"; non-finite values become nan."""
+def log_profiles(
+    arrays: dict[str, np.ndarray], kind: str, depth: int, name: str
+) -> np.ndarray | None:
+    """(seeds, blocks) of log10 norms for one net and one "<part>_<phase>"; nan where a norm is
+    not finite or not positive: a gap in the line, not an infinite axis."""
     keys = sorted(k for k in arrays if k.startswith(f"{kind}{depth}_seed") and k.endswith(name))
     if not keys:
         return None
-    rows = np.stack([arrays[k] for k in keys]).astype(float)
-    rows[~np.isfinite(rows)] = np.nan  # a gap in the line, not an infinite axis
-    return rows
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(np.stack([arrays[k] for k in keys]).astype(float))
+    logs[~np.isfinite(logs)] = np.nan
+    return logs
 
 
+# Norms span dozens of orders of magnitude: curves are drawn as log10 values, so the mean over
+# seeds is a geometric mean and the band a factor, never a negative norm on a log axis.
 def profiles_png(
     arrays: dict[str, np.ndarray], depths: list[int], phases: list[str], steps: int
 ) -> bytes:
@@ -38,10 +44,8 @@ def profiles_png(
     axes = np.asarray(axes).reshape(len(PARTS), len(phases))
     for col, phase in enumerate(phases):
         for row, part in enumerate(PARTS):
-            ax = axes[row, col]
-            _draw_profiles(ax, arrays, depths, f"{part}_{phase}")
-            ax.set_yscale("log")
-            ax.set_ylabel(PARTS[part])
+            _draw_profiles(axes[row, col], arrays, depths, f"{part}_{phase}")
+            axes[row, col].set_ylabel(f"log₁₀ {PARTS[part]}")
         axes[0, col].set_title("at initialisation" if phase == "init" else f"after {steps} steps")
         axes[-1, col].set_xlabel("relative depth of the block (0: first, 1: last)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -53,61 +57,61 @@ def _draw_profiles(ax: Any, arrays: dict[str, np.ndarray], depths: list[int], na
     for kind in KINDS:
         colors = depth_colors(depths, kind)
         for depth in depths:
-            runs = stacked(arrays, kind, depth, name)
-            if runs is None:
+            logs = log_profiles(arrays, kind, depth, name)
+            if logs is None:
                 continue
             label = f"{NAMES[kind]}-{depth}"
-            x = np.linspace(0.0, 1.0, runs.shape[1]) if runs.shape[1] > 1 else np.zeros(1)
-            plot_curves(ax, x, {label: runs}, colors={label: colors[depth]})
+            x = np.linspace(0.0, 1.0, logs.shape[1]) if logs.shape[1] > 1 else np.zeros(1)
+            plot_curves(ax, x, {label: logs}, colors={label: colors[depth]})
 
 
-def ratio_png(summary: list[dict[str, Any]], phases: list[str], steps: int, flat: float) -> bytes:
+def ratio_png(
+    arrays: dict[str, np.ndarray], depths: list[int], phases: list[str], steps: int, flat: float
+) -> bytes:
     fig, axes = new_figure(1, 2, size=(11, 4.2))
+    band = math.log10(flat)
     for ax, part in zip(axes, ("input", "weight"), strict=True):
-        ax.axhspan(1 / flat, flat, color="0.5", alpha=0.12, lw=0, label=f"within ×{flat:g} of 1")
+        ax.axhspan(-band, band, color="0.5", alpha=0.12, lw=0, label=f"within ×{flat:g} of 1")
         for kind in KINDS:
             for phase in phases:
-                _draw_ratio(ax, summary, kind, part, phase, steps)
-        ax.set(xscale="log", yscale="log", xlabel="depth (layers)", title=PARTS[part])
-        depths = sorted({r["depth"] for r in summary})
+                _draw_ratio(ax, arrays, depths, kind, f"{part}_{phase}", steps)
+        ax.set(xscale="log", xlabel="depth (layers)", title=PARTS[part])
         ax.set_xticks(depths, labels=[str(d) for d in depths], minor=False)
         ax.set_xticks([], minor=True)
-        ax.set_ylabel("first / last block norm")
+        ax.set_ylabel("log₁₀ (first / last block norm)")
     axes[0].legend(fontsize=8)
     return fig_to_png(fig)
 
 
-def _draw_ratio(ax: Any, summary: list[dict[str, Any]], kind: str, part: str, phase: str,
+def _draw_ratio(ax: Any, arrays: dict[str, np.ndarray], depths: list[int], kind: str, name: str,
                 steps: int) -> None:  # fmt: skip
-    rows = [r for r in summary if r["kind"] == kind and (phase == "init" or r["trained_steps"])]
-    key = f"{part}_ratio_{phase}"
-    depths = np.array([r["depth"] for r in rows], dtype=float)
-    mean = np.array([_float(r[f"{key}_mean"]) for r in rows])
-    std = np.array([_float(r[f"{key}_std"]) for r in rows])
-    when = "at init" if phase == "init" else f"after {steps} steps"
-    style = {"linestyle": "-", "marker": "o"} if phase == "init" else {
-        "linestyle": "--", "marker": "s", "markerfacecolor": "white"
-    }  # fmt: skip
-    ax.plot(depths, mean, color=kind_color(kind), label=f"{NAMES[kind]} {when}", **style)
-    ax.fill_between(depths, mean - std, mean + std, color=kind_color(kind), alpha=0.15, lw=0)
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)
+    measured = {
+        d: logs for d in depths if (logs := log_profiles(arrays, kind, d, name)) is not None
+    }
+    if not measured:
+        return
+    log_ratios = np.stack([logs[:, 0] - logs[:, -1] for logs in measured.values()], axis=1)
+    init = name.endswith("_init")
+    label = f"{NAMES[kind]} {'at init' if init else f'after {steps} steps'}"
+    lines = plot_curves(ax, list(measured), {label: log_ratios}, colors={label: kind_color(kind)},
+                        linestyle="-" if init else "--")  # fmt: skip
+    lines[label].set_marker("o" if init else "s")
+    if not init:
+        lines[label].set_markerfacecolor("white")
 
 
 def ratio_rows(
     summary: list[dict[str, Any]], phases: list[str], steps: int
 ) -> tuple[list[str], list[list[Any]]]:
     trained = "trained" in phases
-    columns = ["network", "blocks", "input ratio at init", "weight ratio at init"]
+    columns = ["network", "blocks", "input, init", "weights, init"]
     if trained:
-        columns += [f"input ratio after {steps} steps", f"weight ratio after {steps} steps",
-                    "diverged", "test err after training (%)"]  # fmt: skip
-    columns.append("non-finite ratios")
+        columns += [f"input, {steps} steps", f"weights, {steps} steps", "diverged",
+                    "test err (%)"]  # fmt: skip
+    columns.append("non-finite")
     rows = []
     for r in sorted(summary, key=lambda r: (KINDS.index(r["kind"]), r["depth"])):
-        row = [f"{NAMES[r['kind']]}-{r['depth']}", r["blocks"], _ms(r, "input_ratio_init"),
+        row = [f"{r['kind']}-{r['depth']}", r["blocks"], _ms(r, "input_ratio_init"),
                _ms(r, "weight_ratio_init")]  # fmt: skip
         if trained:
             row += [_ms(r, "input_ratio_trained"), _ms(r, "weight_ratio_trained"),
@@ -119,11 +123,15 @@ def ratio_rows(
     return columns, rows
 
 
-def _ms(row: dict[str, Any], key: str) -> MeanStd | None:
+def _ms(row: dict[str, Any], key: str) -> MeanStd | str | None:
     mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
     if mean is None or not math.isfinite(mean):
         return None
-    return MeanStd(mean, std if std is not None else 0.0, row["seeds"])
+    std = std if std is not None else 0.0
+    if mean != 0 and not 1e-3 <= abs(mean) < 1e5:
+        # Fixed-point mean ± std would print 0.0000005 ± 0.0000005: exponents read better here.
+        return f"{mean:.2g} ± {std:.1g}"
+    return MeanStd(mean, std, row["seeds"])
 
 
 def law_rows(laws: dict[str, dict[str, str]], steps: int) -> list[list[str]]:
@@ -138,8 +146,9 @@ def gradients_report(run_dir: Path) -> Report:
     depths, steps = sorted(config["depths"]), config["steps"]
     phases = list(verdict["laws"])
     flat = float(verdict["flat"])
-    profiles = profiles_png(load_arrays(run_dir), depths, phases, steps)
-    ratios = ratio_png(summary, phases, steps, flat)
+    arrays = load_arrays(run_dir)
+    profiles = profiles_png(arrays, depths, phases, steps)
+    ratios = ratio_png(arrays, depths, phases, steps, flat)
     (Path(run_dir) / "gradients_profiles.png").write_bytes(profiles)
     (Path(run_dir) / "gradients_ratio.png").write_bytes(ratios)
     report = Report(
@@ -159,11 +168,12 @@ def _add_profiles(report: Report, png: bytes, config: dict[str, Any]) -> None:
     report.add_section("Norms along the depth")
     report.add_figure(
         png,
-        caption="Per block, L2 norm over a whole batch of the loss gradient w.r.t. the block's "
-        "input (top) and its weights (middle), and of the block's input itself (bottom); mean "
-        f"over {config['batches']} batches of {config['batch_size']} and over seeds, band ±1 std "
-        "over seeds. Red: plain, blue: residual (post-activation), green: pre-activation; "
-        "darker is deeper. Gaps are non-finite values.",
+        caption="Per block, log₁₀ of the L2 norm (over a whole batch) of the loss gradient "
+        "w.r.t. the block's input (top) and its weights (middle), and of the block's input "
+        f"itself (bottom); mean over {config['batches']} batches of {config['batch_size']}. "
+        "Line: mean of log₁₀ over seeds (a geometric mean), band ±1 std. Red: plain, blue: "
+        "residual (post-activation), green: pre-activation; darker is deeper. Gaps are "
+        "non-finite values (overflow, divergence).",
     )
     report.add_text(
         "With identity shortcuts, x_L = x_l + Σ F(x_i), so ∂L/∂x_l = ∂L/∂x_L (1 + ∂/∂x_l Σ F) "
@@ -174,20 +184,37 @@ def _add_profiles(report: Report, png: bytes, config: dict[str, Any]) -> None:
     )
 
 
-def _add_ratios(report: Report, png: bytes, summary: list[dict[str, Any]],
-                laws: dict[str, dict[str, str]], steps: int, flat: float) -> None:  # fmt: skip
+def _add_ratios(
+    report: Report,
+    png: bytes,
+    summary: list[dict[str, Any]],
+    laws: dict[str, dict[str, str]],
+    steps: int,
+    flat: float,
+) -> None:
     report.add_section("First / last block")
-    report.add_figure(png, caption="Ratio of the first block's norm to the last block's, mean "
-                      "over seeds (band ±1 std); grey: within a factor "
-                      f"{flat:g} of 1.")  # fmt: skip
+    report.add_figure(
+        png,
+        caption="log₁₀ of the ratio of the first block's norm to the last block's; line: mean "
+        "over seeds of log₁₀ (a geometric mean; the table below gives arithmetic means), band "
+        f"±1 std; grey: within a factor {flat:g} of 1. Solid: at initialisation, dashed: after "
+        "training. A missing point is a non-finite ratio (see the table).",
+    )
     columns, rows = ratio_rows(summary, list(laws), steps)
-    report.add_table(columns, rows, caption="First/last block norm ratio, mean ± std over the "
-                     "seeds whose ratio is finite; non-finite ratios (overflow or divergence) "
-                     "are counted, not averaged.")  # fmt: skip
-    report.add_table(["input-gradient ratio vs depth", *(NAMES[k] for k in KINDS)],
-                     law_rows(laws, steps),
-                     caption="How the ratio grows with the number of blocks n, from the "
-                     "shallowest to the deepest net.")  # fmt: skip
+    report.add_table(
+        columns,
+        rows,
+        caption="First/last block norm ratio of the input gradient (input) and of the weight "
+        "gradient (weights), at initialisation and after training; mean ± std over the seeds "
+        "whose ratio is finite. Non-finite ratios (overflow or divergence) are counted, not "
+        "averaged; test error of the trained nets.",
+    )
+    report.add_table(
+        ["input-gradient ratio vs depth", *(NAMES[k] for k in KINDS)],
+        law_rows(laws, steps),
+        caption="How the ratio grows with the number of blocks n, from the shallowest to the "
+        "deepest net.",
+    )
     report.add_text(
         "Growth law: the deepest net's ratio r is compared, in log space, with two "
         "extrapolations from the shallowest: *exponential* (ln r ∝ n − 1, a product of per-block "

@@ -14,7 +14,8 @@ from reslab.reporting.figures import fig_to_png, kind_color, new_figure
 
 KINDS = ("plain", "residual")
 # Li et al.'s plot_2D defaults: contour levels from 0.1 to 10 in steps of 0.5. The 3-D surfaces
-# are clipped at the same 10, so one overflowing corner does not flatten the rest.
+# are clipped at the same 10, so a corner at 1e7 (deep plain nets reach that) does not flatten
+# the rest.
 LEVELS = np.arange(0.1, 10, 0.5)
 ZMAX = 10.0
 
@@ -78,7 +79,8 @@ def surface_plotly(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
     """Two 3-D surfaces side by side (plain left, residual right) as a Plotly figure dict."""
     data, layout = [], {"margin": {"l": 0, "r": 0, "t": 30, "b": 0}, "showlegend": False}
     for i, kind in enumerate(KINDS):
-        z = np.nan_to_num(arrays[f"{kind}_seed{seed}_loss"], nan=ZMAX, posinf=ZMAX)
+        # Clipped rather than left out: holes would give a smooth basin a jagged rim.
+        z = np.minimum(np.nan_to_num(arrays[f"{kind}_seed{seed}_loss"], nan=ZMAX), ZMAX)
         scene = "scene" if i == 0 else "scene2"
         data.append(
             {
@@ -87,7 +89,7 @@ def surface_plotly(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
                 "name": f"{kind}-{depth}",
                 "x": arrays["xs"].tolist(),
                 "y": arrays["ys"].tolist(),
-                "z": np.minimum(z, ZMAX).tolist(),
+                "z": z.tolist(),
                 "colorscale": "Viridis",
                 "cmin": 0,
                 "cmax": ZMAX,
@@ -99,7 +101,7 @@ def surface_plotly(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
             "xaxis": {"title": {"text": "d1"}},
             "yaxis": {"title": {"text": "d2"}},
             "zaxis": {"title": {"text": "loss"}, "range": [0, ZMAX]},
-            "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.1}},
+            "camera": {"eye": {"x": 1.9, "y": 1.9, "z": 1.2}},
         }
     layout["annotations"] = [
         {

@@ -38,7 +38,7 @@ def single_figure(arrays: dict[str, np.ndarray], downsampling: list[bool], chanc
     ax.axhline(chance, color="0.4", ls=":", lw=1, label=f"chance ({chance:.0f}%)")
     ax.set(xlabel="deleted block (grey: downsampling)", ylabel="test error (%)", ylim=(0, 102))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig_to_png(fig)
 
 
@@ -126,9 +126,11 @@ def lesion_report(run_dir: Path) -> Report:
     report.add_text(
         "A deleted block keeps only its shortcut: y = act(shortcut(x)), the block with F(x) = 0. "
         "For post-activation blocks with identity shortcuts x is a ReLU output, so this is "
-        "Veit et al.'s identity exactly. The verdict calls the net *ensemble-like* when "
-        "deleting any single non-downsampling residual block raises test error by less than "
-        "deleting any plain block does (mean over seeds)."
+        "Veit et al.'s identity exactly. The *damage* of a deletion is how far it moves the "
+        "test error from the intact net's towards chance (0: no effect, 1: chance). The verdict "
+        "calls the residual net *ensemble-like* when its median damage over the same-shape "
+        "blocks is below 0.2 and below the plain twin's; the plain net *collapses* when its "
+        "median damage is above 0.8."
     )
     report.add_provenance({**results["provenance"], "config": config})
     return report

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from reslab.experiments.landscape.nets import make_train_config
 from reslab.experiments.landscape.surface import axis
 from reslab.models.cifar import blocks_per_stage
+from reslab.training import validate
 
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
@@ -84,3 +86,9 @@ def check_config(config: LandscapeConfig) -> None:
         raise ValueError(f"resolution={config.resolution} must be >= 3 (curvature needs 3x3)")
     axis(*config.span, config.resolution)  # raises unless (0, 0) is a grid point
     axis(*config.interp_span, config.interp_points, exact=(0.0, 1.0))
+    # A bad recipe or --set override fails now, not in a worker after the data has loaded.
+    validate(
+        make_train_config(
+            config.recipe, config.data, config.epochs, config.steps, 0, config.overrides
+        )
+    )

@@ -102,8 +102,8 @@ def _read(path: Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     tensors, state = read_checkpoint(path)
     if state.get("key") != key:
         raise ValueError(
-            f"{str(path)!r} holds a net trained with another configuration; choose another "
-            "--out or delete the file to train again"
+            f"{str(path)!r} holds a net trained with another configuration (recipe, overrides "
+            "or reslab's training defaults differ); choose another --out or delete the file"
         )
     return tensors, state
 

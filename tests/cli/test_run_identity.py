@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reslab.cli import app
+
+runner = CliRunner()
+TINY = ["run", "identity", "--data", "synthetic1d", "--depth", "8", "--deep-depth", "14",
+        "--seeds", "1", "--steps", "8", "--continue-steps", "4", "--workers", "1",
+        "--device", "cpu", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny nets gain nothing from a second thread; on a busy machine OpenMP spin-waits.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_run_identity_writes_results_and_report(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, [*TINY, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "do no harm: yes" in result.output
+    assert str(out / "report.html") in result.output
+    results = json.loads((out / "results.json").read_text())
+    config = results["config"]
+    assert (config["depth"], config["deep_depth"], config["continue_steps"]) == (8, 14, 4)
+    by = {v["variant"]: v for v in results["variants"]}
+    assert by["residual"]["max_abs_diff"] == 0.0
+    assert by["residual"]["train_loss0"] == pytest.approx(by["shallow"]["train_loss0"], abs=1e-6)
+    assert (out / "identity.png").exists() and (out / "variants.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--deep-depth", "8"], "deep_depth=8 must be deeper"), (["--depth", "9"], "depth=9"),
+     (["--preset", "huge"], "accepted: quick, paper"), (["--epochs", "2"], "not both"),
+     (["--set", "optim.nope=1"], "optim.nope")],
+)  # fmt: skip
+def test_bad_input_is_one_clear_line_before_any_work(tmp_path, args, message) -> None:
+    out = tmp_path / "x"
+    result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_unwritable_out_dir(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "not writable" in result.output

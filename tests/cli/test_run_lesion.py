@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reslab.cli import app
+
+runner = CliRunner()
+TINY = ["run", "lesion", "--data", "synthetic1d", "--depth", "14", "--seeds", "1", "--draws",
+        "2", "--steps", "10", "--workers", "1", "--device", "cpu", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny nets gain nothing from a second thread; on a busy machine OpenMP spin-waits.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_run_lesion_writes_results_and_report(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, [*TINY, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ensemble-like: deleting one non-downsampling block of residual-14" in result.output
+    assert str(out / "report.html") in result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["depth"] == 14 and results["config"]["steps"] == 10
+    assert results["config"]["epochs"] is None and results["config"]["draws"] == 2
+    assert {r["kind"] for r in results["runs"]} == {"residual", "plain"}
+    assert results["verdict"]["text"] in result.output
+    assert (out / "lesion_single.png").exists() and (out / "raw.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--depth", "15"], "depth=15"), (["--preset", "huge"], "accepted: quick, paper"),
+     (["--device", "tpu"], "device='tpu'"), (["--epochs", "2"], "not both")],
+)  # fmt: skip
+def test_bad_input_is_one_clear_line_before_any_work(tmp_path, args, message) -> None:
+    out = tmp_path / "x"
+    result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()  # failed before the run directory was made
+
+
+def test_unwritable_out_dir(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "not writable" in result.output
