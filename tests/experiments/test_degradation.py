@@ -69,7 +69,7 @@ def test_train_config_applies_experiment_settings() -> None:
     cfg = train_config(config, seed=3)
     assert (cfg.train.epochs, cfg.train.steps, cfg.train.seed) == (7, None, 3)
     assert cfg.data.batch_size == 64 and cfg.optim.lr == 0.05
-    assert cfg.schedule.error_warmup == "off" and cfg.train.eval_train
+    assert cfg.schedule.error_warmup == "never" and cfg.train.eval_train
 
 
 def test_tiny_run_numbers(tiny_degradation_run) -> None:

@@ -103,6 +103,7 @@ def test_checkpointing_is_decided_by_depth() -> None:
         ({"depths": (11, 21)}, r"depth=21 .* 9n\+2"),
         ({"block": "basic", "depths": (20, 1001)}, "depth=1001"),
         ({"block": "wide"}, "accepted: bottleneck, basic"),
+        ({"depths": (11, 11)}, "distinct"),
         ({"seeds": 0}, "seeds=0"),
         ({"overrides": ("optim.lr=fast",)}, "optim.lr"),
     ],

@@ -130,7 +130,7 @@ def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
         ("train.eval_every", 1),
         ("train.eval_train", True),
         # Same schedule for every depth: the paper's lr 0.01 warm-up for 110 layers is opt-in here.
-        ("schedule.error_warmup", "off"),
+        ("schedule.error_warmup", "never"),
     ):
         cfg = set_field(cfg, key, value)
     return apply_overrides(cfg, config.overrides)

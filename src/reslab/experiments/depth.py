@@ -68,7 +68,7 @@ class DepthConfig:
     preset: str = "quick"
     recipe: str = "mnist1d"
     epochs: int | None = None
-    steps: int | None = 150
+    steps: int | None = 100
     batch_size: int = 64
     checkpoint_from: int | None = 500  # depths >= this train with gradient checkpointing
     overrides: tuple[str, ...] = ()  # extra "section.field=value" training overrides
@@ -87,8 +87,8 @@ class DepthConfig:
 
 PRESETS: dict[str, DepthConfig] = {
     # A few minutes on 2 CPU cores: MNIST-1D, 1-D bottleneck nets at width 4 (a 1001-layer
-    # net at width 16 takes seconds per step on a CPU), the same 150 steps for every depth,
-    # batch 64 (He et al. 2016 train their 1001-layer net with mini-batch 64 too).
+    # net at width 16 takes seconds per step on a CPU), the same 100 steps (1.6 epochs) for
+    # every depth, batch 64 (He et al. 2016 train their 1001-layer net with mini-batch 64 too).
     "quick": DepthConfig(),
     # He et al. 2016, Table 3: CIFAR-10, 164 and 1001 layers, batch 128, lr 0.1 (0.01 until
     # the training error is below 80%), /10 at 32k and 48k, 64k iterations (days on one GPU).
@@ -314,8 +314,8 @@ def check(config: DepthConfig) -> None:
     """Every bad setting fails here, before any training."""
     if config.block not in BLOCKS:
         raise ValueError(f"block={config.block!r} is unknown; accepted: {', '.join(BLOCKS)}")
-    if not config.depths:
-        raise ValueError("depths=() needs at least one depth")
+    if not config.depths or len(set(config.depths)) != len(config.depths):
+        raise ValueError(f"depths={config.depths} must be one or more distinct depths")
     for depth in config.depths:
         blocks_per_stage(depth, config.block)  # raises with the accepted form (9n+2 or 6n+2)
     for name in ("seeds", "width"):

@@ -59,7 +59,7 @@ def curves_png(arrays: dict[str, np.ndarray], depth: int) -> bytes:
         plot_curves(loss_ax, loss[0], {label: loss[1:]}, colors={label: color})
     err_ax.set(xlabel="iteration", ylabel="error (%)", title=f"{depth} layers: error")
     err_ax.set_ylim(0, None)
-    # Log scale: a post-activation net can start orders of magnitude above ln(classes).
+    # Log scale: a deep post-activation net can start ten times above ln(classes) (measured).
     loss_ax.set(xlabel="iteration", ylabel="training loss", title=f"{depth} layers: training loss",
                 yscale="log")  # fmt: skip
     for ax in (err_ax, loss_ax):
@@ -84,7 +84,9 @@ def summary_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[list[An
     return columns, rows
 
 
-def _ms(row: dict[str, Any], part: str) -> MeanStd:
+def _ms(row: dict[str, Any], part: str) -> MeanStd | float:
+    if row["seeds"] == 1:  # one run has no spread to show
+        return row[f"{part}_err_mean"]
     return MeanStd(row[f"{part}_err_mean"], row[f"{part}_err_std"], row["seeds"])
 
 

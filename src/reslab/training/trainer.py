@@ -164,6 +164,7 @@ class _Trainer:
     def _run_epoch(self, bar: tqdm) -> None:
         loader = self.loaders.train
         loader.set_epoch(self.epoch)
+        self.models.train.train()  # a model handed over in eval mode must still train as one
         self.interval.resume()
         # A resumed epoch skips the batches already trained: the order is a pure function of
         # (seed, epoch), so these are exactly the batches the interrupted run went on to.
