@@ -77,6 +77,7 @@ def test_judge_reports_post_activation_winning_and_divergence() -> None:
     verdict = judge(runs, 164)
     assert verdict.preact_better is False and verdict.threshold == 1.0
     assert "post-activation trains the 164-layer net better by 88.0 points" in verdict.text
+    assert "one seed each" in verdict.text
     assert "diverged: pre-activation seed 0" in verdict.text
 
 

@@ -148,6 +148,12 @@ def test_progress_bar_only_when_asked(seq_data, capsys) -> None:
     assert all(f"{key}=" in err for key in ("loss", "acc", "lr", "img_s"))
 
 
+def test_a_model_handed_over_in_eval_mode_still_trains(seq_data) -> None:
+    model = seq_model().eval()
+    fit(model, seq_data, tiny_config("train.steps=3", "train.eval_train=false"), device="cpu")
+    assert int(model.bn1.num_batches_tracked) == 3  # BatchNorm ran in training mode each step
+
+
 def test_fit_restores_global_flags(seq_data) -> None:
     before = torch.are_deterministic_algorithms_enabled()
     fit(seq_model(), seq_data, tiny_config("train.steps=2", "train.deterministic=true"),

@@ -205,7 +205,9 @@ def train_one(task: tuple[DepthConfig, Kind, int, int]) -> RunRecord:
     cpu = time.process_time()
     result = fit(model, bundle, cfg, device=device)
     cpu = time.process_time() - cpu
-    peak = memory_peak(device)
+    # At least what was resident at the start: Linux updates VmHWM and VmRSS from per-CPU
+    # counters at different moments, and they can disagree by a few pages (seen: 0.07 MB).
+    peak = max(memory_peak(device), base)
     evals = [e for e in result.epochs if "test_err" in e]  # epochs with a test evaluation
     return RunRecord(
         kind=kind, depth=depth, seed=seed, params=count_params(model),
@@ -412,6 +414,7 @@ def judge(runs: list[RunRecord], depth: int) -> Verdict:
     text = (
         f"pre-activation {depth}: {b.mean():.1f}% train error (test {pre_test:.1f}%) vs "
         f"post-activation {depth}: {a.mean():.1f}% (test {post_test:.1f}%) — {outcome}"
+        + (" (one seed each: no estimate of seed noise)" if len(a) == len(b) == 1 else "")
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
     )
     return Verdict(depth, float(a.mean()), float(b.mean()), post_test, pre_test, gap, threshold,
