@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from reslab.experiments.common import ExperimentResult, mean_std, provenance
+from reslab.experiments.common import ExperimentResult, final_err_pct, mean_std, provenance
 from reslab.experiments.runner import cached_data, default_workers, map_runs
 from reslab.models import cifar_resnet
 from reslab.models.cifar import blocks_per_stage
@@ -156,20 +156,12 @@ def train_one(task: tuple[DegradationConfig, Kind, int, int]) -> RunRecord:
         train_err=[100 * h["train_err"] for h in result.history],
         epoch_steps=[e["step"] for e in result.epochs],
         test_err=[100 * e["test_err"] for e in result.epochs],
-        final_train_err=_final_err(result, "train_err", bundle.num_classes),
-        final_test_err=_final_err(result, "test_err", bundle.num_classes),
+        final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
+        final_test_err=final_err_pct(result, "test_err", bundle.num_classes),
         status=result.status,
         diverged_step=result.diverged_step,
         wall_s=result.wall_s,
     )
-
-
-def _final_err(result: Any, key: str, num_classes: int) -> float:
-    value = result.final.get(key)
-    if result.status == "diverged" or value is None or not math.isfinite(value):
-        # A net that diverged has learned nothing: count it at chance level, not as missing.
-        return 100 * (1 - 1 / num_classes)
-    return 100 * value
 
 
 def run(config: DegradationConfig, *, progress: bool = False) -> DegradationResult:

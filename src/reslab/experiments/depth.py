@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle
-from reslab.experiments.common import ExperimentResult, mean_std, provenance
+from reslab.experiments.common import ExperimentResult, final_err_pct, mean_std, provenance
 from reslab.experiments.runner import cached_data, default_workers, map_runs
 from reslab.models import ResNet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
@@ -217,19 +217,11 @@ def train_one(task: tuple[DepthConfig, Kind, int, int]) -> RunRecord:
         train_loss=[h["train_loss"] for h in result.history],
         epoch_steps=[e["step"] for e in evals],
         test_err=[100 * e["test_err"] for e in evals],
-        final_train_err=_final_err(result, "train_err", bundle.num_classes),
-        final_test_err=_final_err(result, "test_err", bundle.num_classes),
+        final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
+        final_test_err=final_err_pct(result, "test_err", bundle.num_classes),
         status=result.status, diverged_step=result.diverged_step, wall_s=result.wall_s,
         cpu_s=cpu, base_mem_mb=base, peak_mem_mb=peak,
     )  # fmt: skip
-
-
-def _final_err(result: Any, key: str, num_classes: int) -> float:
-    value = result.final.get(key)
-    if result.status == "diverged" or value is None or not math.isfinite(value):
-        # A net that diverged has learned nothing: count it at chance level, not as missing.
-        return 100 * (1 - 1 / num_classes)
-    return 100 * value
 
 
 # -- memory -------------------------------------------------------------------------------------
