@@ -4,7 +4,9 @@ Times one forward + backward (cross-entropy on random labels, train mode, fp32) 
   - reslab ``resnet50`` vs torchvision ``resnet50`` (batch 16 at 224x224), and
   - reslab ``resnet20`` vs the classic plain-PyTorch CIFAR ResNet-20 written below (option-A
     shortcut as a lambda, ``out += shortcut(x)``; batch 128 at 32x32),
-in one process, in both memory formats (channels_last and contiguous). The two models of a pair
+in one process, in both memory formats (channels_last and contiguous), on the CPU or with
+``--device cuda`` on a GPU (batches 8x larger there, 20 steps per repetition, bf16 autocast with
+``--bf16``). The two models of a pair
 are timed in interleaved repetitions, alternating which goes first, so drifts in machine load hit
 both alike. Reported per model: the median and the best throughput over repetitions; and two
 ratios reslab / reference: the median of the within-repetition ratios (robust to load drifting
@@ -13,6 +15,7 @@ disturbed by other processes, as timeit recommends).
 
     .venv/bin/python benchmarks/bench_models.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_models.py --quick    # smoke run
+    python benchmarks/bench_models.py --device cuda --bf16   # one GPU
 """
 
 from __future__ import annotations
@@ -112,34 +115,51 @@ PAIRS = (
 )  # fmt: skip
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+@dataclass(frozen=True)
+class Setting:
+    device: torch.device
+    bf16: bool
+    batch_scale: int
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, setting: Setting) -> None:
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
+    with torch.autocast(setting.device.type, torch.bfloat16, enabled=setting.bf16):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
 
 
-def time_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+def time_steps(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, setting: Setting
+) -> float:
+    sync = torch.cuda.synchronize if setting.device.type == "cuda" else (lambda: None)
+    sync()  # CUDA kernels run asynchronously: time from an empty queue to an empty queue
     start = time.perf_counter()
     for _ in range(steps):
-        train_step(model, x, y)
+        train_step(model, x, y, setting)
+    sync()
     return steps * x.shape[0] / (time.perf_counter() - start)
 
 
 def bench_pair(
-    pair: Pair, fmt: torch.memory_format, reps: int, steps: int
+    pair: Pair, fmt: torch.memory_format, reps: int, steps: int, setting: Setting
 ) -> tuple[list[float], list[float]]:
     torch.manual_seed(0)
-    models = [pair.ours().train().to(memory_format=fmt), pair.reference().train()]
-    models[1] = models[1].to(memory_format=fmt)
+    dev = setting.device
+    models = [pair.ours().train(), pair.reference().train()]
+    models = [m.to(dev, memory_format=fmt) for m in models]
     num_classes = models[0].fc.out_features
-    x = torch.randn(pair.batch, 3, pair.side, pair.side).to(memory_format=fmt)
-    y = torch.randint(0, num_classes, (pair.batch,))
-    for m in models:  # warm-up: oneDNN primitive creation, allocator growth
-        train_step(m, x, y)
+    batch = pair.batch * setting.batch_scale
+    x = torch.randn(batch, 3, pair.side, pair.side, device=dev).to(memory_format=fmt)
+    y = torch.randint(0, num_classes, (batch,), device=dev)
+    for m in models:  # warm-up: oneDNN primitives / cuDNN autotuning, allocator growth
+        for _ in range(3):
+            train_step(m, x, y, setting)
     rates: list[list[float]] = [[], []]
     for r in range(reps):
         order = (0, 1) if r % 2 == 0 else (1, 0)
         for i in order:
-            rates[i].append(time_steps(models[i], x, y, steps))
+            rates[i].append(time_steps(models[i], x, y, steps, setting))
     return rates[0], rates[1]
 
 
@@ -155,17 +175,34 @@ def summary_line(label: str, ours: list[float], ref: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per model")
-    parser.add_argument("--steps", type=int, default=1, help="training steps per repetition")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per repetition (default: 1 on CPU, 20 on CUDA)",
+    )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (default fp32)")
     parser.add_argument("--quick", action="store_true", help="3 repetitions, smoke run")
     parser.add_argument("--only", choices=["resnet50", "resnet20"], help="time one pair only")
     args = parser.parse_args()
     reps = 3 if args.quick else args.reps
     torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    gpu = dev.type == "cuda"
+    setting = Setting(dev, args.bf16, batch_scale=8 if gpu else 1)
+    steps = args.steps or (20 if gpu else 1)
+    if gpu:
+        torch.backends.cudnn.benchmark = True  # both models get the fastest kernels alike
+    where = (
+        torch.cuda.get_device_name(dev) if gpu
+        else f"{platform.processor() or platform.machine()}, {args.threads} threads"
+    )  # fmt: skip
     print(
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{platform.processor() or platform.machine()}, {args.threads} threads, fp32, "
-        f"forward+backward, {reps} interleaved repetitions x {args.steps} step(s); "
+        f"{where}, {'bf16 autocast' if args.bf16 else 'fp32'}, batch x{setting.batch_scale}, "
+        f"forward+backward, {reps} interleaved repetitions x {steps} step(s); "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at start"
     )
     print(f"{'':<42}{'reslab img/s':>16}{'ref img/s':>16}{'reslab / ref':>16}")
@@ -176,7 +213,7 @@ def main() -> None:
         if args.only and not pair.label.startswith(args.only):
             continue
         for fmt_name, fmt in formats:
-            ours, ref = bench_pair(pair, fmt, reps, args.steps)
+            ours, ref = bench_pair(pair, fmt, reps, steps, setting)
             print(summary_line(f"{pair.label}, {fmt_name}", ours, ref), flush=True)
 
 

@@ -33,7 +33,8 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_train_then_eval(tmp_path: Path) -> None:
     code, out, err = invoke("train", "resnet20", "--data", "synthetic1d", *TINY, "--steps", "6",
-                            "--out", "run", "--seed", "1", "--quiet")  # fmt: skip
+                            "--out", "run", "--seed", "1", "--device", "cpu",
+                            "--quiet")  # fmt: skip
     assert code == 0, err
     assert "status: completed" in out and "test accuracy:" in out and "steps: 6" in out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

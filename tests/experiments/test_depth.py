@@ -29,7 +29,7 @@ from reslab.training import ConfigError
 # Bottleneck nets are 9n+2 layers: 11 (n=1) and 20 (n=2); width 4 keeps them tiny.
 TINY = DepthConfig(
     data="synthetic1d", depths=(11, 20), width=4, seeds=2, deepest_seeds=1, steps=8,
-    batch_size=32, checkpoint_from=20, workers=1, isolate=False, log_every=2,
+    batch_size=32, checkpoint_from=20, workers=1, isolate=False, log_every=2, device="cpu",
 )  # fmt: skip
 
 

@@ -25,7 +25,10 @@ from reslab.experiments.gradients import (
 from reslab.experiments.runner import cached_data
 from reslab.models import cifar_resnet
 
-TINY = {"data": "synthetic1d", "seeds": 1, "batches": 1, "batch_size": 32, "workers": 1}
+TINY = {
+    "data": "synthetic1d", "seeds": 1, "batches": 1, "batch_size": 32, "workers": 1,
+    "device": "cpu",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

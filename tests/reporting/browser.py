@@ -14,6 +14,7 @@ except when the CI environment variable is set: then it fails, so CI really runs
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -63,26 +64,31 @@ def chromium_paths() -> tuple[str, str] | None:
 
 
 def require_chromium() -> tuple[str, str]:
-    """The browser and driver paths; skip the test without them (fail under CI)."""
+    """The browser and driver paths; skip the test without them or selenium (fail under CI)."""
     paths = chromium_paths()
+    reason = None
     if paths is None:
         reason = (
             f"headless Chromium not found ({CHROMIUM}, {CHROMEDRIVER}); "
             "install it with `sudo bash scripts/install_browser.sh`"
         )
+    elif importlib.util.find_spec("selenium") is None:
+        reason = "selenium is not installed (pip install -e '.[dev]')"
+    if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set, so the browser test must run: {reason}")
         pytest.skip(reason)
+    assert paths is not None
     return paths
 
 
 @contextmanager
 def chromium() -> Iterator[WebDriver]:
     """A headless Chromium WebDriver with a throw-away profile, quit on exit."""
+    chrome, driver_path = require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chrome, driver_path = require_chromium()
     with tempfile.TemporaryDirectory(prefix="reslab-chromium-") as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = chrome

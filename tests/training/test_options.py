@@ -67,7 +67,8 @@ def test_channels_last_matches_contiguous_training(image_data) -> None:
         torch.manual_seed(0)
         model = create_model("resnet20", num_classes=10)
         config = tiny_config(*base, f"train.channels_last={flag}", recipe="paper")
-        losses[flag] = [h["train_loss"] for h in fit(model, image_data, config).history]
+        run = fit(model, image_data, config, device="cpu")
+        losses[flag] = [h["train_loss"] for h in run.history]
     # Same numbers up to the summation order of NHWC kernels.
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-4)
     assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
