@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,11 +10,14 @@ import pytest
 from reslab.experiments.common import load_arrays
 from reslab.experiments.degradation import (
     DegradationConfig,
+    DegradationResult,
     RunRecord,
     judge,
     run,
+    summarize,
     train_config,
 )
+from reslab.experiments.gradients import GradientsResult
 
 
 def record(kind: str, depth: int, seed: int, train_err: float) -> RunRecord:
@@ -70,6 +74,8 @@ def test_train_config_applies_experiment_settings() -> None:
     assert (cfg.train.epochs, cfg.train.steps, cfg.train.seed) == (7, None, 3)
     assert cfg.data.batch_size == 64 and cfg.optim.lr == 0.05
     assert cfg.schedule.error_warmup == "never" and cfg.train.eval_train
+    assert cfg.schedule.warmup == 0.1  # the quick preset's warm-up, the same for every net
+    assert train_config(replace(config, overrides=("schedule.warmup=0",)), 0).schedule.warmup == 0
 
 
 def test_tiny_run_numbers(tiny_degradation_run) -> None:
@@ -103,6 +109,39 @@ def test_same_seed_same_numbers() -> None:
     config = DegradationConfig(data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1)
     a, b = run(config), run(config)
     assert [r.final_train_err for r in a.runs] == [r.final_train_err for r in b.runs]
+
+
+def test_result_round_trips_through_save_and_load(tmp_path) -> None:
+    config = DegradationConfig(data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1)
+    result = run(config)
+    loaded = DegradationResult.load(result.save(tmp_path))
+    assert loaded == result
+    assert isinstance(loaded.config.depths, tuple) and isinstance(loaded.runs[0].steps, list)
+    assert isinstance(loaded.runs[0], RunRecord) and loaded.verdict == result.verdict
+
+
+def test_load_restores_non_finite_floats(tmp_path) -> None:
+    # JSON has no nan or inf: to_jsonable writes None, "inf" and "-inf", load reads them back as
+    # floats wherever the field type says float.
+    runs = [record(k, d, 0, 1.0) for k in ("plain", "residual") for d in (20, 56)]
+    runs[0].steps = [1, 2, 3, 4]
+    runs[0].train_err = [float("inf"), float("nan"), -float("inf"), 2.5]
+    runs[0].final_test_err = float("nan")
+    runs[1].wall_s = float("inf")
+    config = DegradationConfig(overrides=("optim.lr=0.05",))
+    result = DegradationResult(config, {"seeds": [0]}, runs, summarize(runs, config))
+    result.verdict = judge(runs, (20, 56))
+    loaded = DegradationResult.load(result.save(tmp_path))
+    np.testing.assert_array_equal(loaded.runs[0].train_err, runs[0].train_err)  # nan == nan here
+    assert math.isnan(loaded.runs[0].final_test_err) and loaded.runs[1].wall_s == math.inf
+    assert loaded.runs[1:] == runs[1:] and loaded.verdict == result.verdict
+    assert loaded.config == config and loaded.config.overrides == ("optim.lr=0.05",)
+    assert loaded.runs[0].diverged_step is None  # an Optional field: None stays None
+
+
+def test_load_checks_the_experiment(tiny_degradation_run) -> None:
+    with pytest.raises(ValueError, match="holds a 'degradation' result, not 'gradients'"):
+        GradientsResult.load(tiny_degradation_run)
 
 
 def test_diverged_run_counts_as_chance_level() -> None:
@@ -150,6 +189,7 @@ def test_paper_preset_is_the_papers_protocol() -> None:
     cfg = train_config(config, 0)
     assert cfg.optim.lr == 0.1 and cfg.optim.weight_decay == 1e-4 and cfg.data.batch_size == 128
     assert cfg.schedule.milestones == [0.5, 0.75]  # 32k and 48k of 64k iterations
+    assert cfg.schedule.warmup == 0.0 and cfg.schedule.low_lr_steps == 0
 
 
 @pytest.mark.slow

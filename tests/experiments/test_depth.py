@@ -18,11 +18,11 @@ from reslab.experiments.depth import (
     check,
     judge,
     make_tasks,
-    map_fresh,
     run,
     train_config,
     train_one,
 )
+from reslab.experiments.runner import map_runs
 from reslab.models import count_params
 from reslab.training import ConfigError
 
@@ -171,6 +171,7 @@ def test_tiny_run_saves_curves_and_tables(tiny_result: DepthResult, tmp_path) ->
     header = (tmp_path / "summary.csv").read_text().splitlines()[0]
     assert "peak_mem_mb" in header and "cpu_s_mean" in header and "checkpointed" in header
     assert (tmp_path / "runs.csv").read_text().count("\n") == 7  # header + 6 runs
+    assert DepthResult.load(tmp_path) == tiny_result
 
 
 def test_checkpointing_keeps_the_loss_trajectory() -> None:
@@ -191,8 +192,10 @@ def _pid(_task: int) -> int:
 
 
 def test_fresh_process_per_run() -> None:
-    pids = map_fresh(_pid, [0, 1], workers=1)
+    pids = map_runs(_pid, [0, 1], workers=1, fresh_process=True)
     assert len(set(pids)) == 2 and os.getpid() not in pids
+    assert map_runs(_pid, [0], workers=1, fresh_process=True) != [os.getpid()]  # even one task
+    assert map_runs(_pid, [0, 1], workers=1) == [os.getpid()] * 2  # default: in this process
 
 
 @pytest.mark.slow
@@ -202,7 +205,7 @@ def test_checkpointing_lowers_peak_memory_in_fresh_processes() -> None:
     # RSS also holds ~150 MB that does not depend on depth: kernels, caches, evaluation).
     config = replace(TINY, depths=(164,), width=4, batch_size=512, steps=2, log_every=1)
     tasks = [(replace(config, checkpoint_from=c), "preact", 164, 0) for c in (None, 0)]
-    plain, ckpt = map_fresh(train_one, tasks, workers=1)
+    plain, ckpt = map_runs(train_one, tasks, workers=1, fresh_process=True)
     used = [r.peak_mem_mb - r.base_mem_mb for r in (plain, ckpt)]
     assert used[1] < used[0] - 60.0, used
     assert ckpt.train_loss == pytest.approx(plain.train_loss, rel=1e-5)

@@ -161,7 +161,7 @@ def test_same_seed_same_numbers() -> None:
     assert a.profiles != c.profiles
 
 
-def test_a_diverged_net_is_recorded_not_fatal() -> None:
+def test_a_diverged_net_is_recorded_not_fatal(tmp_path) -> None:
     config = GradientsConfig(**TINY, depths=(8,), steps=4, overrides=("optim.lr=1e12",))
     result = run(config)
     diverged = [r for r in result.records if r.status == "diverged"]
@@ -172,6 +172,11 @@ def test_a_diverged_net_is_recorded_not_fatal() -> None:
     row = next(s for s in result.summary if s["kind"] == diverged[0].kind)
     assert row["diverged"] == 1 and row["input_ratio_trained_nonfinite"] == 1
     assert result.verdict is not None and "after 4 steps" in result.verdict.text
+    # Non-finite norms survive saving and loading (JSON null / "inf" back to nan / inf).
+    loaded = GradientsResult.load(result.save(tmp_path))
+    for r, back in zip(result.records, loaded.records, strict=True):
+        for name, values in r.profiles.items():
+            np.testing.assert_array_equal(back.profiles[name], values)
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,15 @@ def test_run_numbers_are_consistent(tiny_run) -> None:
     assert rows["plain"]["center_loss_mean"] == result.nets[0].center_loss
 
 
+def test_result_round_trips_through_save_and_load(tiny_run, tmp_path) -> None:
+    result, _ = tiny_run
+    loaded = ls.LandscapeResult.load(result.save(tmp_path))
+    assert loaded == result  # the dataclass fields: config, nets (nested records), verdict
+    assert loaded.grids.keys() == result.grids.keys()
+    for key, value in result.grids.items():
+        assert np.array_equal(loaded.grids[key], value), key
+
+
 def test_rerun_into_the_same_directory_reuses_everything(tiny_run) -> None:
     result, out = tiny_run
     again = ls.run(TINY, out_dir=out)

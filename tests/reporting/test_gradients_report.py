@@ -9,6 +9,8 @@ import pytest
 
 from reslab.experiments.gradients import GradientsConfig, run
 from reslab.reporting import build_report, format_mean_std
+from reslab.reporting._format import format_value
+from reslab.reporting.gradients import ratio_rows
 
 from .browser import is_blank, load_and_check
 
@@ -59,3 +61,19 @@ def test_report_of_an_init_only_run(tmp_path, browser) -> None:
     assert "after 0 steps" not in html and "one depth" in html
     errors, screenshot, images, _ = load_and_check(path, browser)
     assert errors == [] and images == 2 and not is_blank(screenshot)
+
+
+def test_ratio_table_cells_of_extreme_ratios_use_exponents() -> None:
+    # A plain net's first/last ratio can be 1e7 or 1e-7: the table shows a shared exponent,
+    # not 73000000.0 or 0.0000005.
+    row = {"kind": "plain", "depth": 110, "blocks": 54, "seeds": 2,
+           "input_ratio_init_mean": 7.3e7, "input_ratio_init_std": 2.1e5,
+           "weight_ratio_init_mean": 5e-7, "weight_ratio_init_std": 5e-7,
+           "input_ratio_init_nonfinite": 0, "weight_ratio_init_nonfinite": 1}  # fmt: skip
+    columns, rows = ratio_rows([row], ["init"], 0)
+    cells = dict(zip(columns, rows[0], strict=True))
+    assert format_value(cells["input, init"]) == "(7.30 ± 0.02)e+07"
+    assert format_value(cells["weights, init"]) == "(5 ± 5)e-07"
+    assert cells["non-finite"] == 1
+    row["input_ratio_init_mean"] = "inf"  # as to_jsonable writes an overflowed mean
+    assert ratio_rows([row], ["init"], 0)[1][0][2] is None

@@ -11,18 +11,22 @@ from reslab.cli.run import (
     Data,
     DataDir,
     Device,
+    Epochs,
     Out,
     Preset,
     Quiet,
     Seeds,
     Set,
+    Steps,
+    Workers,
+    check_budget,
+    execute,
     fail,
-    finish,
     parse_ints,
-    prepare_out,
     run_app,
-    show_progress,
-)  # fmt: skip
+    shared_changes,
+    with_budget,
+)
 
 Depths = Annotated[
     str | None,
@@ -64,43 +68,38 @@ def depth(
     block: Block = None,
     width: Width = None,
     deepest_seeds: DeepestSeeds = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs per run.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Iterations per run.")] = None,
+    epochs: Epochs = None,
+    steps: Steps = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
     checkpoint_from: CheckpointFrom = None,
     no_checkpoint: NoCheckpoint = False,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Parallel runs on CPU (default: 2).")
-    ] = None,
+    workers: Workers = None,
     in_process: InProcess = False,
     overrides: Set = None,
 ) -> None:
     """Post- vs pre-activation ResNets up to 1001 layers: error, memory and time per depth."""
-    from reslab.data import DataError
     from reslab.experiments import depth as exp
-    from reslab.training import ConfigError
 
-    if epochs and steps:
-        fail("give --epochs or --steps, not both")
+    check_budget(epochs, steps)
     if no_checkpoint and checkpoint_from is not None:
         fail("give --checkpoint-from or --no-checkpoint, not both")
-    try:
+
+    def build() -> exp.DepthConfig:
         config = exp.DepthConfig.preset_config(
-            preset, data=data, seeds=seeds, depths=parse_ints(depths, "--depths"), block=block,
-            width=width, deepest_seeds=deepest_seeds, batch_size=batch_size,
-            checkpoint_from=checkpoint_from, data_dir=str(data_dir) if data_dir else None,
-            device=device, workers=workers, overrides=tuple(overrides or ()),
-        )  # fmt: skip
-        if epochs or steps:
-            config = replace(config, epochs=epochs, steps=steps)
+            preset,
+            depths=parse_ints(depths, "--depths"),
+            block=block,
+            width=width,
+            deepest_seeds=deepest_seeds,
+            batch_size=batch_size,
+            checkpoint_from=checkpoint_from,
+            **shared_changes(data, seeds, data_dir, device, workers, overrides),
+        )
+        config = with_budget(config, epochs, steps)
         if no_checkpoint:
             config = replace(config, checkpoint_from=None)
         if in_process:
             config = replace(config, isolate=False)
-        exp.check(config)
-        run_dir = prepare_out("depth", out)
-        result = exp.run(config, progress=show_progress(quiet))
-    except (ValueError, DataError, ConfigError) as err:
-        fail(str(err))
-        return
-    finish(result, run_dir)
+        return config
+
+    execute("depth", build, exp.run, check=exp.check, out=out, quiet=quiet)

@@ -16,12 +16,10 @@ from reslab.cli.run import (
     Quiet,
     Seeds,
     Set,
-    fail,
-    finish,
+    execute,
     parse_ints,
-    prepare_out,
     run_app,
-    show_progress,
+    shared_changes,
 )
 
 
@@ -62,29 +60,20 @@ def gradients(
     overrides: Set = None,
 ) -> None:
     """Per-block gradient norms of plain, residual and pre-activation nets, at init and trained."""
-    from reslab.data import DataError
     from reslab.experiments import gradients as exp
-    from reslab.training import ConfigError
 
-    try:
+    def build() -> exp.GradientsConfig:
         config = exp.GradientsConfig.preset_config(
             preset,
-            data=data,
-            seeds=seeds,
             depths=parse_ints(depths, "--depths"),
             block=block,
             steps=steps,
             batches=batches,
-            data_dir=str(data_dir) if data_dir else None,
-            device=device,
-            workers=workers,
-            overrides=tuple(overrides or ()),
+            **shared_changes(data, seeds, data_dir, device, workers, overrides),
         )
         if train_max_depth is not None:
             config = replace(config, train_max_depth=train_max_depth or None)
-        run_dir = prepare_out("gradients", out)
-        result = exp.run(config, progress=show_progress(quiet))
-    except (ValueError, DataError, ConfigError) as err:
-        fail(str(err))
-        return
-    finish(result, run_dir)
+        return config
+
+    # No check here: gradients validates its config only inside run(), once --out exists.
+    execute("gradients", build, exp.run, out=out, quiet=quiet)

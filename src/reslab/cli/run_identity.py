@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -16,11 +15,11 @@ from reslab.cli.run import (
     Quiet,
     Seeds,
     Set,
-    fail,
-    finish,
-    prepare_out,
+    check_budget,
+    execute,
     run_app,
-    show_progress,
+    shared_changes,
+    with_budget,
 )
 
 
@@ -55,24 +54,18 @@ def identity(
     overrides: Set = None,
 ) -> None:
     """Copy a trained net into a deeper one (zero-init residual or plain blocks) and go on."""
-    from reslab.data import DataError
     from reslab.experiments import identity as exp
-    from reslab.training import ConfigError
 
-    if epochs and steps:
-        fail("give --epochs or --steps, not both")
-    try:
+    check_budget(epochs, steps)
+
+    def build() -> exp.IdentityConfig:
         config = exp.IdentityConfig.preset_config(
-            preset, data=data, seeds=seeds, depth=depth, deep_depth=deep_depth,
-            continue_steps=continue_steps, device=device, workers=workers,
-            data_dir=str(data_dir) if data_dir else None, overrides=tuple(overrides or ()),
-        )  # fmt: skip
-        if epochs or steps:
-            config = replace(config, epochs=epochs, steps=steps)
-        exp.check(config)
-        run_dir = prepare_out("identity", out)
-        result = exp.run(config, progress=show_progress(quiet))
-    except (ValueError, DataError, ConfigError) as err:
-        fail(str(err))
-        return
-    finish(result, run_dir)
+            preset,
+            depth=depth,
+            deep_depth=deep_depth,
+            continue_steps=continue_steps,
+            **shared_changes(data, seeds, data_dir, device, workers, overrides),
+        )
+        return with_budget(config, epochs, steps)
+
+    execute("identity", build, exp.run, check=exp.check, out=out, quiet=quiet)

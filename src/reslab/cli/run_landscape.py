@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -17,12 +16,13 @@ from reslab.cli.run import (
     Quiet,
     Seeds,
     Set,
+    check_budget,
+    execute,
     fail,
-    finish,
-    prepare_out,
     run_app,
-    show_progress,
-)  # fmt: skip
+    shared_changes,
+    with_budget,
+)
 
 
 def parse_span(text: str | None) -> tuple[float, float] | None:
@@ -32,7 +32,6 @@ def parse_span(text: str | None) -> tuple[float, float] | None:
         lo, hi = (float(t) for t in text.split(","))
     except ValueError:
         fail(f"--span={text!r} must be two comma-separated numbers, e.g. -1,1")
-        raise  # unreachable: fail() exits
     return lo, hi
 
 
@@ -72,30 +71,35 @@ def landscape(
     An existing --out directory resumes: trained nets and finished grid points are reused.
     Under torchrun the grid points are shared among the ranks (give --out).
     """
-    from reslab.data import DataError
     from reslab.experiments import landscape as exp
-    from reslab.training import CheckpointError, ConfigError
+    from reslab.training import CheckpointError
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    if epochs and steps:
-        fail("give --epochs or --steps, not both")
+    check_budget(epochs, steps)
     if distributed and out is None:
         fail("under torchrun give --out: every rank must use the same run directory")
-    try:
+
+    def build() -> exp.LandscapeConfig:
         config = exp.LandscapeConfig.preset_config(
-            preset, data=data, seeds=seeds, depth=depth, resolution=resolution,
-            span=parse_span(span), interp_points=interp_points, samples=samples,
-            data_dir=str(data_dir) if data_dir else None, device=device, workers=workers,
-            overrides=tuple(overrides or ()),
-        )  # fmt: skip
-        if epochs or steps:
-            config = replace(config, epochs=epochs, steps=steps)
-        exp.check_config(config)
-        run_dir = prepare_out("landscape", out) if main_rank else out
-        result = exp.run(config, out_dir=run_dir, progress=show_progress(quiet) and main_rank)
-    except (ValueError, DataError, ConfigError, CheckpointError) as err:
-        fail(str(err))
-        return
-    if main_rank:
-        finish(result, run_dir)
+            preset,
+            depth=depth,
+            resolution=resolution,
+            span=parse_span(span),
+            interp_points=interp_points,
+            samples=samples,
+            **shared_changes(data, seeds, data_dir, device, workers, overrides),
+        )
+        return with_budget(config, epochs, steps)
+
+    execute(
+        "landscape",
+        build,
+        exp.run,
+        check=exp.check_config,
+        out=out,
+        quiet=quiet,
+        resumable=True,
+        main_rank=main_rank,
+        user_errors=(CheckpointError,),  # a damaged checkpoint in the --out being resumed
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -11,16 +10,19 @@ from reslab.cli.run import (
     Data,
     DataDir,
     Device,
+    Epochs,
     Out,
     Preset,
     Quiet,
     Seeds,
     Set,
-    fail,
-    finish,
-    prepare_out,
+    Steps,
+    Workers,
+    check_budget,
+    execute,
     run_app,
-    show_progress,
+    shared_changes,
+    with_budget,
 )
 
 
@@ -39,32 +41,23 @@ def lesion(
     draws: Annotated[
         int | None, typer.Option("--draws", min=1, help="Random block sets per k (and seed).")
     ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs per run.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Iterations per run.")] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Parallel runs on CPU (default: 2).")
-    ] = None,
+    epochs: Epochs = None,
+    steps: Steps = None,
+    workers: Workers = None,
     overrides: Set = None,
 ) -> None:
     """Delete blocks at test time: test error of a residual net vs its plain twin (Veit et al.)."""
-    from reslab.data import DataError
     from reslab.experiments import lesion as exp
-    from reslab.training import ConfigError
 
-    if epochs and steps:
-        fail("give --epochs or --steps, not both")
-    try:
+    check_budget(epochs, steps)
+
+    def build() -> exp.LesionConfig:
         config = exp.LesionConfig.preset_config(
-            preset, data=data, seeds=seeds, depth=depth, draws=draws, device=device,
-            data_dir=str(data_dir) if data_dir else None, workers=workers,
-            overrides=tuple(overrides or ()),
-        )  # fmt: skip
-        if epochs or steps:
-            config = replace(config, epochs=epochs, steps=steps)
-        exp.check(config)
-        run_dir = prepare_out("lesion", out)
-        result = exp.run(config, progress=show_progress(quiet))
-    except (ValueError, DataError, ConfigError) as err:
-        fail(str(err))
-        return
-    finish(result, run_dir)
+            preset,
+            depth=depth,
+            draws=draws,
+            **shared_changes(data, seeds, data_dir, device, workers, overrides),
+        )
+        return with_budget(config, epochs, steps)
+
+    execute("lesion", build, exp.run, check=exp.check, out=out, quiet=quiet)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import platformdirs
+
+from reslab.io import atomic_write
 
 CACHE_ENV = "RESLAB_CACHE_DIR"
 DATA_ENV = "RESLAB_DATA_DIR"
@@ -30,16 +32,9 @@ def data_root(data_dir: str | Path | None) -> Path:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file,
-    and two processes generating at once both end with a complete one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write to a temporary file in the same folder, then rename (``reslab.io.atomic_write``):
+    readers never see half a file, and two processes generating at once both end with a complete
+    one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())

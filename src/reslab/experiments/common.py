@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime as _dt
+import functools
+import io
 import json
-import os
+import math
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+from reslab.experiments.setup import chance_err
+from reslab.io import atomic_write, atomic_write_text
 from reslab.training.env import environment
 
 
@@ -54,11 +61,100 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+_NONFINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
+def from_jsonable(tp: Any, value: Any) -> Any:
+    """The inverse of ``to_jsonable``, guided by the type annotation ``tp``: dataclasses from
+    dicts, tuples where the type says tuple, ``Path``, arrays, and floats that were written as
+    None (nan), "inf" or "-inf". Where the type says ``Any``, the JSON value is returned as is;
+    ``float | None`` reads None as None (a nan written there cannot be told apart).
+    """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any or isinstance(tp, typing.TypeVar) or origin is typing.Literal:
+        return value
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            if _fits(option, value):
+                return from_jsonable(option, value)
+        return from_jsonable(options[0], value) if len(options) == 1 else value
+    if tp is float:
+        if value is None:
+            return math.nan
+        if isinstance(value, str) and value in _NONFINITE:
+            return _NONFINITE[value]
+        return float(value) if isinstance(value, (int, float)) else value
+    if value is None:
+        return None
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass_from_json(tp, value)
+    if tp is Path:
+        return Path(value)
+    if tp is np.ndarray:
+        return np.asarray(value)
+    if tp is int and isinstance(value, str):  # a dict key: to_jsonable wrote str(k)
+        return int(value)
+    if tp is tuple or origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_jsonable(args[0], v) for v in value)
+        if args and args != ((),):
+            return tuple(from_jsonable(a, v) for a, v in zip(args, value, strict=True))
+        return tuple(value)
+    if tp is list or origin in _SEQUENCES:
+        item = args[0] if args else Any
+        return [from_jsonable(item, v) for v in value]
+    if tp is dict or origin in _MAPPINGS:
+        key, item = args if args else (Any, Any)
+        return {from_jsonable(key, k): from_jsonable(item, v) for k, v in value.items()}
+    return value
+
+
+_SEQUENCES = (list, collections.abc.Sequence, collections.abc.MutableSequence)
+_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def _fits(tp: Any, value: Any) -> bool:
+    """Could ``value`` be what ``to_jsonable`` wrote for a ``tp``? (picks a union's member)"""
+    origin = typing.get_origin(tp)
+    if tp is Any or origin is typing.Literal:
+        return True
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number or value is None or (isinstance(value, str) and value in _NONFINITE)
+    if tp in (str, Path):
+        return isinstance(value, str)
+    if tp in (tuple, list, np.ndarray) or origin is tuple or origin in _SEQUENCES:
+        return isinstance(value, list)
+    if tp is dict or origin in _MAPPINGS:
+        return isinstance(value, dict)
+    return False
+
+
+def _dataclass_from_json(cls: type, data: dict[str, Any]) -> Any:
+    """Keys that are not init fields are ignored; a field missing from ``data`` (a file written
+    before the field existed) gets its default."""
+    hints = _type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name in data]
+    return cls(**{f.name: from_jsonable(hints.get(f.name, Any), data[f.name]) for f in fields})
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # string annotations (``from __future__``) evaluated
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(data), indent=2, allow_nan=False))
-    os.replace(tmp, path)
+    """``data`` as JSON (``to_jsonable``), written atomically (``reslab.io.atomic_write``)."""
+    atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, allow_nan=False))
 
 
 def read_json(path: Path) -> Any:
@@ -90,6 +186,9 @@ def check_writable(run_dir: Path) -> Path:
     return run_dir
 
 
+ResultT = TypeVar("ResultT", bound="ExperimentResult")
+
+
 class ExperimentResult:
     """Base for experiment results: dataclass fields go to results.json, arrays to raw.npz.
 
@@ -111,13 +210,31 @@ class ExperimentResult:
         data = {"experiment": self.experiment, **to_jsonable(self)}
         write_json(run_dir / "config.json", data.get("config", {}))
         if arrays := self.arrays():
-            tmp = run_dir / "raw.tmp.npz"
-            np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, run_dir / "raw.npz")
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            atomic_write(run_dir / "raw.npz", buffer.getvalue())
         for name, rows in self.tables().items():
             _write_csv(run_dir / f"{name}.csv", rows)
         write_json(run_dir / "results.json", data)  # last: its presence marks a complete run
         return run_dir
+
+    @classmethod
+    def load(cls: type[ResultT], run_dir: Path | str) -> ResultT:
+        """The result ``save(run_dir)`` wrote, rebuilt from results.json by the dataclass field
+        types (``from_jsonable``): nested dataclasses, tuples, and the nan/inf that JSON cannot
+        hold. Only what ``to_jsonable(self)`` wrote comes back: a subclass keeping data outside
+        its fields (in ``arrays()`` only) reads ``load_arrays(run_dir)`` in its own ``load``."""
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__}.load needs a dataclass result")
+        path = Path(run_dir) / "results.json"
+        data = read_json(path)
+        found = data.get("experiment")
+        if cls.experiment and found != cls.experiment:
+            raise ValueError(
+                f"{str(path)!r} holds a {found!r} result, not {cls.experiment!r}; "
+                f"load it with that experiment's result class"
+            )
+        return _dataclass_from_json(cls, data)
 
 
 def load_arrays(run_dir: Path | str) -> dict[str, np.ndarray]:
@@ -133,12 +250,11 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
     if not rows:
         return
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(to_jsonable(rows))
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(to_jsonable(rows))
+    atomic_write_text(path, text.getvalue())
 
 
 def final_err_pct(result: Any, key: str, num_classes: int) -> float:
@@ -146,5 +262,5 @@ def final_err_pct(result: Any, key: str, num_classes: int) -> float:
     level (it has learned nothing), not as missing."""
     value = result.final.get(key)
     if result.status == "diverged" or value is None or not np.isfinite(value):
-        return 100 * (1 - 1 / num_classes)
+        return chance_err(num_classes)
     return 100 * value

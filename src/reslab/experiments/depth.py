@@ -12,30 +12,24 @@ measured, not assumed.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import resource
-import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from reslab.data import DataBundle
 from reslab.experiments.common import ExperimentResult, final_err_pct, mean_std, provenance
-from reslab.experiments.runner import cached_data, default_workers, map_runs
+from reslab.experiments.memory import memory_kind, memory_peak, memory_start
+from reslab.experiments.runner import cached_data
+from reslab.experiments.setup import pick_preset, recipe_config, require_at_least_one, run_all
 from reslab.models import ResNet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
-from reslab.training import apply_overrides, fit, load_recipe, set_field
+from reslab.training import fit
 from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device
 from reslab.training.rng import seed_everything
 
-T = TypeVar("T")
-R = TypeVar("R")
 Kind = Literal["postact", "preact"]
 KINDS: tuple[Kind, ...] = ("postact", "preact")
 KIND_LABEL = {"postact": "post-activation", "preact": "pre-activation"}
@@ -79,10 +73,7 @@ class DepthConfig:
 
     @classmethod
     def preset_config(cls, name: str, **changes: Any) -> DepthConfig:
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(PRESETS)}")
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(PRESETS[name], **changes)
+        return pick_preset(PRESETS, name, changes)
 
 
 PRESETS: dict[str, DepthConfig] = {
@@ -176,15 +167,10 @@ def uses_checkpointing(config: DepthConfig, depth: int) -> bool:
 
 
 def train_config(config: DepthConfig, depth: int, seed: int) -> TrainConfig:
-    cfg = load_recipe(config.recipe)
-    for key, value in (
-        ("data.name", config.data), ("data.batch_size", config.batch_size),
-        ("train.epochs", config.epochs), ("train.steps", config.steps), ("train.seed", seed),
-        ("train.log_every", config.log_every), ("train.eval_every", 1), ("train.eval_train", True),
+    return recipe_config(
+        config, seed, ("train.eval_every", 1), ("train.eval_train", True),
         ("train.checkpoint_blocks", uses_checkpointing(config, depth)),
-    ):  # fmt: skip
-        cfg = set_field(cfg, key, value)
-    return apply_overrides(cfg, config.overrides)
+    )  # fmt: skip
 
 
 def build_model(config: DepthConfig, kind: Kind, depth: int, bundle: DataBundle) -> ResNet:
@@ -224,53 +210,6 @@ def train_one(task: tuple[DepthConfig, Kind, int, int]) -> RunRecord:
     )  # fmt: skip
 
 
-# -- memory -------------------------------------------------------------------------------------
-
-
-def memory_start(device: torch.device) -> float:
-    """Reset the peak-memory mark and return the memory in use now (MB)."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return torch.cuda.memory_allocated(device) / 2**20
-    try:
-        # Linux: writing 5 resets the process's RSS high-water mark (proc(5), clear_refs), so a
-        # run in a reused process still gets its own peak (on top of what is already resident).
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    return _proc_status_mb("VmRSS") or _max_rss_mb()
-
-
-def memory_peak(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return _proc_status_mb("VmHWM") or _max_rss_mb()
-
-
-def memory_kind(device: torch.device, isolate: bool) -> str:
-    if device.type == "cuda":
-        return "torch.cuda.max_memory_allocated (tensors on the GPU)"
-    where = "a fresh process per run" if isolate else "a shared process, peak reset per run"
-    return f"peak resident set size of the process (CPU; {where})"
-
-
-def _proc_status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _max_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, else kB
-
-
 # -- the sweep ----------------------------------------------------------------------------------
 
 
@@ -280,13 +219,10 @@ def run(config: DepthConfig, *, progress: bool = False) -> DepthResult:
     tasks = make_tasks(config)
     # Deepest first: the longest runs start at once and the short ones fill in around them.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][2])
-    workers = config.workers or default_workers(config.device)
-    bar = _progress(len(tasks)) if progress else None
-    on_done = (lambda _: bar.update()) if bar else None
-    mapper = map_fresh if config.isolate else map_runs
-    done = mapper(train_one, [tasks[i] for i in order], workers=workers, on_done=on_done)
-    if bar:
-        bar.close()
+    done = run_all(
+        train_one, [tasks[i] for i in order], workers=config.workers, device=config.device,
+        progress=progress, desc="depth runs", unit="run", fresh_process=config.isolate,
+    )  # fmt: skip
     runs = [done[order.index(i)] for i in range(len(tasks))]
     seeds = list(range(max(config.seeds, config.deepest_seeds or 0)))
     result = DepthResult(config, provenance(device, seeds), memory_kind(device, config.isolate))
@@ -313,46 +249,12 @@ def check(config: DepthConfig) -> None:
         raise ValueError(f"depths={config.depths} must be one or more distinct depths")
     for depth in config.depths:
         blocks_per_stage(depth, config.block)  # raises with the accepted form (9n+2 or 6n+2)
-    for name in ("seeds", "width"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
+    require_at_least_one(config, "seeds", "width")
     if config.deepest_seeds is not None and config.deepest_seeds < 1:
         raise ValueError(f"deepest_seeds={config.deepest_seeds} must be >= 1 (or None: seeds)")
     resolve_device(config.device)
     train_config(config, max(config.depths), 0)  # a bad recipe or override fails now
     cached_data(config.data, config.data_dir)  # missing data fails now
-
-
-def _progress(total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="depth runs", unit="run", dynamic_ncols=True)
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def map_fresh(
-    fn: Callable[[T], R], tasks: Sequence[T], *, workers: int,
-    on_done: Callable[[R], None] | None = None,
-) -> list[R]:  # fmt: skip
-    """``[fn(t) for t in tasks]`` with each call in a new process (``max_tasks_per_child=1``):
-    a process's peak RSS can only be reset on Linux, and memory freed by one run often stays
-    resident, so runs sharing a process would see each other's peaks."""
-    threads = max(1, torch.get_num_threads() // max(1, workers))
-    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-    out: list[Any] = [None] * len(tasks)
-    with ProcessPoolExecutor(
-        max(1, workers), mp_context=ctx, initializer=_init_worker, initargs=(threads,),
-        max_tasks_per_child=1,
-    ) as pool:  # fmt: skip
-        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
-        for future in as_completed(futures):
-            out[futures[future]] = future.result()
-            if on_done:
-                on_done(out[futures[future]])
-    return out
 
 
 # -- summary and verdict ------------------------------------------------------------------------

@@ -17,9 +17,8 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -30,13 +29,11 @@ from reslab.blocks import ResidualBlock
 from reslab.data import DataBundle, make_loader
 from reslab.experiments.common import (
     ExperimentResult,
-    load_arrays,
     mean_std,
     provenance,
-    read_json,
 )
-from reslab.experiments.runner import cached_data, default_workers, map_runs
-from reslab.models import cifar_resnet
+from reslab.experiments.runner import cached_data
+from reslab.experiments.setup import net_for, pick_preset, run_all
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.training import apply_overrides, fit, load_recipe, set_field
@@ -84,10 +81,7 @@ class GradientsConfig:
 
     @classmethod
     def preset_config(cls, name: str, **changes: Any) -> GradientsConfig:
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(PRESETS)}")
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(PRESETS[name], **changes)
+        return pick_preset(PRESETS, name, changes)
 
     def trains(self, depth: int) -> bool:
         return self.steps > 0 and (self.train_max_depth is None or depth <= self.train_max_depth)
@@ -156,28 +150,6 @@ class GradientsResult(ExperimentResult):
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         runs = [{k: v for k, v in vars(r).items() if k != "profiles"} for r in self.records]
         return {"summary": self.summary, "runs": runs}
-
-    @classmethod
-    def load(cls, run_dir: Path | str) -> GradientsResult:
-        """Read a saved run back; profiles come from raw.npz, where inf and nan survive exactly."""
-        data, arrays = read_json(Path(run_dir) / "results.json"), load_arrays(run_dir)
-        config = _config_from_json(data["config"])
-        records = [_record_from_json(r, arrays) for r in data["records"]]
-        verdict = Verdict(**data["verdict"]) if data.get("verdict") else None
-        return cls(config, data["provenance"], records, data["summary"], verdict)
-
-
-def _config_from_json(data: dict[str, Any]) -> GradientsConfig:
-    tuples = {"depths", "overrides"}
-    values = {k: tuple(v) if k in tuples and v is not None else v for k, v in data.items()}
-    return GradientsConfig(**{f.name: values[f.name] for f in fields(GradientsConfig)})
-
-
-def _record_from_json(data: dict[str, Any], arrays: dict[str, np.ndarray]) -> GradientRecord:
-    record = GradientRecord(**data)
-    prefix = f"{record.kind}{record.depth}_seed{record.seed}_"
-    record.profiles = {name: arrays[prefix + name].tolist() for name in record.profiles}
-    return record
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -262,10 +234,7 @@ def measurement_batches(
 
 def build_net(kind: Kind, depth: int, family: str, bundle: DataBundle) -> ResNet:
     block, shortcut = ARCHS[family][kind]
-    return cifar_resnet(
-        depth, block=block, shortcut=shortcut, dims=bundle.dims, in_channels=bundle.in_channels,
-        num_classes=bundle.num_classes,
-    )  # fmt: skip
+    return net_for(bundle, depth, shortcut=shortcut, block=block)
 
 
 def train_config(config: GradientsConfig, seed: int) -> TrainConfig:
@@ -318,12 +287,10 @@ def run(config: GradientsConfig, *, progress: bool = False) -> GradientsResult:
     # Deepest first: the longest runs start early, so the pool's workers finish together.
     tasks = [(config, k, d, s) for d in sorted(config.depths, reverse=True) for s in seeds
              for k in KINDS]  # fmt: skip
-    workers = config.workers or default_workers(config.device)
-    bar = _progress(len(tasks)) if progress else None
-    records = map_runs(measure_one, tasks, workers=workers,
-                       on_done=(lambda _: bar.update()) if bar else None)  # fmt: skip
-    if bar:
-        bar.close()
+    records = run_all(
+        measure_one, tasks, workers=config.workers, device=config.device, progress=progress,
+        desc="gradient runs", unit="net",
+    )  # fmt: skip
     records.sort(key=lambda r: (KINDS.index(r.kind), r.depth, r.seed))
     result = GradientsResult(config, provenance(resolve_device(config.device), seeds), records)
     result.summary = summarize(records, config)
@@ -348,12 +315,6 @@ def _check(config: GradientsConfig) -> None:
         raise ValueError(
             f"train_max_depth={config.train_max_depth} must be >= 1, or None to train every depth"
         )
-
-
-def _progress(total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="gradient runs", unit="net", dynamic_ncols=True)
 
 
 # -- summarising ----------------------------------------------------------------------------------

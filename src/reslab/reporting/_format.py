@@ -51,11 +51,25 @@ def format_mean_std(mean: float, std: float) -> str:
     """Round the std to 1 significant digit (2 when it starts with a 1), the mean to match.
 
     This is the usual metrology convention (a simplified Particle Data Group rule): the std
-    says how many of the mean's digits mean anything.
+    says how many of the mean's digits mean anything. Numbers of magnitude (the larger of |mean|
+    and std) from 1e5 up or below 1e-3 share one exponent: 7.3e7 ± 2e5 is "(7.30 ± 0.02)e+07",
+    not "73000000 ± 200000".
     """
     mean, std = float(mean), float(std)
     if not math.isfinite(mean) or not math.isfinite(std) or std <= 0:
         return f"{format_number(mean)} ± {format_number(std)}"
+    scale = max(abs(mean), std)
+    if 1e-3 <= scale < 1e5:
+        return _fixed_mean_std(mean, std)
+    exponent = math.floor(math.log10(scale))
+    text = _fixed_mean_std(mean / 10.0**exponent, std / 10.0**exponent)
+    if any(part.lstrip("-").startswith("10") for part in text.split(" ± ")):
+        exponent += 1  # 9.996 rounded up to 10.00: one power of ten more
+        text = _fixed_mean_std(mean / 10.0**exponent, std / 10.0**exponent)
+    return f"({text})e{exponent:+03d}"
+
+
+def _fixed_mean_std(mean: float, std: float) -> str:
     lead = math.floor(math.log10(std))
     if round(std, -lead) >= 10 ** (lead + 1):  # 0.96 rounds to 1.0: one digit more to the left
         lead += 1

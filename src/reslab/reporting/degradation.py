@@ -67,6 +67,25 @@ def summary_rows(
     return columns, rows
 
 
+def protocol_text(training: dict[str, Any]) -> str:
+    """What every net trained with, from the resolved recipe the result saved."""
+    if not training:  # results saved before the recipe was recorded
+        return "Every net trains with the same recipe."
+    loop, optim, sched = training["train"], training["optim"], training["schedule"]
+    length = f"{loop['epochs']} epochs" if loop.get("epochs") else f"{loop['steps']} iterations"
+    text = (
+        f"Every net trains with the same recipe ({training['recipe']}): {length} at batch "
+        f"{training['data']['batch_size']}, {optim['name']} lr {optim['lr']:g}, weight decay "
+        f"{optim['weight_decay']:g}, {sched['kind']} schedule"
+    )
+    if sched["kind"] == "step":
+        marks = ", ".join(f"{m:.0%}" for m in sched["milestones"])
+        text += f" (lr x{sched['gamma']:g} at {marks} of the run)"
+    if sched.get("warmup"):
+        text += f", linear warm-up over the first {sched['warmup']:.0%}"
+    return text + "."
+
+
 def _ms(row: dict[str, Any], part: str) -> MeanStd:
     return MeanStd(row[f"{part}_err_mean"], row[f"{part}_err_std"], row["seeds"])
 
@@ -87,6 +106,7 @@ def degradation_report(run_dir: Path) -> Report:
         verdict["text"], ok=verdict["degradation_observed"] and verdict["residual_ok"]
     )
     report.add_section("Training curves")
+    report.add_text(protocol_text(results.get("training") or {}))
     report.add_figure(
         png,
         caption="Bold: training error (running, over each log interval); thin: test error after "

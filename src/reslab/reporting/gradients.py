@@ -123,15 +123,12 @@ def ratio_rows(
     return columns, rows
 
 
-def _ms(row: dict[str, Any], key: str) -> MeanStd | str | None:
+def _ms(row: dict[str, Any], key: str) -> MeanStd | None:
+    # Ratios span dozens of orders of magnitude: format_mean_std switches to exponents for them.
     mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
-    if mean is None or not math.isfinite(mean):
+    if mean is None or not math.isfinite(mean := float(mean)):  # float(): JSON's "inf"
         return None
-    std = std if std is not None else 0.0
-    if mean != 0 and not 1e-3 <= abs(mean) < 1e5:
-        # Fixed-point mean ± std would print 0.0000005 ± 0.0000005: exponents read better here.
-        return f"{mean:.2g} ± {std:.1g}"
-    return MeanStd(mean, std, row["seeds"])
+    return MeanStd(mean, float(std) if std is not None else 0.0, row["seeds"])
 
 
 def law_rows(laws: dict[str, dict[str, str]], steps: int) -> list[list[str]]:

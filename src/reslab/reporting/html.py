@@ -7,11 +7,11 @@ cannot inject HTML. The page needs no network: nothing is loaded from outside th
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reslab.io import atomic_write_text
 from reslab.reporting import _blocks
 from reslab.reporting._markup import Markup, escape, markdown, slugify
 from reslab.reporting._style import CSS
@@ -108,19 +108,9 @@ class Report:
         )
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically (temp file + rename), so a reader never sees half a report."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_html())
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write atomically (temp file + rename), so a reader never sees half a report; the
+        file gets ordinary permissions (0666 less the umask): a report is meant to be shared."""
+        return atomic_write_text(path, self.to_html())
 
     def _head(self) -> str:
         parts = [

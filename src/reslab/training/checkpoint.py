@@ -1,17 +1,16 @@
 """Checkpoints as one safetensors file: weights (``model/...``), optimizer tensors (``optim/...``)
 and random states (``rng/...``), with the rest of the trainer state as JSON in the header.
 
-One file, so a checkpoint is replaced atomically as a whole (temp file, fsync, ``os.replace``).
-Reading it never runs code (no pickle), and a SHA-256 of the tensors, kept in the header, turns a
-modified or truncated file into a one-line ``CheckpointError`` instead of a deep traceback.
+One file, so a checkpoint is replaced atomically as a whole (``reslab.io.atomic_write``: temp
+file, fsync, ``os.replace``). Reading it never runs code (no pickle), and a SHA-256 of the
+tensors, kept in the header, turns a modified or truncated file into a one-line
+``CheckpointError`` instead of a deep traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +18,16 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from reslab.io import TEMP_GLOB, atomic_write
 from reslab.training.errors import CheckpointError
 
 FORMAT = "reslab-checkpoint/1"
 MODEL, OPTIM = "model/", "optim/"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write-then-rename in the same directory: a reader (or a resumed run after SIGKILL) sees
-    either the previous file or the new one, never a torn mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
-
-
 def remove_stale_temps(directory: Path) -> None:
     """Temp files a killed writer left behind (they are never read)."""
-    for tmp in directory.glob(".*.tmp"):
+    for tmp in directory.glob(TEMP_GLOB):
         tmp.unlink(missing_ok=True)
 
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from reslab.training.checkpoint import atomic_write
+from reslab.io import atomic_write
 
 
 class MetricsLog:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reslab.training.checkpoint import atomic_write
+from reslab.io import atomic_write
 
 Status = Literal["completed", "diverged"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from reslab.training.checkpoint import atomic_write
+from reslab.io import atomic_write
 from reslab.training.errors import ConfigError
 
 

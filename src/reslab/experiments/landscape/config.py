@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from reslab.experiments.landscape.nets import make_train_config
 from reslab.experiments.landscape.surface import axis
+from reslab.experiments.setup import pick_preset, require_at_least_one
 from reslab.models.cifar import blocks_per_stage
 from reslab.training import validate
 
@@ -41,10 +42,7 @@ class LandscapeConfig:
 
     @classmethod
     def preset_config(cls, name: str, **changes: Any) -> LandscapeConfig:
-        if name not in PRESETS:
-            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(PRESETS)}")
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(PRESETS[name], **changes)
+        return pick_preset(PRESETS, name, changes)
 
 
 PRESETS: dict[str, LandscapeConfig] = {
@@ -75,9 +73,7 @@ PRESETS: dict[str, LandscapeConfig] = {
 def check_config(config: LandscapeConfig) -> None:
     """Every bad value fails here, before any data is loaded or any net trained."""
     blocks_per_stage(config.depth, "basic")  # raises with the accepted form 6n+2
-    for name in ("seeds", "eval_batch", "save_every"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
+    require_at_least_one(config, "seeds", "eval_batch", "save_every")
     if config.samples < 0:
         raise ValueError(f"samples={config.samples} must be >= 0 (0: the whole training split)")
     if config.epochs is not None and config.steps is not None:

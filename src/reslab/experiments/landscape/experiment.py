@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, Split, make_loader
-from reslab.experiments.common import ExperimentResult, provenance
+from reslab.experiments.common import ExperimentResult, load_arrays, provenance
 from reslab.experiments.landscape.config import KINDS, SHORTCUT, Kind, LandscapeConfig, check_config
 from reslab.experiments.landscape.directions import flatten, param_vector, random_direction
 from reslab.experiments.landscape.measures import SurfaceMeasures, measure_surface
@@ -44,7 +44,8 @@ from reslab.experiments.landscape.surface import (
     surface_key,
 )
 from reslab.experiments.landscape.verdict import Verdict, judge, summarize
-from reslab.experiments.runner import cached_data, default_workers, map_runs
+from reslab.experiments.runner import cached_data, default_workers
+from reslab.experiments.setup import run_all
 from reslab.training.distributed import DistContext, setup_distributed
 from reslab.training.precision import resolve_device
 
@@ -83,6 +84,13 @@ class LandscapeResult(ExperimentResult):
 
     def arrays(self) -> dict[str, np.ndarray]:
         return self.grids
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> LandscapeResult:
+        """``ExperimentResult.load``, with the grids read back from raw.npz."""
+        result = super().load(run_dir)
+        result.grids = load_arrays(run_dir)
+        return result
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         rows = []
@@ -229,12 +237,10 @@ def run(
     tasks = [
         (config, kind, seed, out, progress and workers == 1) for seed in seeds for kind in KINDS
     ]
-    bar = _task_bar(len(tasks)) if progress and workers > 1 else None
-    done = map_runs(
-        landscape_one, tasks, workers=workers, on_done=(lambda _: bar.update()) if bar else None
-    )
-    if bar:
-        bar.close()
+    done = run_all(
+        landscape_one, tasks, workers=workers, device=config.device,
+        progress=progress and workers > 1, desc="landscape nets", unit="net",
+    )  # fmt: skip
     result = LandscapeResult(config, provenance(device, seeds), [r for r, _ in done])
     xs, ys, alphas = grid_axes(config)
     result.grids = {"xs": xs, "ys": ys, "alphas": alphas}
@@ -243,9 +249,3 @@ def run(
     result.summary = summarize(result.nets)
     result.verdict = judge(result.summary, config.resolution, config.span)
     return result
-
-
-def _task_bar(total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="landscape nets", unit="net", dynamic_ncols=True)

@@ -19,7 +19,7 @@ from torch import nn
 
 from reslab.data import DataBundle
 from reslab.experiments.common import final_err_pct
-from reslab.models import cifar_resnet
+from reslab.experiments.setup import net_for
 from reslab.training import apply_overrides, fit, load_recipe, set_field
 from reslab.training.checkpoint import read_checkpoint, save_checkpoint
 from reslab.training.config import TrainConfig
@@ -41,10 +41,7 @@ def build_net(depth: int, shortcut: str, seed: int, bundle: DataBundle) -> nn.Mo
     """The initial weights depend on ``seed`` only; the global RNG is left as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return cifar_resnet(
-            depth, shortcut=shortcut, dims=bundle.dims, in_channels=bundle.in_channels,
-            num_classes=bundle.num_classes,
-        )  # fmt: skip
+        return net_for(bundle, depth, shortcut=shortcut)
 
 
 def train_key(train_cfg: TrainConfig, depth: int, shortcut: str) -> str:

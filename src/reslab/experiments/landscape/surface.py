@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
+import io
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from reslab.io import atomic_write
 from reslab.training.distributed import DistContext
 from reslab.training.evaluate import evaluate
 
@@ -113,11 +114,10 @@ class SurfaceStore:
         return loss, acc, done
 
     def save(self, coords: np.ndarray, loss: np.ndarray, acc: np.ndarray, done: np.ndarray) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("wb") as fh:
-            np.savez(fh, key=np.array(self.key), coords=coords, loss=loss, acc=acc, done=done)
-        os.replace(tmp, self.path)  # a reader (or a resumed run) never sees half a file
+        buffer = io.BytesIO()
+        np.savez(buffer, key=np.array(self.key), coords=coords, loss=loss, acc=acc, done=done)
+        # Atomically: a reader (or a resumed run) never sees half a file.
+        atomic_write(self.path, buffer.getvalue())
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""ExperimentResult.load and from_jsonable: the field types say how JSON values come back."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pytest
+
+from reslab.experiments.common import ExperimentResult, from_jsonable, to_jsonable
+
+
+@dataclass
+class Inner:
+    name: Literal["a", "b"]
+    values: list[float]
+    best: float | None = None
+
+
+@dataclass
+class Demo(ExperimentResult):
+    experiment = "demo"
+    pair: tuple[int, str]
+    sizes: tuple[int, ...]
+    inner: Inner
+    by_depth: dict[int, float]
+    where: Path
+    grid: np.ndarray
+    either: int | str
+    maybe: list[float | None]
+    nested: dict[str, list[Inner]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    added_later: int = 7
+
+
+def demo() -> Demo:
+    return Demo(
+        pair=(3, "x"), sizes=(20, 56), inner=Inner("a", [1.0, float("inf")], best=2.0),
+        by_depth={20: 0.5, 56: -float("inf")}, where=Path("runs/a"), grid=np.eye(2),
+        either="s", maybe=[None, 1.5], nested={"k": [Inner("b", [])]},
+        extra={"t": (1, 2), "n": None},
+    )  # fmt: skip
+
+
+def test_load_rebuilds_by_field_types(tmp_path: Path) -> None:
+    original = demo()
+    loaded = Demo.load(original.save(tmp_path))
+    assert (loaded.pair, loaded.sizes, loaded.where) == ((3, "x"), (20, 56), Path("runs/a"))
+    assert loaded.inner == Inner("a", [1.0, math.inf], 2.0)
+    assert loaded.by_depth == {20: 0.5, 56: -math.inf}  # int keys, written as strings
+    np.testing.assert_array_equal(loaded.grid, np.eye(2))
+    assert loaded.either == "s" and loaded.maybe == [None, 1.5]
+    assert loaded.nested == {"k": [Inner("b", [])]}
+    assert loaded.extra == {"t": [1, 2], "n": None}  # Any: the JSON value as is
+
+
+def test_missing_fields_get_defaults_and_unknown_keys_are_ignored(tmp_path: Path) -> None:
+    demo().save(tmp_path)
+    path = tmp_path / "results.json"
+    data = json.loads(path.read_text())
+    del data["added_later"]
+    data["removed_since"] = 1
+    path.write_text(json.dumps(data))
+    assert Demo.load(tmp_path).added_later == 7
+
+
+def test_load_refuses_another_experiment(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"experiment": "depth"}))
+    with pytest.raises(ValueError, match="holds a 'depth' result, not 'demo'"):
+        Demo.load(tmp_path)
+
+
+def test_load_needs_a_dataclass(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="dataclass"):
+        ExperimentResult.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("tp", "value", "expected"),
+    [
+        (float, None, math.nan),
+        (float, "inf", math.inf),
+        (float, "-inf", -math.inf),
+        (float, 3, 3.0),
+        (float | None, None, None),
+        (float | None, "inf", math.inf),
+        (int | float, 3, 3),
+        (list[float], [None, "inf", 1.0], [math.nan, math.inf, 1.0]),
+        (tuple[float, ...], [1, "-inf"], (1.0, -math.inf)),
+        (dict[str, tuple[int, int]], {"a": [1, 2]}, {"a": (1, 2)}),
+        (str, "inf", "inf"),  # only a float field reads "inf" as a number
+        (Any, {"x": [1]}, {"x": [1]}),
+    ],
+)
+def test_from_jsonable(tp: Any, value: Any, expected: Any) -> None:
+    out = from_jsonable(tp, value)
+    assert type(out) is type(expected)
+    np.testing.assert_equal(out, expected)  # nan == nan here
+
+
+def test_from_jsonable_inverts_to_jsonable() -> None:
+    values = [float("nan"), float("inf"), -float("inf"), 0.1]
+    back = from_jsonable(list[float], json.loads(json.dumps(to_jsonable(values))))
+    np.testing.assert_array_equal(back, values)
