@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -106,3 +107,18 @@ def test_from_jsonable_inverts_to_jsonable() -> None:
     values = [float("nan"), float("inf"), -float("inf"), 0.1]
     back = from_jsonable(list[float], json.loads(json.dumps(to_jsonable(values))))
     np.testing.assert_array_equal(back, values)
+
+
+def test_provenance_is_taken_before_the_work_and_finished_after() -> None:
+    from reslab.experiments.common import finished, provenance
+
+    prov = provenance("cpu", [0, 1])
+    time.sleep(1.1)
+    done = finished(prov)
+    assert done["started"] == prov["started"] and done["seeds"] == [0, 1]
+    assert done["finished"] > done["started"] and done["wall_s"] >= 1
+
+
+def test_saved_runs_record_start_end_and_wall_time(tiny_degradation_run) -> None:
+    prov = json.loads((tiny_degradation_run / "results.json").read_text())["provenance"]
+    assert prov["started"] <= prov["finished"] and prov["wall_s"] >= 0

@@ -36,6 +36,14 @@ def provenance(
     }
 
 
+def finished(prov: dict[str, Any]) -> dict[str, Any]:
+    """``prov`` (taken before the work) with when the work ended and its wall-clock seconds."""
+    end = _dt.datetime.now(_dt.timezone.utc)
+    start = _dt.datetime.fromisoformat(prov["started"])
+    return {**prov, "finished": end.isoformat(timespec="seconds"),
+            "wall_s": round((end - start).total_seconds())}  # fmt: skip
+
+
 def mean_std(values: Any) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; 0 for a single seed)."""
     arr = np.asarray(values, dtype=float)

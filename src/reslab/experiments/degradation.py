@@ -15,7 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from reslab.experiments.common import ExperimentResult, final_err_pct, mean_std, provenance
+from reslab.experiments.common import (
+    ExperimentResult,
+    final_err_pct,
+    finished,
+    mean_std,
+    provenance,
+)
 from reslab.experiments.runner import cached_data
 from reslab.experiments.setup import (
     net_for,
@@ -167,12 +173,13 @@ def run(config: DegradationConfig, *, progress: bool = False) -> DegradationResu
     check_config(config)
     seeds = list(range(config.seeds))
     cached_data(config.data, config.data_dir)  # fail fast on missing data, before any training
+    prov = provenance(resolve_device(config.device), seeds)
     tasks = [(config, k, d, s) for s in seeds for d in config.depths for k in KINDS]
     runs = run_all(
         train_one, tasks, workers=config.workers, device=config.device,
         progress=progress, desc="degradation runs", unit="run",
     )  # fmt: skip
-    result = DegradationResult(config, provenance(resolve_device(config.device), seeds), runs)
+    result = DegradationResult(config, finished(prov), runs)
     result.training = train_config(config, seeds[0]).to_dict()
     result.summary = summarize(runs, config)
     result.verdict = judge(runs, config.depths)

@@ -19,7 +19,13 @@ from typing import Any, Literal
 import numpy as np
 
 from reslab.data import DataBundle
-from reslab.experiments.common import ExperimentResult, final_err_pct, mean_std, provenance
+from reslab.experiments.common import (
+    ExperimentResult,
+    final_err_pct,
+    finished,
+    mean_std,
+    provenance,
+)
 from reslab.experiments.memory import memory_kind, memory_peak, memory_start
 from reslab.experiments.runner import cached_data
 from reslab.experiments.setup import pick_preset, recipe_config, require_at_least_one, run_all
@@ -217,6 +223,8 @@ def run(config: DepthConfig, *, progress: bool = False) -> DepthResult:
     check(config)
     device = resolve_device(config.device)
     tasks = make_tasks(config)
+    seeds = list(range(max(config.seeds, config.deepest_seeds or 0)))
+    prov = provenance(device, seeds)
     # Deepest first: the longest runs start at once and the short ones fill in around them.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][2])
     done = run_all(
@@ -224,8 +232,7 @@ def run(config: DepthConfig, *, progress: bool = False) -> DepthResult:
         progress=progress, desc="depth runs", unit="run", fresh_process=config.isolate,
     )  # fmt: skip
     runs = [done[order.index(i)] for i in range(len(tasks))]
-    seeds = list(range(max(config.seeds, config.deepest_seeds or 0)))
-    result = DepthResult(config, provenance(device, seeds), memory_kind(device, config.isolate))
+    result = DepthResult(config, finished(prov), memory_kind(device, config.isolate))
     result.runs = runs
     result.summary = summarize(runs, config)
     result.verdict = judge(runs, max(config.depths))

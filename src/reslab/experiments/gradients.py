@@ -29,6 +29,7 @@ from reslab.blocks import ResidualBlock
 from reslab.data import DataBundle, make_loader
 from reslab.experiments.common import (
     ExperimentResult,
+    finished,
     mean_std,
     provenance,
 )
@@ -284,6 +285,7 @@ def run(config: GradientsConfig, *, progress: bool = False) -> GradientsResult:
     seeds = list(range(config.seeds))
     bundle = cached_data(config.data, config.data_dir)  # fail fast on missing data
     measurement_batches(bundle, config.batches, config.batch_size, torch.device("cpu"))
+    prov = provenance(resolve_device(config.device), seeds)
     # Deepest first: the longest runs start early, so the pool's workers finish together.
     tasks = [(config, k, d, s) for d in sorted(config.depths, reverse=True) for s in seeds
              for k in KINDS]  # fmt: skip
@@ -292,7 +294,7 @@ def run(config: GradientsConfig, *, progress: bool = False) -> GradientsResult:
         desc="gradient runs", unit="net",
     )  # fmt: skip
     records.sort(key=lambda r: (KINDS.index(r.kind), r.depth, r.seed))
-    result = GradientsResult(config, provenance(resolve_device(config.device), seeds), records)
+    result = GradientsResult(config, finished(prov), records)
     result.summary = summarize(records, config)
     result.verdict = judge(result.summary, config)
     return result

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, Split, make_loader
-from reslab.experiments.common import ExperimentResult, load_arrays, provenance
+from reslab.experiments.common import ExperimentResult, finished, load_arrays, provenance
 from reslab.experiments.landscape.config import KINDS, SHORTCUT, Kind, LandscapeConfig, check_config
 from reslab.experiments.landscape.directions import flatten, param_vector, random_direction
 from reslab.experiments.landscape.measures import SurfaceMeasures, measure_surface
@@ -233,6 +233,7 @@ def run(
     ctx: DistContext = setup_distributed(device.type)
     workers = 1 if ctx.active else (config.workers or default_workers(config.device))
     seeds = list(range(config.seeds))
+    prov = provenance(device, seeds)
     out = str(out_dir) if out_dir is not None else None
     tasks = [
         (config, kind, seed, out, progress and workers == 1) for seed in seeds for kind in KINDS
@@ -241,7 +242,7 @@ def run(
         landscape_one, tasks, workers=workers, device=config.device,
         progress=progress and workers > 1, desc="landscape nets", unit="net",
     )  # fmt: skip
-    result = LandscapeResult(config, provenance(device, seeds), [r for r, _ in done])
+    result = LandscapeResult(config, finished(prov), [r for r, _ in done])
     xs, ys, alphas = grid_axes(config)
     result.grids = {"xs": xs, "ys": ys, "alphas": alphas}
     for _, arrays in done:

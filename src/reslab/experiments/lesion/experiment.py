@@ -3,7 +3,7 @@ in a pool of runs, then summarised and judged."""
 
 from __future__ import annotations
 
-from reslab.experiments.common import provenance
+from reslab.experiments.common import finished, provenance
 from reslab.experiments.lesion.config import KINDS, LesionConfig, check
 from reslab.experiments.lesion.lesions import same_shape_blocks
 from reslab.experiments.lesion.records import LesionResult
@@ -18,6 +18,7 @@ def run(config: LesionConfig, *, progress: bool = False) -> LesionResult:
     check(config)
     seeds = list(range(config.seeds))
     bundle = cached_data(config.data, config.data_dir)  # fail fast on missing data
+    prov = provenance(resolve_device(config.device), seeds)
     tasks = [(config, kind, s) for s in seeds for kind in KINDS]
     runs = run_all(
         train_and_lesion, tasks, workers=config.workers, device=config.device,
@@ -25,7 +26,7 @@ def run(config: LesionConfig, *, progress: bool = False) -> LesionResult:
     )  # fmt: skip
     shape = build_net(config, "residual", bundle)  # block layout only; both kinds share it
     result = LesionResult(
-        config, provenance(resolve_device(config.device), seeds),
+        config, finished(prov),
         downsampling=[b.changes_shape for b in shape.blocks],
         stage_of=[s + 1 for s, stage in enumerate(shape.stages) for _ in stage],
         candidates=same_shape_blocks(shape), chance_err=chance_err(bundle.num_classes),
