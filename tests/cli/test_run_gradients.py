@@ -31,6 +31,7 @@ def test_bad_depth_is_one_clear_line(tmp_path) -> None:
     assert result.exit_code == 2
     assert "depth=15" in result.output and "6n+2" in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()  # checked before the run directory is made
 
 
 def test_bottleneck_depth_rule(tmp_path) -> None:

@@ -75,5 +75,4 @@ def gradients(
             config = replace(config, train_max_depth=train_max_depth or None)
         return config
 
-    # No check here: gradients validates its config only inside run(), once --out exists.
-    execute("gradients", build, exp.run, out=out, quiet=quiet)
+    execute("gradients", build, exp.run, out=out, quiet=quiet, check=exp.check)
