@@ -265,6 +265,22 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, text.getvalue())
 
 
+def scalar_rows(records: list[Any]) -> list[dict[str, Any]]:
+    """One CSV row per run record: its scalar fields (its curves go to raw.npz)."""
+    return [{k: v for k, v in vars(r).items() if not isinstance(v, (list, dict))} for r in records]
+
+
+def run_curves(runs: list[Any], curves: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
+    """``<kind><depth>_seed<seed>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
+    ``name: (x field, y field)`` of ``curves``: the layout the reports read back."""
+    out = {}
+    for r in runs:
+        for name, (x, y) in curves.items():
+            xy = [getattr(r, x), getattr(r, y)]
+            out[f"{r.kind}{r.depth}_seed{r.seed}_{name}"] = np.array(xy, dtype=float)
+    return out
+
+
 def final_err_pct(result: Any, key: str, num_classes: int) -> float:
     """``result.final[key]`` of a ``TrainResult`` in percent; a diverged run counts at chance
     level (it has learned nothing), not as missing."""

@@ -21,6 +21,8 @@ from reslab.experiments.common import (
     finished,
     mean_std,
     provenance,
+    run_curves,
+    scalar_rows,
 )
 from reslab.experiments.runner import cached_data
 from reslab.experiments.setup import (
@@ -123,16 +125,12 @@ class DegradationResult(ExperimentResult):
     training: dict[str, Any] = field(default_factory=dict)  # the resolved recipe (seed 0's)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
-        runs = [{k: v for k, v in vars(r).items() if not isinstance(v, list)} for r in self.runs]
-        return {"summary": self.summary, "runs": runs}
+        return {"summary": self.summary, "runs": scalar_rows(self.runs)}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {}
-        for r in self.runs:
-            key = f"{r.kind}{r.depth}_seed{r.seed}"
-            out[f"{key}_train"] = np.array([r.steps, r.train_err], dtype=float)
-            out[f"{key}_test"] = np.array([r.epoch_steps, r.test_err], dtype=float)
-        return out
+        return run_curves(
+            self.runs, {"train": ("steps", "train_err"), "test": ("epoch_steps", "test_err")}
+        )
 
 
 def train_config(config: DegradationConfig, seed: int) -> TrainConfig:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import ExperimentResult
+from reslab.experiments.common import ExperimentResult, run_curves, scalar_rows
 from reslab.experiments.depth.config import DepthConfig, Kind
 
 
@@ -59,14 +59,10 @@ class DepthResult(ExperimentResult):
     verdict: Verdict | None = None
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
-        runs = [{k: v for k, v in vars(r).items() if not isinstance(v, list)} for r in self.runs]
-        return {"summary": self.summary, "runs": runs}
+        return {"summary": self.summary, "runs": scalar_rows(self.runs)}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {}
-        for r in self.runs:
-            key = f"{r.kind}{r.depth}_seed{r.seed}"
-            out[f"{key}_train"] = np.array([r.steps, r.train_err], dtype=float)
-            out[f"{key}_loss"] = np.array([r.steps, r.train_loss], dtype=float)
-            out[f"{key}_test"] = np.array([r.epoch_steps, r.test_err], dtype=float)
-        return out
+        return run_curves(self.runs, {
+            "train": ("steps", "train_err"), "loss": ("steps", "train_loss"),
+            "test": ("epoch_steps", "test_err"),
+        })  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import ExperimentResult
+from reslab.experiments.common import ExperimentResult, scalar_rows
 from reslab.experiments.lesion.config import Kind, LesionConfig
 
 
@@ -64,5 +64,4 @@ class LesionResult(ExperimentResult):
         return out
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
-        runs = [{k: v for k, v in vars(r).items() if not isinstance(v, list)} for r in self.runs]
-        return {"blocks": self.summary, "runs": runs}
+        return {"blocks": self.summary, "runs": scalar_rows(self.runs)}
