@@ -6,10 +6,11 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import reslab.io as rio
-from reslab.io import TEMP_GLOB, atomic_write, atomic_write_text
+from reslab.io import TEMP_GLOB, atomic_write, atomic_write_text, save_npz_atomic
 
 
 def test_write_creates_parents_and_replaces(tmp_path: Path) -> None:
@@ -96,3 +97,22 @@ def test_concurrent_temp_names_do_not_collide(
     other.write_bytes(b"theirs")
     atomic_write(tmp_path / "f", b"mine")
     assert (tmp_path / "f").read_bytes() == b"mine" and other.read_bytes() == b"theirs"
+
+
+def test_save_npz_atomic_replaces_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "sub" / "a.npz"
+    save_npz_atomic(target, {"x": np.arange(3)})
+    save_npz_atomic(target, {"x": np.arange(5)})
+    with np.load(target) as npz:
+        assert npz["x"].tolist() == [0, 1, 2, 3, 4]
+    assert [p.name for p in target.parent.iterdir()] == ["a.npz"]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_npz_atomic(target, {"x": np.arange(1)})
+    assert [p.name for p in target.parent.iterdir()] == ["a.npz"]  # old file kept, no temp left

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
+from io import BytesIO
 from pathlib import Path
+
+import numpy as np
 
 # Temp files are ".<name>.<random>.tmp" beside their target; one a killed writer left behind
 # matches TEMP_GLOB (and is never read: it can be deleted).
@@ -41,6 +45,16 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
     """``atomic_write`` of ``text`` encoded as ``encoding`` (no newline translation)."""
     return atomic_write(path, text.encode(encoding))
+
+
+def save_npz_atomic(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], *, compressed: bool = False
+) -> Path:
+    """``np.savez`` (``savez_compressed`` with ``compressed``) of ``arrays``, built in memory and
+    written with ``atomic_write``: two processes writing at once both leave a complete file."""
+    buffer = BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return atomic_write(path, buffer.getvalue())
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:

@@ -141,3 +141,14 @@ def test_scalar_rows_and_run_curves_lay_out_runs_for_csv_and_npz() -> None:
     arrays = run_curves(runs, {"train": ("steps", "err")})
     assert list(arrays) == ["plain20_seed0_train"]
     np.testing.assert_array_equal(arrays["plain20_seed0_train"], [[10, 20], [50.0, 40.0]])
+
+
+def test_gap_counts_beyond_one_point_or_twice_its_standard_error() -> None:
+    from reslab.experiments.common import gap_and_threshold
+
+    gap, threshold = gap_and_threshold([40.0, 40.2, 40.4], [1.5, 1.7, 1.9])
+    assert gap == pytest.approx(40.2 - 1.7) and threshold == 1.0  # tight seeds: the 1-point floor
+    gap, threshold = gap_and_threshold([0.0, 21.0, 0.0], [1.0, 10.0, 1.0])
+    se = math.sqrt(np.var([0, 21, 0], ddof=1) / 3 + np.var([1, 10, 1], ddof=1) / 3)
+    assert gap == pytest.approx(3.0) and threshold == pytest.approx(2 * se)
+    assert gap_and_threshold([5.0], [2.0]) == (3.0, 1.0)  # one seed each: no spread to estimate

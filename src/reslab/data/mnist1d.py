@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from reslab.data.bundle import DataBundle, Split, channel_stats
-from reslab.data.paths import CACHE_ENV, cache_dir, save_npz_atomic
+from reslab.data.paths import CACHE_ENV, cache_dir
+from reslab.io import save_npz_atomic
 
 _KEYS = ("x", "y", "x_test", "y_test")
 
@@ -71,7 +72,7 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     if arrays is None:
         arrays = generate()
         try:
-            save_npz_atomic(path, **arrays)
+            save_npz_atomic(path, arrays)
         except OSError as err:  # a read-only home still gets its data, just not cached
             warnings.warn(
                 f"could not cache MNIST-1D at {path} ({err}); set {CACHE_ENV} to a writable folder",

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from reslab.experiments.setup import chance_err
-from reslab.io import atomic_write, atomic_write_text
+from reslab.io import atomic_write_text, save_npz_atomic
 from reslab.training.env import environment
 
 
@@ -34,6 +34,19 @@ def provenance(
         "seeds": seeds,
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def gap_and_threshold(a: Any, b: Any) -> tuple[float, float]:
+    """Mean of ``a`` minus mean of ``b`` (seeds' values, e.g. training error in points), and the
+    size a gap must exceed to count: 1 point or twice its standard error over seeds, whichever is
+    larger, so a single lucky or unlucky seed cannot decide a verdict."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    se = math.sqrt(_sample_var(a) / len(a) + _sample_var(b) / len(b))
+    return float(a.mean() - b.mean()), max(1.0, 2 * se)
+
+
+def _sample_var(x: np.ndarray) -> float:
+    return float(x.var(ddof=1)) if len(x) > 1 else 0.0
 
 
 def finished(prov: dict[str, Any]) -> dict[str, Any]:
@@ -218,9 +231,7 @@ class ExperimentResult:
         data = {"experiment": self.experiment, **to_jsonable(self)}
         write_json(run_dir / "config.json", data.get("config", {}))
         if arrays := self.arrays():
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
-            atomic_write(run_dir / "raw.npz", buffer.getvalue())
+            save_npz_atomic(run_dir / "raw.npz", arrays, compressed=True)
         for name, rows in self.tables().items():
             _write_csv(run_dir / f"{name}.csv", rows)
         write_json(run_dir / "results.json", data)  # last: its presence marks a complete run

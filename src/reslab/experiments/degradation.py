@@ -8,7 +8,6 @@ no augmentation) between the shallowest and the deepest net of each kind.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ from reslab.experiments.common import (
     ExperimentResult,
     final_err_pct,
     finished,
+    gap_and_threshold,
     mean_std,
     provenance,
     run_curves,
@@ -223,21 +223,21 @@ def summarize(runs: list[RunRecord], config: DegradationConfig) -> list[dict[str
 def judge(runs: list[RunRecord], depths: tuple[int, ...]) -> Verdict:
     """Deepest vs shallowest net of each kind, on final training error (percentage points).
 
-    A gap counts when it exceeds both 1 point and twice its standard error over seeds, so a
-    single lucky or unlucky seed cannot decide the verdict.
+    A gap counts beyond ``common.gap_and_threshold``'s threshold (1 point, or twice its standard
+    error over seeds).
     """
     shallow, deep = min(depths), max(depths)
 
     def gap(kind: Kind) -> tuple[float, float]:
-        a = np.array([r.final_train_err for r in runs if r.kind == kind and r.depth == deep])
-        b = np.array([r.final_train_err for r in runs if r.kind == kind and r.depth == shallow])
-        se = math.sqrt(_var(a) / len(a) + _var(b) / len(b))
-        return float(a.mean() - b.mean()), se
+        return gap_and_threshold(
+            [r.final_train_err for r in runs if r.kind == kind and r.depth == deep],
+            [r.final_train_err for r in runs if r.kind == kind and r.depth == shallow],
+        )
 
-    plain_gap, plain_se = gap("plain")
-    res_gap, res_se = gap("residual")
-    observed = plain_gap > max(1.0, 2 * plain_se)
-    residual_ok = res_gap <= max(1.0, 2 * res_se)
+    plain_gap, plain_threshold = gap("plain")
+    res_gap, res_threshold = gap("residual")
+    observed = plain_gap > plain_threshold
+    residual_ok = res_gap <= res_threshold
     text = (
         f"degradation observed: {'yes' if observed else 'no'} — plain-{deep} ends "
         f"{plain_gap:+.1f} points of training error vs plain-{shallow}; residual-{deep} "
@@ -245,7 +245,3 @@ def judge(runs: list[RunRecord], depths: tuple[int, ...]) -> Verdict:
         f"({'no degradation with shortcuts' if residual_ok else 'residual nets degrade too'})"
     )
     return Verdict(observed, residual_ok, plain_gap, res_gap, text)
-
-
-def _var(x: np.ndarray) -> float:
-    return float(x.var(ddof=1)) if len(x) > 1 else 0.0

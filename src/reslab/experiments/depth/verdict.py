@@ -3,12 +3,11 @@ the verdict: at the deepest depth, which kind trains better?"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import mean_std
+from reslab.experiments.common import gap_and_threshold, mean_std
 from reslab.experiments.depth.config import KIND_LABEL, KINDS, DepthConfig
 from reslab.experiments.depth.records import RunRecord, Verdict
 
@@ -48,15 +47,14 @@ def summarize(runs: list[RunRecord], config: DepthConfig) -> list[dict[str, Any]
 def judge(runs: list[RunRecord], depth: int) -> Verdict:
     """Post- vs pre-activation at the deepest depth, on final training error.
 
-    A gap counts when it exceeds both 1 point and twice its standard error over seeds, so a
-    single lucky or unlucky seed cannot decide the verdict.
+    A gap counts beyond ``common.gap_and_threshold``'s threshold (1 point, or twice its standard
+    error over seeds).
     """
     post = [r for r in runs if r.kind == "postact" and r.depth == depth]
     pre = [r for r in runs if r.kind == "preact" and r.depth == depth]
     a = np.array([r.final_train_err for r in post])
     b = np.array([r.final_train_err for r in pre])
-    gap = float(a.mean() - b.mean())
-    threshold = max(1.0, 2 * math.sqrt(_var(a) / len(a) + _var(b) / len(b)))
+    gap, threshold = gap_and_threshold(a, b)
     better = None if abs(gap) <= threshold else gap > 0
     post_test = float(np.mean([r.final_test_err for r in post]))
     pre_test = float(np.mean([r.final_test_err for r in pre]))
@@ -74,7 +72,3 @@ def judge(runs: list[RunRecord], depth: int) -> Verdict:
     )
     return Verdict(depth, float(a.mean()), float(b.mean()), post_test, pre_test, gap, threshold,
                    better, text)  # fmt: skip
-
-
-def _var(x: np.ndarray) -> float:
-    return float(x.var(ddof=1)) if len(x) > 1 else 0.0

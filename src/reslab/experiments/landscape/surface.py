@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from reslab.io import atomic_write
+from reslab.io import save_npz_atomic
 from reslab.training.distributed import DistContext
 from reslab.training.evaluate import evaluate
 
@@ -114,10 +113,10 @@ class SurfaceStore:
         return loss, acc, done
 
     def save(self, coords: np.ndarray, loss: np.ndarray, acc: np.ndarray, done: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, key=np.array(self.key), coords=coords, loss=loss, acc=acc, done=done)
         # Atomically: a reader (or a resumed run) never sees half a file.
-        atomic_write(self.path, buffer.getvalue())
+        arrays = {"key": np.array(self.key), "coords": coords, "loss": loss, "acc": acc,
+                  "done": done}  # fmt: skip
+        save_npz_atomic(self.path, arrays)
 
 
 @dataclass
