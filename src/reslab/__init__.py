@@ -1,7 +1,19 @@
 """reslab: a residual-network laboratory."""
 
+from typing import Any
+
 from reslab.models import create_model, list_models, model_info
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "model_info"]
+__all__ = ["__version__", "create_model", "list_models", "model_info", "run_experiment"]
+
+
+def __getattr__(name: str) -> Any:
+    # The experiment layer pulls in training and reporting: loaded on first use, so that
+    # ``import reslab`` for the model library stays light.
+    if name == "run_experiment":
+        from reslab.api import run_experiment
+
+        return run_experiment
+    raise AttributeError(f"module 'reslab' has no attribute {name!r}")

@@ -8,34 +8,20 @@ no augmentation) between the shallowest and the deepest net of each kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from reslab.experiments.common import (
-    ExperimentResult,
-    final_err_pct,
-    finished,
-    gap_and_threshold,
-    mean_std,
-    provenance,
-    run_curves,
-    scalar_rows,
-)
-from reslab.experiments.runner import cached_data
-from reslab.experiments.setup import (
-    net_for,
-    pick_preset,
-    recipe_config,
-    require_at_least_one,
-    run_all,
-)
+from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std, run_curves
+from reslab.experiments.protocol import cached_data, net_for, recipe_config
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.training import fit
 from reslab.training.config import TrainConfig
-from reslab.training.precision import resolve_device
 
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
@@ -44,31 +30,20 @@ SHORTCUT = {"plain": "none", "residual": "A"}  # option A: the comparison adds n
 PAPER_TEST_ERR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
 
 
-@dataclass
-class DegradationConfig:
-    data: str = "mnist1d"
-    data_dir: str | None = None
-    depths: tuple[int, ...] = (20, 56)
-    seeds: int = 3
-    preset: str = "quick"
-    recipe: str = "paper"
-    epochs: int | None = 20
-    steps: int | None = None
-    batch_size: int = 128
-    # Fraction of the run over which the lr rises linearly to its peak, for every net alike
-    # (Goyal et al. 2017, 2.2). The quick preset's 620 iterations cannot afford He et al.'s slow
-    # start at lr 0.1: without it one seed of residual-56 sat at 81% training error for 3 of
-    # 20 epochs and ended at 6.2% (vs 0.0% for residual-20); with 2 epochs of warm-up all three
-    # ended below 0.3%, while plain-56 still stalled near 55% (measured; docs/experiments.md).
-    warmup: float = 0.1
-    overrides: tuple[str, ...] = ()  # extra "section.field=value" training overrides
-    device: str = "auto"
-    workers: int = 0  # 0: automatic (2 processes on CPU, 1 on GPU)
-    log_every: int = 10
-
-    @classmethod
-    def preset_config(cls, name: str, **changes: Any) -> DegradationConfig:
-        return pick_preset(PRESETS, name, changes)
+@dataclass(kw_only=True)
+class DegradationConfig(ExperimentConfig):
+    depths: tuple[int, ...] = option((20, 56), "Depths to compare (6n+2), e.g. 20,32,44,56.")
+    recipe: str = option("paper", "Training recipe: paper, preact, fast or mnist1d.")
+    epochs: int | None = option(20, "Epochs per run (replaces the preset's --steps).")
+    batch_size: int = option(128, "Batch size.")
+    # The quick preset's 620 iterations cannot afford He et al.'s slow start at lr 0.1: without
+    # a warm-up one seed of residual-56 sat at 81% training error for 3 of 20 epochs and ended
+    # at 6.2% (vs 0.0% for residual-20); with 2 epochs of warm-up all three ended below 0.3%,
+    # while plain-56 still stalled near 55% (measured; docs/experiments.md).
+    warmup: float = option(
+        0.1, "Fraction of the run with a linear lr warm-up, every net alike (Goyal et al. 2017)."
+    )
+    log_every: int = option(10, "Iterations between training-error points.")
 
 
 PRESETS: dict[str, DegradationConfig] = {
@@ -89,6 +64,9 @@ PRESETS: dict[str, DegradationConfig] = {
 }
 
 
+Task = tuple[DegradationConfig, Kind, int, int]
+
+
 @dataclass
 class RunRecord:
     kind: Kind
@@ -105,34 +83,6 @@ class RunRecord:
     wall_s: float
 
 
-@dataclass
-class Verdict:
-    degradation_observed: bool
-    residual_ok: bool
-    plain_gap: float  # deep minus shallow final training error, percentage points
-    residual_gap: float
-    text: str
-
-
-@dataclass
-class DegradationResult(ExperimentResult):
-    experiment = "degradation"
-    config: DegradationConfig
-    provenance: dict[str, Any]
-    runs: list[RunRecord] = field(default_factory=list)
-    summary: list[dict[str, Any]] = field(default_factory=list)
-    verdict: Verdict | None = None
-    training: dict[str, Any] = field(default_factory=dict)  # the resolved recipe (seed 0's)
-
-    def tables(self) -> dict[str, list[dict[str, Any]]]:
-        return {"summary": self.summary, "runs": scalar_rows(self.runs)}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return run_curves(
-            self.runs, {"train": ("steps", "train_err"), "test": ("epoch_steps", "test_err")}
-        )
-
-
 def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
     return recipe_config(
         config,
@@ -145,7 +95,7 @@ def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
     )
 
 
-def train_one(task: tuple[DegradationConfig, Kind, int, int]) -> RunRecord:
+def train_one(task: Task) -> RunRecord:
     config, kind, depth, seed = task
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
@@ -167,32 +117,19 @@ def train_one(task: tuple[DegradationConfig, Kind, int, int]) -> RunRecord:
     )
 
 
-def run(config: DegradationConfig, *, progress: bool = False) -> DegradationResult:
-    check_config(config)
-    seeds = list(range(config.seeds))
-    cached_data(config.data, config.data_dir)  # fail fast on missing data, before any training
-    prov = provenance(resolve_device(config.device), seeds)
-    tasks = [(config, k, d, s) for s in seeds for d in config.depths for k in KINDS]
-    runs = run_all(
-        train_one, tasks, workers=config.workers, device=config.device,
-        progress=progress, desc="degradation runs", unit="run",
-    )  # fmt: skip
-    result = DegradationResult(config, finished(prov), runs)
-    result.training = train_config(config, seeds[0]).to_dict()
-    result.summary = summarize(runs, config)
-    result.verdict = judge(runs, config.depths)
-    return result
+def tasks(config: DegradationConfig, workdir: Path | None) -> dict[str, Task]:
+    seeds, kinds = range(config.seeds), KINDS
+    return {f"{k}{d}-seed{s}": (config, k, d, s) for s in seeds for d in config.depths for k in kinds}
 
 
-def check_config(config: DegradationConfig) -> None:
+def check(config: DegradationConfig) -> None:
     if len(config.depths) < 2:
         raise ValueError(f"depths={config.depths} needs at least two depths to compare")
     for depth in config.depths:
         blocks_per_stage(depth, "basic")  # raises with the accepted form 6n+2
-    require_at_least_one(config, "seeds")
 
 
-def summarize(runs: list[RunRecord], config: DegradationConfig) -> list[dict[str, Any]]:
+def summarize(config: DegradationConfig, runs: list[RunRecord]) -> Summary:
     rows = []
     for kind in KINDS:
         for depth in config.depths:
@@ -217,25 +154,27 @@ def summarize(runs: list[RunRecord], config: DegradationConfig) -> list[dict[str
                     "paper_test_err": paper,
                 }
             )
-    return rows
+    finals = {
+        f"{k}{d}": [r.final_train_err for r in runs if r.kind == k and r.depth == d]
+        for k in KINDS
+        for d in config.depths
+    }
+    # The resolved recipe every net trained with (seed 0's), for the report's protocol text.
+    training = train_config(config, 0).to_dict()
+    return {"nets": rows, "final_train_err": finals, "training": training}
 
 
-def judge(runs: list[RunRecord], depths: tuple[int, ...]) -> Verdict:
+def judge(config: DegradationConfig, summary: Summary) -> Verdict:
     """Deepest vs shallowest net of each kind, on final training error (percentage points).
 
     A gap counts beyond ``common.gap_and_threshold``'s threshold (1 point, or twice its standard
     error over seeds).
     """
-    shallow, deep = min(depths), max(depths)
-
-    def gap(kind: Kind) -> tuple[float, float]:
-        return gap_and_threshold(
-            [r.final_train_err for r in runs if r.kind == kind and r.depth == deep],
-            [r.final_train_err for r in runs if r.kind == kind and r.depth == shallow],
-        )
-
-    plain_gap, plain_threshold = gap("plain")
-    res_gap, res_threshold = gap("residual")
+    shallow, deep, finals = min(config.depths), max(config.depths), summary["final_train_err"]
+    plain_gap, plain_threshold = gap_and_threshold(finals[f"plain{deep}"], finals[f"plain{shallow}"])
+    res_gap, res_threshold = gap_and_threshold(
+        finals[f"residual{deep}"], finals[f"residual{shallow}"]
+    )
     observed = plain_gap > plain_threshold
     residual_ok = res_gap <= res_threshold
     text = (
@@ -244,4 +183,32 @@ def judge(runs: list[RunRecord], depths: tuple[int, ...]) -> Verdict:
         f"{res_gap:+.1f} vs residual-{shallow} "
         f"({'no degradation with shortcuts' if residual_ok else 'residual nets degrade too'})"
     )
-    return Verdict(observed, residual_ok, plain_gap, res_gap, text)
+    numbers = {
+        "degradation_observed": observed, "residual_ok": residual_ok,
+        "plain_gap": plain_gap, "plain_threshold": plain_threshold,
+        "residual_gap": res_gap, "residual_threshold": res_threshold,
+    }  # fmt: skip
+    return Verdict(observed and residual_ok, text, numbers)
+
+
+def arrays(config: DegradationConfig, runs: list[RunRecord]) -> dict[str, np.ndarray]:
+    return run_curves(runs, {"train": ("steps", "train_err"), "test": ("epoch_steps", "test_err")})
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="degradation",
+        title="The degradation problem",
+        claim="plain-56 trains worse than plain-20; residual-56 does not",
+        paper="He et al. 2015, section 4.2 and Figure 6",
+        presets=PRESETS,
+        record=RunRecord,
+        tasks=tasks,
+        run_task=train_one,
+        summarize=summarize,
+        judge=judge,
+        check=check,
+        arrays=arrays,
+        quick_time="7 min",
+    )
+)

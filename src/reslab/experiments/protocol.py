@@ -1,24 +1,25 @@
-"""How the train-then-measure experiments set up their runs, where they do it the same way: a
-preset with changes, the recipe a run trains with, a CIFAR-style net sized for the data, the
-config checks they share, and a pool of runs behind a progress bar."""
+"""How the train-then-measure experiments set up a run, where they do it the same way: the data
+(loaded once per process), the recipe a run trains with, a CIFAR-style net sized for the data,
+and the config checks they share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+import functools
+from typing import Any, Protocol
 
-from reslab.data import DataBundle
-from reslab.experiments.runner import default_workers, map_runs
+from reslab.data import DataBundle, load_data
 from reslab.models import cifar_resnet
 from reslab.models.resnet import ResNet
 from reslab.training import apply_overrides, load_recipe, set_field
 from reslab.training.config import TrainConfig
 
-C = TypeVar("C")
-T = TypeVar("T")
-R = TypeVar("R")
 RESIDUAL_SHORTCUTS = ("A", "B", "C")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_data(name: str, data_dir: str | None) -> DataBundle:
+    """The dataset, loaded once per process: a worker runs many tasks on the same data."""
+    return load_data(name, data_dir=data_dir)
 
 
 class RecipeSettings(Protocol):
@@ -29,14 +30,6 @@ class RecipeSettings(Protocol):
     steps: int | None
     log_every: int
     overrides: tuple[str, ...]
-
-
-def pick_preset(presets: Mapping[str, C], name: str, changes: Mapping[str, Any]) -> C:
-    """The preset ``name`` with ``changes``; a change of None keeps the preset's value (the CLI
-    passes every option, given or not)."""
-    if name not in presets:
-        raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(presets)}")
-    return replace(presets[name], **{k: v for k, v in changes.items() if v is not None})
 
 
 def recipe_config(config: RecipeSettings, seed: int, *extra: tuple[str, Any]) -> TrainConfig:
@@ -74,26 +67,3 @@ def require_residual_shortcut(shortcut: str) -> None:
     if shortcut not in RESIDUAL_SHORTCUTS:
         accepted = ", ".join(RESIDUAL_SHORTCUTS)
         raise ValueError(f"shortcut={shortcut!r} has no residual net; accepted: {accepted}")
-
-
-def run_all(
-    fn: Callable[[T], R], tasks: Sequence[T], *, workers: int, device: str,
-    progress: bool, desc: str, unit: str, fresh_process: bool = False,
-) -> list[R]:  # fmt: skip
-    """``map_runs`` on ``workers`` processes (0: the default for ``device``), with a bar;
-    ``fresh_process`` as in ``map_runs`` (every run in a new process of its own)."""
-    bar = _bar(len(tasks), desc, unit) if progress else None
-    try:
-        return map_runs(
-            fn, tasks, workers=workers or default_workers(device),
-            on_done=(lambda _: bar.update()) if bar else None, fresh_process=fresh_process,
-        )  # fmt: skip
-    finally:
-        if bar:
-            bar.close()
-
-
-def _bar(total: int, desc: str, unit: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)

@@ -1,0 +1,116 @@
+"""The one driver every experiment runs through.
+
+In order: check the config (once), load the data (a missing dataset fails before anything is
+written), check the run directory, make the tasks, restore the finished ones when resuming, run
+the rest on the executor, keeping each record as it arrives, then summarise and judge.
+
+Under torchrun (one training or measurement spanning GPUs, as the landscape grid does) every
+rank runs the same tasks one after another in its own process, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from reslab.experiments.common import finished, provenance
+from reslab.experiments.executors import Executor, LocalExecutor, make_executor
+from reslab.experiments.protocol import cached_data
+from reslab.experiments.registry import get_experiment
+from reslab.experiments.result import Result
+from reslab.experiments.spec import Experiment, ExperimentConfig, configure
+from reslab.experiments.store import RunStore
+from reslab.training.precision import resolve_device
+
+Log = Callable[[str], None]
+
+
+def make_config(name: str, preset: str = "quick", **changes: Any) -> ExperimentConfig:
+    """The config ``name``'s ``preset`` with ``changes`` (``execute`` checks it)."""
+    return configure(get_experiment(name).preset(preset), {**changes, "preset": preset})
+
+
+def check(spec: Experiment[Any, Any, Any], config: ExperimentConfig) -> None:
+    config.check()
+    spec.check(config)
+
+
+def execute(
+    spec: Experiment[Any, Any, Any],
+    config: ExperimentConfig,
+    *,
+    out: Path | str | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    log: Log | None = None,
+    executor: Executor | None = None,
+) -> Result[Any, Any]:
+    """Run every task of ``config`` and return the judged result (saved into ``out`` if given).
+
+    ``log`` receives what a user should read (e.g. how many runs were restored); the library
+    prints nothing itself. ``executor``: instead of the one the config asks for.
+    """
+    check(spec, config)
+    cached_data(config.data, config.data_dir)  # fail fast on missing data, before any work
+    rank, distributed = int(os.environ.get("RANK", "0")), _world_size() > 1
+    store = RunStore(Path(out), spec) if out is not None and rank == 0 else None
+    if store is not None:
+        store.check(config, resume=resume)
+    tasks = spec.tasks(config, Path(out) if out is not None else None)
+    prov = provenance(
+        resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))),
+        list(range(config.seeds)),
+    )
+    done: dict[str, Any] = {}
+    if store is not None:
+        store.open(config)
+        # Under torchrun the ranks must run the same tasks in step: each recomputes (the
+        # landscape grids resume from their own files), none restores records alone.
+        done = store.restore(list(tasks)) if resume and not distributed else {}
+        if log and resume:
+            log(f"restored {len(done)} of {len(tasks)} runs from {out}")
+    if distributed:
+        executor = LocalExecutor(workers=1)
+    elif executor is None:
+        executor = make_executor(config, fresh_process=spec.fresh_process(config))
+    _run_tasks(spec, executor, {k: t for k, t in tasks.items() if k not in done}, done, store,
+               progress=progress and rank == 0, total=len(tasks))  # fmt: skip
+    records = [done[key] for key in tasks]
+    summary = spec.summarize(config, records)
+    result = Result(spec.name, config, finished(prov), spec.judge(config, summary), summary,
+                    records)  # fmt: skip
+    if store is not None:
+        result.save(store.run_dir)
+    return result
+
+
+def _run_tasks(
+    spec: Experiment[Any, Any, Any], executor: Executor, todo: Mapping[str, Any],
+    done: dict[str, Any], store: RunStore | None, *, progress: bool, total: int,
+) -> None:  # fmt: skip
+    bar = _bar(total, len(done), spec.name) if progress else None
+
+    def on_result(key: str, record: Any) -> None:
+        if store is not None:
+            store.save(key, record)  # at once: a crash after this keeps the run
+        done[key] = record
+        if bar is not None:
+            bar.update()
+
+    try:
+        executor.run(spec.run_task, todo, on_result)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _bar(total: int, initial: int, name: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"{name} runs", unit="run", dynamic_ncols=True)

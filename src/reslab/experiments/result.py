@@ -1,0 +1,103 @@
+"""One result shape for every experiment, saved as data: results.json, CSV tables, raw.npz.
+
+results.json holds ``experiment``, ``config``, ``provenance``, ``verdict`` (``ok``, ``text``,
+``numbers``), ``summary`` (named tables and values) and ``records`` (one per task). Reports and
+users read it back with ``Result.load``, which rebuilds the typed config and records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic
+
+import numpy as np
+
+from reslab.experiments.jsonable import from_jsonable, read_json, to_jsonable, write_json
+from reslab.experiments.spec import C, Experiment, R, Summary, Verdict
+from reslab.io import atomic_write_text, save_npz_atomic
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class Result(Generic[C, R]):
+    experiment: str
+    config: C
+    provenance: dict[str, Any]
+    verdict: Verdict
+    summary: Summary
+    records: list[R] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Experiment[C, Any, R]:
+        from reslab.experiments.registry import get_experiment
+
+        return get_experiment(self.experiment)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The experiment's bulky numbers (curves, grids), computed from the records."""
+        return self.spec.arrays(self.config, self.records)
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """The summary's tables, plus one row of scalars per record: what the CSV files hold."""
+        tables = {k: v for k, v in self.summary.items() if is_table(v)}
+        rows = [_scalars(to_jsonable(r)) for r in self.records]
+        return {**tables, "records": rows} if rows else tables
+
+    def save(self, run_dir: Path | str) -> Path:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", self.config)
+        if arrays := self.arrays():
+            save_npz_atomic(run_dir / "raw.npz", arrays, compressed=True)
+        for name, rows in self.tables().items():
+            write_csv(run_dir / f"{name}.csv", rows)
+        write_json(run_dir / RESULTS_FILE, self)  # last: its presence marks a complete run
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> Result[Any, Any]:
+        """The result ``save`` wrote, with its config and records rebuilt as their dataclasses."""
+        from reslab.experiments.registry import get_experiment
+
+        data = read_json(Path(run_dir) / RESULTS_FILE)
+        spec = get_experiment(data.get("experiment", ""))
+        return cls(
+            experiment=spec.name,
+            config=from_jsonable(spec.config_type, data["config"]),
+            provenance=data.get("provenance", {}),
+            verdict=from_jsonable(Verdict, data["verdict"]),
+            summary=data.get("summary", {}),
+            records=[from_jsonable(spec.record, r) for r in data.get("records", [])],
+        )
+
+
+def is_table(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+
+
+def _scalars(row: dict[str, Any]) -> dict[str, Any]:
+    # Curves and nested measurements stay in results.json / raw.npz; a CSV row holds scalars.
+    return {k: v for k, v in row.items() if not isinstance(v, (list, dict))}
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    text = io.StringIO(newline="")
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(to_jsonable(rows))
+    atomic_write_text(path, text.getvalue())
+
+
+def load_arrays(run_dir: Path | str) -> dict[str, np.ndarray]:
+    path = Path(run_dir) / "raw.npz"
+    if not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as npz:  # never unpickle: plain arrays only
+        return {k: npz[k] for k in npz.files}

@@ -1,0 +1,173 @@
+"""What an experiment is: a config, independent tasks, a record per task, a summary and a verdict.
+
+Every claim reslab measures has this one shape (as Ray Tune's trials and timm's registered
+builders do): the driver (``experiments.driver``) checks the config, makes the tasks, runs each
+one with ``run_task`` on an executor, keeps every record in the run directory as it arrives,
+then calls ``summarize`` and ``judge``. An experiment is therefore one ``Experiment(...)`` value
+and the plain functions it names; see docs/ARCHITECTURE.md, "How to add an experiment".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+EXECUTORS = ("local", "ray")
+
+
+def option(default: Any, help: str, *, cli: bool = True, execution: bool = False) -> Any:
+    """A config field with its ``--help`` text (the CLI is generated from it).
+
+    ``execution``: how the run is carried out, not what it measures (workers, executor...):
+    such fields may differ when a run directory is resumed. ``cli=False``: no command-line option.
+    """
+    meta = {"help": help, "cli": cli, "execution": execution}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(kw_only=True)
+class ExperimentConfig:
+    """The fields every experiment has; an experiment's config subclasses this."""
+
+    preset: str = option("quick", "The preset this config started from.", cli=False)
+    data: str = option("mnist1d", "Dataset: mnist1d (embedded), cifar10, synthetic, ...")
+    data_dir: str | None = option(None, "Directory holding an existing copy of the dataset.")
+    seeds: int = option(3, "Number of seeds (0..N-1).")
+    epochs: int | None = option(None, "Epochs per training run (replaces the preset's --steps).")
+    steps: int | None = option(None, "Iterations per training run (replaces the preset's epochs).")
+    overrides: tuple[str, ...] = option((), "Training override section.field=value (repeatable).")
+    device: str = option("auto", "auto (cuda if present), cpu, cuda, cuda:N.")
+    workers: int = option(
+        0, "Parallel runs (0: 2 processes on a CPU, one per GPU slot).", execution=True
+    )
+    executor: str = option("local", "Where runs go: local (process pool) or ray.", execution=True)
+    ray_address: str | None = option(
+        None, "Ray cluster: auto or HOST:PORT (default: start a local Ray).", execution=True
+    )
+    runs_per_gpu: int = option(1, "Runs packed on each GPU at once.", execution=True)
+
+    def check(self) -> None:
+        """The errors every config can hold; an experiment's own ``check`` adds its own."""
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(
+                f"epochs={self.epochs} and steps={self.steps}: give epochs or steps, not both"
+            )
+        for name in ("seeds", "runs_per_gpu"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.workers < 0:
+            raise ValueError(f"workers={self.workers} must be >= 0 (0: automatic)")
+        if self.executor not in EXECUTORS:
+            raise ValueError(
+                f"executor={self.executor!r} is unknown; accepted: {', '.join(EXECUTORS)}"
+            )
+
+
+def identity_fields(config: ExperimentConfig) -> dict[str, Any]:
+    """The fields that decide the numbers: all but the execution fields."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if not f.metadata.get("execution")
+    }
+
+
+@dataclass
+class Verdict:
+    """Did the measurement reproduce the claim? Computed from ``numbers``, never forced."""
+
+    ok: bool
+    text: str  # one line, with the numbers it rests on
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+C = TypeVar("C", bound=ExperimentConfig)
+T = TypeVar("T")
+R = TypeVar("R")
+Summary = dict[str, Any]  # named tables (lists of row dicts) and plain values
+
+
+def _no_check(config: Any) -> None:
+    return None
+
+
+def _no_arrays(config: Any, records: list[Any]) -> dict[str, np.ndarray]:
+    return {}
+
+
+def _shared_process(config: Any) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Experiment(Generic[C, T, R]):
+    """One registered experiment.
+
+    ``tasks(config, workdir)`` lists the independent units as ``{key: task}`` (the key names the
+    record file, so it must be unique and file-safe); ``workdir`` is the run directory, where a
+    task may keep files it can resume from (None when nothing is saved). ``run_task(task)`` is a
+    top-level function (picklable for process pools and Ray) returning one ``record`` dataclass.
+    ``summarize(config, records)`` gives the tables, with the paper's numbers beside them;
+    ``judge(config, summary)`` the verdict. ``arrays`` adds bulky numbers for raw.npz;
+    ``fresh_process`` asks for every task in a new process (peak-memory measurements).
+    """
+
+    name: str
+    title: str
+    claim: str
+    paper: str
+    presets: Mapping[str, C]
+    record: type[R]
+    tasks: Callable[[C, Path | None], dict[str, T]]
+    run_task: Callable[[T], R]
+    summarize: Callable[[C, list[R]], Summary]
+    judge: Callable[[C, Summary], Verdict]
+    check: Callable[[C], None] = _no_check
+    arrays: Callable[[C, list[R]], dict[str, np.ndarray]] = _no_arrays
+    fresh_process: Callable[[C], bool] = _shared_process
+    quick_time: str = ""  # measured wall time of the quick preset on 2 CPU cores
+
+    @property
+    def config_type(self) -> type[C]:
+        return type(self.presets["quick"])
+
+    def preset(self, name: str) -> C:
+        if name not in self.presets:
+            raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(self.presets)}")
+        return self.presets[name]
+
+
+def configure(base: C, changes: Mapping[str, Any]) -> C:
+    """``base`` with ``changes``; a change of None keeps the preset's value (the CLI passes only
+    what was given). Either of ``epochs``/``steps`` replaces the preset's whole training budget,
+    so the other one is cleared: a preset of 20 epochs asked for ``steps=50`` runs 50 steps."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    names = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a setting of "
+            f"{type(base).__name__}; accepted: {', '.join(sorted(names))}"
+        )
+    budget = {"epochs", "steps"} & set(changes)
+    if budget == {"epochs", "steps"}:
+        raise ValueError(
+            f"epochs={changes['epochs']} and steps={changes['steps']}: give epochs or steps, "
+            "not both"
+        )
+    if budget and {"epochs", "steps"} <= names:
+        other = ({"epochs", "steps"} - budget).pop()
+        if _optional(base, other):
+            changes[other] = None
+    return dataclasses.replace(base, **changes)
+
+
+def _optional(config: Any, name: str) -> bool:
+    # A budget field that cannot be None (gradients' fixed ``steps``) is not cleared.
+    hint = next(f.type for f in dataclasses.fields(config) if f.name == name)
+    return "None" in str(hint)
