@@ -1,20 +1,13 @@
-"""Command-line front door. Each module below registers its commands on the shared app."""
+"""Command-line front door. Each module below registers its commands on the shared app; the
+`reslab run NAME` commands are generated from the experiment registry."""
 
 from __future__ import annotations
 
 # Command modules register themselves on import.
-from reslab.cli import (  # noqa: F401
-    models,
-    report,
-    run_degradation,
-    run_depth,
-    run_gradients,
-    run_identity,
-    run_landscape,
-    run_lesion,
-    train,
-)
+from reslab.cli import models, report, run, train  # noqa: F401
 from reslab.cli.app import app
+
+run.register_all()
 
 
 def main() -> None:

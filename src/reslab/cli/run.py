@@ -1,58 +1,60 @@
-"""`reslab run <experiment>`: shared options and the check-run-save-report sequence."""
+"""`reslab run NAME`: one command per registered experiment, generated from its config's fields.
+
+Each field of the config dataclass becomes an option (its type, and its help text from the
+field's metadata), as Hydra and Typer do it: the config is the one source of truth, so a new
+experiment needs no command-line code. Options left out keep the preset's value.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from reslab.cli.app import app
+from reslab.cli.options import Parser, option_for
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+if typing.TYPE_CHECKING:
+    from reslab.experiments.spec import Experiment
 
 run_app = typer.Typer(
-    help="Run an experiment: it measures, saves results as data, and writes report.html.",
-    no_args_is_help=True,
+    help="Run an experiment: it measures, keeps every finished run, saves results as data and "
+    "writes report.html. `reslab run --list` lists them.",
+    invoke_without_command=True,
 )
 app.add_typer(run_app, name="run")
 
-ConfigT = TypeVar("ConfigT", bound="DataclassInstance")  # an experiment's settings
 
-Data = Annotated[
-    str | None, typer.Option("--data", help="Dataset (default: the preset's; mnist1d for quick).")
-]
-Preset = Annotated[str, typer.Option("--preset", help="quick (minutes on a CPU) or paper.")]
-Seeds = Annotated[int | None, typer.Option("--seeds", min=1, help="Number of seeds (0..N-1).")]
-Out = Annotated[
-    Path | None, typer.Option("--out", help="Run directory (default: runs/<experiment>-<time>).")
-]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Existing dataset copy.")]
-Device = Annotated[str, typer.Option("--device", help="auto (cuda if present), cpu, cuda, cuda:N.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-Set = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Training override section.field=value (repeatable)."),
-]
-# Worded per run; commands whose unit is a net or a seed word their own.
-Epochs = Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs per run.")]
-Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Iterations per run.")]
-Workers = Annotated[
-    int | None, typer.Option("--workers", min=1, help="Parallel runs on CPU (default: 2).")
-]
+@run_app.callback()
+def run_callback(
+    ctx: typer.Context,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the experiments: name, claim, paper, time.")
+    ] = False,
+) -> None:
+    if list_:
+        typer.echo(experiment_table())
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
 
 
-def parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(t) for t in text.replace(" ", "").split(",") if t)
-    except ValueError:
-        fail(f"{option}={text!r} must be comma-separated integers, e.g. 20,32,44,56")
+def experiment_table() -> str:
+    from reslab.experiments import list_experiments
+
+    rows = [("name", "claim", "paper", "quick preset")]
+    rows += [(e.name, e.claim, e.paper, e.quick_time) for e in list_experiments()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in rows
+    )
 
 
 def fail(message: str) -> NoReturn:
@@ -60,89 +62,97 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def shared_changes(
-    data: str | None,
-    seeds: int | None,
-    data_dir: Path | None,
-    device: str,
-    workers: int | None,
-    overrides: list[str] | None,
-) -> dict[str, Any]:
-    """The options every experiment takes, as keywords of its ``preset_config``."""
-    return {
-        "data": data,
-        "seeds": seeds,
-        "data_dir": str(data_dir) if data_dir else None,
-        "device": device,
-        "workers": workers,
-        "overrides": tuple(overrides or ()),
-    }
+# The options every generated command has besides its config's fields.
+_FIXED = {
+    "preset": (str, typer.Option("--preset", help="quick (minutes on a CPU) or paper.")),
+    "out": (
+        Path | None,
+        typer.Option("--out", help="Run directory (default: runs/<experiment>-<time>)."),
+    ),
+    "resume": (
+        bool,
+        typer.Option("--resume", help="Continue the run in --out: finished runs are kept."),
+    ),
+    "quiet": (bool, typer.Option("--quiet", "-q", help="No progress bars.")),
+}
+_FIXED_DEFAULTS = {"preset": "quick", "out": None, "resume": False, "quiet": False}
 
 
-def check_budget(epochs: int | None, steps: int | None) -> None:
-    if epochs and steps:
-        fail("give --epochs or --steps, not both")
+def add_command(spec: Experiment[Any, Any, Any]) -> None:
+    """Register ``reslab run NAME`` with one option per CLI field of the experiment's config."""
+    name, config_type = spec.name, spec.config_type
+    params, parsers = [], {}
+    for pname, (tp, opt) in _FIXED.items():
+        params.append(_param(pname, Annotated[tp, opt], _FIXED_DEFAULTS[pname]))
+    hints = typing.get_type_hints(config_type)
+    for f in dataclasses.fields(config_type):
+        if not f.metadata.get("cli", True) or f.name in _FIXED:
+            continue
+        annotation, parser = option_for(f, hints[f.name], dict(spec.presets))
+        params.append(_param(f.name, annotation, None))
+        parsers[f.name] = parser
+
+    def command(**kwargs: Any) -> None:
+        fixed = {k: kwargs.pop(k) for k in _FIXED}
+        changes = _parse(kwargs, parsers)
+        _execute(name, changes, **fixed)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = name
+    run_app.command(name=name, help=f"{spec.claim} ({spec.paper}).")(command)
 
 
-def with_budget(config: ConfigT, epochs: int | None, steps: int | None) -> ConfigT:
-    # Either option replaces the preset's whole budget, so the other one is cleared.
-    return replace(config, epochs=epochs, steps=steps) if epochs or steps else config
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
 
 
-def execute(
-    experiment: str,
-    build: Callable[[], ConfigT],
-    run: Callable[..., object],
-    *,
-    out: Path | None,
-    quiet: bool,
-    check: Callable[[ConfigT], None] | None = None,
-    resumable: bool = False,
-    main_rank: bool = True,
-    user_errors: tuple[type[Exception], ...] = (),
-) -> None:
-    """Build, check and run one experiment, then save and report it.
+def _parse(kwargs: dict[str, Any], parsers: dict[str, Parser]) -> dict[str, Any]:
+    changes = {}
+    for key, value in kwargs.items():
+        if value is None or value == []:
+            continue  # not given: the preset's value (an option's own "none" parses to None)
+        try:
+            changes[key] = parsers[key](value)
+        except ValueError as err:
+            fail(f"--{key.replace('_', '-')}={value!r}: {err}")
+    return changes
 
-    A mistake in what was asked for (``ValueError``, ``DataError``, ``ConfigError`` or one of
-    ``user_errors``) becomes one ``error:`` line and exit code 2. A ``resumable`` run gets the
-    run directory as ``out_dir`` and keeps its progress there, so a rerun into it resumes.
-    Under torchrun only the main rank prepares the directory, shows progress and reports.
-    """
+
+def _execute(name: str, changes: dict[str, Any], *, preset: str, out: Path | None,
+             resume: bool, quiet: bool) -> None:  # fmt: skip
+    """Check, run, save and report one experiment; a mistake in what was asked for is one
+    ``error:`` line and exit code 2, before any run directory is made."""
+    import os
+
+    from reslab.api import run_experiment
     from reslab.data import DataError
-    from reslab.training import ConfigError
+    from reslab.experiments.store import default_run_dir
+    from reslab.training import CheckpointError, ConfigError
 
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    if distributed and out is None:
+        fail("under torchrun give --out: every rank must use the same run directory")
+    if resume and out is None:
+        fail("--resume needs --out, the run directory to continue")
+    run_dir = out or default_run_dir(name)
     try:
-        config = build()
-        if check is not None:
-            check(config)
-        run_dir = _prepare_out(experiment, out) if main_rank else None
-        where = {"out_dir": run_dir or out} if resumable else {}
-        result = run(config, progress=_show_progress(quiet) and main_rank, **where)
-    except (ValueError, DataError, ConfigError, *user_errors) as err:
+        result = run_experiment(
+            name, preset, run_dir, resume=resume, progress=not quiet and sys.stderr.isatty(),
+            log=lambda line: typer.echo(line, err=True) if main_rank else None, **changes,
+        )  # fmt: skip
+    except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
-    if run_dir is not None:
-        _finish(result, run_dir)
+    if main_rank:
+        typer.echo(result.verdict.text)
+        typer.echo(f"results: {run_dir / 'results.json'}")
+        typer.echo(f"report:  {run_dir / 'report.html'}")
 
 
-def _show_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+def register_all() -> None:
+    from reslab.experiments import list_experiments
 
-
-def _prepare_out(experiment: str, out: Path | None) -> Path:
-    from reslab.experiments.common import check_writable, default_run_dir
-
-    return check_writable(out or default_run_dir(experiment))
-
-
-def _finish(result: Any, run_dir: Path) -> None:
-    """Save the result, draw its report, print the verdict and where everything is."""
-    from reslab.reporting import build_report
-
-    result.save(run_dir)
-    report = build_report(run_dir)
-    verdict = getattr(result, "verdict", None)
-    text = getattr(verdict, "text", verdict)
-    if text:
-        typer.echo(text)
-    typer.echo(f"results: {run_dir / 'results.json'}")
-    typer.echo(f"report:  {report}")
+    for e in list_experiments():
+        add_command(e)

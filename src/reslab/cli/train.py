@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from reslab.cli.app import app
-from reslab.experiments.common import default_run_dir
+from reslab.experiments.store import default_run_dir
 from reslab.training import CheckpointError, TrainResult
 from reslab.training import train as train_model
 from reslab.training.recipes import RECIPES

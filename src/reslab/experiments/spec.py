@@ -143,10 +143,10 @@ class Experiment(Generic[C, T, R]):
 
 
 def configure(base: C, changes: Mapping[str, Any]) -> C:
-    """``base`` with ``changes``; a change of None keeps the preset's value (the CLI passes only
-    what was given). Either of ``epochs``/``steps`` replaces the preset's whole training budget,
-    so the other one is cleared: a preset of 20 epochs asked for ``steps=50`` runs 50 steps."""
-    changes = {k: v for k, v in changes.items() if v is not None}
+    """``base`` with ``changes`` (the CLI passes only the options given). Either of
+    ``epochs``/``steps`` replaces the preset's whole training budget, so the other one is
+    cleared: a preset of 20 epochs asked for ``steps=50`` runs 50 steps."""
+    changes = dict(changes)
     names = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(changes) - names)
     if unknown:
@@ -154,16 +154,16 @@ def configure(base: C, changes: Mapping[str, Any]) -> C:
             f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a setting of "
             f"{type(base).__name__}; accepted: {', '.join(sorted(names))}"
         )
-    budget = {"epochs", "steps"} & set(changes)
+    budget = {k for k in ("epochs", "steps") if changes.get(k) is not None}
     if budget == {"epochs", "steps"}:
         raise ValueError(
             f"epochs={changes['epochs']} and steps={changes['steps']}: give epochs or steps, "
             "not both"
         )
-    if budget and {"epochs", "steps"} <= names:
+    if len(budget) == 1 and {"epochs", "steps"} <= names:
         other = ({"epochs", "steps"} - budget).pop()
         if _optional(base, other):
-            changes[other] = None
+            changes.setdefault(other, None)
     return dataclasses.replace(base, **changes)
 
 

@@ -1,7 +1,7 @@
 """Reporting: figures and self-contained HTML drawn from saved run directories (never computed).
 
-An experiment adds its report in `reslab/reporting/<experiment>.py` with `@register_report`;
-see docs/reporting.md.
+Every experiment gets the generic report (``summary``); it adds its figures in
+`reslab/reporting/<experiment>.py` with `@register_figures`; see docs/reporting.md.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from reslab.reporting.index import write_index
 from reslab.reporting.registry import (
     ReportError,
     build_report,
-    list_reports,
+    get_figures,
     load_results,
-    register_report,
+    register_figures,
 )
 
 __all__ = [
@@ -26,8 +26,8 @@ __all__ = [
     "build_report",
     "format_mean_std",
     "format_number",
-    "list_reports",
+    "get_figures",
     "load_results",
-    "register_report",
+    "register_figures",
     "write_index",
 ]

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.experiments.result import Result
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 from reslab.reporting.figures import depth_colors, fig_to_png, new_figure, plot_curves
 
 KINDS = ("plain", "residual")
@@ -47,26 +48,6 @@ def figure_png(arrays: dict[str, np.ndarray], depths: list[int]) -> bytes:
     return fig_to_png(fig)
 
 
-def summary_rows(
-    summary: list[dict[str, Any]], depths: list[int]
-) -> tuple[list[str], list[list[Any]]]:
-    with_paper = any(r.get("paper_test_err") is not None for r in summary)
-    columns = [
-        "depth",
-        "plain train err (%)",
-        "residual train err (%)",
-        "plain test err (%)",
-        "residual test err (%)",
-    ] + (["paper ResNet test err (%)"] if with_paper else [])
-    rows = []
-    for depth in depths:
-        by = {r["kind"]: r for r in summary if r["depth"] == depth}
-        p, r = by["plain"], by["residual"]
-        row = [depth, _ms(p, "train"), _ms(r, "train"), _ms(p, "test"), _ms(r, "test")]
-        rows.append(row + ([r.get("paper_test_err")] if with_paper else []))
-    return columns, rows
-
-
 def protocol_text(training: dict[str, Any]) -> str:
     """What every net trained with, from the resolved recipe the result saved."""
     if not training:  # results saved before the recipe was recorded
@@ -86,46 +67,23 @@ def protocol_text(training: dict[str, Any]) -> str:
     return text + "."
 
 
-def _ms(row: dict[str, Any], part: str) -> MeanStd:
-    return MeanStd(row[f"{part}_err_mean"], row[f"{part}_err_std"], row["seeds"])
-
-
-@register_report("degradation")
-def degradation_report(run_dir: Path) -> Report:
-    results = load_results(run_dir)
-    config, verdict = results["config"], results["verdict"]
-    depths = sorted(config["depths"])
-    png = figure_png(load_arrays(run_dir), depths)
+@register_figures("degradation")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    depths = sorted(result.config.depths)
+    png = figure_png(result.arrays(), depths)
     (Path(run_dir) / "degradation.png").write_bytes(png)
-    report = Report(
-        "The degradation problem",
-        subtitle=f"He et al. 2015, section 4.2 and Figure 6 — {config['data']}, "
-        f"{config['seeds']} seeds, preset {config['preset']}",
-    )
-    report.add_verdict(
-        verdict["text"], ok=verdict["degradation_observed"] and verdict["residual_ok"]
-    )
     report.add_section("Training curves")
-    report.add_text(protocol_text(results.get("training") or {}))
+    report.add_text(protocol_text(result.summary.get("training") or {}))
     report.add_figure(
         png,
         caption="Bold: training error (running, over each log interval); thin: test error after "
         "each epoch. Mean over seeds, band ±1 std. Left: plain nets, right: the same nets with "
         "identity shortcuts (option A).",
     )
-    report.add_section("Final errors")
-    columns, rows = summary_rows(results["summary"], depths)
-    report.add_table(
-        columns,
-        rows,
-        caption="Final error, mean ± std over seeds. Training error "
-        "is measured on the whole training split in eval mode, without augmentation.",
-    )
     report.add_text(
         "A plain net of depth 56 contains the solution of the 20-layer one (extra layers set to "
         "identity), so a higher *training* error is an optimisation failure, not overfitting. "
-        "The verdict compares the deepest and the shallowest net of each kind: a gap counts when "
-        "it exceeds 1 point and twice its standard error over seeds."
+        "Training error is measured on the whole training split in eval mode, without "
+        "augmentation. The verdict compares the deepest and the shallowest net of each kind: a "
+        "gap counts when it exceeds 1 point and twice its standard error over seeds."
     )
-    report.add_provenance({**results["provenance"], "config": config})
-    return report

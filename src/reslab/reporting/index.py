@@ -152,6 +152,6 @@ def _status(run: RunSummary) -> Markup:
             f'<span class="badge {cls}">{escape(run.status)}</span> {escape(run.problem)}'
         )
     cls = {True: "ok", False: "fail", None: "neutral"}[run.verdict_ok]
-    word = {True: "confirmed", False: "not confirmed", None: "done"}[run.verdict_ok]
+    word = {True: "✓ confirmed", False: "✗ not confirmed", None: "done"}[run.verdict_ok]
     text = f" {escape(run.verdict)}" if run.verdict else ""
     return Markup(f'<span class="badge {cls}">{word}</span>{text}')

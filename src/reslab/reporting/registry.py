@@ -1,85 +1,65 @@
-"""Experiment name -> report builder, and `build_report(run_dir)` that dispatches on results.json.
+"""`build_report(run_dir)`: the one report of every experiment, with the experiment's figures.
 
-An experiment's report lives in `reslab/reporting/<experiment>.py` and registers itself with
-`@register_report("<experiment>")`; `build_report` imports that module on first use, so the
-registry does not have to import every experiment up front.
+The report is generic (``reporting.summary``): verdict banner, the experiment's figures, the
+summary tables with the paper's numbers beside ours, the numbers the verdict used, provenance.
+An experiment supplies only its figure function, in `reslab/reporting/<experiment>.py`:
+
+    @register_figures("lesion")
+    def figures(result: Result, report: Report, run_dir: Path) -> None: ...
+
+imported on first use, so the registry does not import every experiment's plotting up front.
+An experiment without one still gets the generic report.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reslab.experiments.result import RESULTS_FILE, Result
 from reslab.reporting.html import Report
 
-ReportBuilder = Callable[[Path], Report]
+FigureFn = Callable[[Result[Any, Any], Report, Path], None]
 
-RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
-# Modules of this package that are machinery, not experiment reports.
-_CORE_MODULES = frozenset({"html", "figures", "registry", "index"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-_REPORTS: dict[str, ReportBuilder] = {}
+_FIGURES: dict[str, FigureFn] = {}
 
 
 class ReportError(ValueError):
     """A run directory cannot be turned into a report; the message says why and what to do."""
 
 
-def register_report(experiment: str) -> Callable[[ReportBuilder], ReportBuilder]:
-    """Decorator: `fn(run_dir) -> Report` builds the report of runs of `experiment`."""
-    if not _NAME.match(experiment) or experiment in _CORE_MODULES:
+def register_figures(experiment: str) -> Callable[[FigureFn], FigureFn]:
+    """Decorator: ``fn(result, report, run_dir)`` adds the figures of ``experiment``'s runs."""
+    if not _NAME.match(experiment):
         raise ValueError(
             f"experiment name {experiment!r} is invalid; accepted: lower-case letters, digits "
-            f"and '_', starting with a letter, not one of {sorted(_CORE_MODULES)}"
+            "and '_', starting with a letter"
         )
 
-    def decorate(fn: ReportBuilder) -> ReportBuilder:
-        if _REPORTS.get(experiment, fn) is not fn:
-            raise ValueError(f"a report for experiment {experiment!r} is already registered")
-        _REPORTS[experiment] = fn
+    def decorate(fn: FigureFn) -> FigureFn:
+        if _FIGURES.get(experiment, fn) is not fn:
+            raise ValueError(f"figures for experiment {experiment!r} are already registered")
+        _FIGURES[experiment] = fn
         return fn
 
     return decorate
 
 
-def list_reports() -> list[str]:
-    """Experiments with a report: those registered plus those whose module is not loaded yet."""
-    import reslab.reporting as package
-
-    modules = {
-        m.name
-        for m in pkgutil.iter_modules(package.__path__)
-        if not m.name.startswith("_") and m.name not in _CORE_MODULES
-    }
-    return sorted(modules | set(_REPORTS))
-
-
-def get_report_builder(experiment: str) -> ReportBuilder:
-    if experiment not in _REPORTS and _NAME.match(experiment):
-        _import_report_module(experiment)
-    try:
-        return _REPORTS[experiment]
-    except KeyError:
-        raise ReportError(
-            f"experiment={experiment!r} has no report; accepted: {', '.join(list_reports())}"
-            " (an experiment adds one with @register_report, see docs/reporting.md)"
-        ) from None
-
-
-def _import_report_module(experiment: str) -> None:
-    module = f"reslab.reporting.{experiment}"
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:  # the module exists but one of its own imports is missing
-            raise
+def get_figures(experiment: str) -> FigureFn | None:
+    if experiment not in _FIGURES and _NAME.match(experiment):
+        module = f"reslab.reporting.{experiment}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the module exists but one of its own imports is missing
+                raise
+    return _FIGURES.get(experiment)
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
@@ -89,7 +69,8 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
         raise ReportError(f"run directory {str(run_dir)!r} does not exist or is not a directory")
     if not path.is_file():
         raise ReportError(
-            f"{str(path)!r} is missing: not a finished run (an experiment's Result.save writes it)"
+            f"{str(path)!r} is missing: not a finished run (`reslab run NAME --out "
+            f"{run_dir} --resume` finishes it)"
         )
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
@@ -103,19 +84,30 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(experiment, str) or not experiment:
         raise ReportError(
             f"{str(path)!r} has experiment={experiment!r}; accepted: a non-empty string naming "
-            f"the experiment, one of {', '.join(list_reports()) or '(none registered)'}"
+            f"the experiment, one of {', '.join(_experiment_names())}"
         )
     return results
 
 
+def _experiment_names() -> list[str]:
+    from reslab.experiments import list_experiments
+
+    return [e.name for e in list_experiments()]
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Rebuild `run_dir/report.html` from the saved results; returns the path written."""
+    from reslab.reporting.summary import experiment_report
+
     run_dir = Path(run_dir)
     experiment = load_results(run_dir)["experiment"]
-    report = get_report_builder(experiment)(run_dir)
-    if not isinstance(report, Report):
+    if experiment not in _experiment_names():
         raise ReportError(
-            f"the report builder of {experiment!r} returned {type(report).__name__}; "
-            "accepted: reslab.reporting.Report"
+            f"experiment={experiment!r} is unknown; accepted: {', '.join(_experiment_names())}"
         )
+    try:
+        result = Result.load(run_dir)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"{str(run_dir / RESULTS_FILE)!r} cannot be read back: {exc}") from None
+    report = experiment_report(result, run_dir, get_figures(experiment))
     return report.write(run_dir / REPORT_FILE)
