@@ -1,24 +1,21 @@
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from reslab.cli import app
-from reslab.reporting import Report, registry
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setattr(registry, "_REPORTS", {})
-    registry.register_report("clitoy")(lambda d: Report("cli toy").add_verdict("fine", True))
-    run = tmp_path / "runs" / "clitoy-1"
-    run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps({"experiment": "clitoy", "verdict": "fine"}))
+def run_dir(tiny_degradation_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "runs" / "degradation-1"
+    shutil.copytree(tiny_degradation_run, run)
+    (run / "report.html").unlink(missing_ok=True)
     return run
 
 
@@ -27,7 +24,7 @@ def test_report_rebuilds_a_run(run_dir: Path):
     assert result.exit_code == 0, result.output
     written = run_dir / "report.html"
     assert result.stdout.strip() == str(written)
-    assert "<title>cli toy</title>" in written.read_text(encoding="utf-8")
+    assert "<title>The degradation problem</title>" in written.read_text(encoding="utf-8")
 
 
 def test_report_index(run_dir: Path):
@@ -37,7 +34,8 @@ def test_report_index(run_dir: Path):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(runs / "index.html")
     html = (runs / "index.html").read_text(encoding="utf-8")
-    assert "clitoy-1" in html and "crashed" in html
+    assert "degradation-1" in html and "crashed" in html
+    assert "✓ confirmed" in html or "✗ not confirmed" in html  # the verdict's ok, as a mark
 
 
 def test_report_errors_are_clear(tmp_path: Path):

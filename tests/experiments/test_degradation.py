@@ -7,17 +7,26 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from reslab.experiments.common import load_arrays
 from reslab.experiments.degradation import (
+    EXPERIMENT,
+    PRESETS,
     DegradationConfig,
-    DegradationResult,
     RunRecord,
     judge,
-    run,
     summarize,
     train_config,
 )
-from reslab.experiments.gradients import GradientsResult
+from reslab.experiments.driver import execute, make_config
+from reslab.experiments.result import Result, load_arrays
+
+
+def run(config: DegradationConfig) -> Result:
+    return execute(EXPERIMENT, config)
+
+
+def verdict_of(runs: list[RunRecord], depths: tuple[int, ...]):
+    config = DegradationConfig(depths=depths, seeds=3)
+    return judge(config, summarize(config, runs))
 
 
 def record(kind: str, depth: int, seed: int, train_err: float) -> RunRecord:
@@ -42,9 +51,10 @@ def test_judge_sees_degradation_only_beyond_noise() -> None:
     runs += [record("plain", 56, s, 40.0 + s) for s in range(3)]
     runs += [record("residual", 20, s, 0.1) for s in range(3)]
     runs += [record("residual", 56, s, 0.2) for s in range(3)]
-    verdict = judge(runs, (20, 56))
-    assert verdict.degradation_observed and verdict.residual_ok
-    assert verdict.plain_gap == pytest.approx(41.0 - 1.7)
+    verdict = verdict_of(runs, (20, 56))
+    assert verdict.numbers["degradation_observed"] and verdict.numbers["residual_ok"]
+    assert verdict.ok
+    assert verdict.numbers["plain_gap"] == pytest.approx(41.0 - 1.7)
     assert verdict.text.startswith("degradation observed: yes")
 
 
@@ -53,8 +63,8 @@ def test_judge_ignores_a_gap_within_seed_noise() -> None:
     runs = [record("plain", 20, s, e) for s, e in enumerate([1.0, 10.0, 1.0])]
     runs += [record("plain", 56, s, e) for s, e in enumerate([0.0, 21.0, 0.0])]
     runs += [record(k, d, 0, 0.0) for k in ("residual",) for d in (20, 56)]
-    verdict = judge(runs, (20, 56))
-    assert not verdict.degradation_observed
+    verdict = verdict_of(runs, (20, 56))
+    assert not verdict.numbers["degradation_observed"] and not verdict.ok
     assert verdict.text.startswith("degradation observed: no")
 
 
@@ -63,8 +73,9 @@ def test_residual_degrading_is_reported() -> None:
     runs += [
         record("residual", d, s, 1.0 if d == 20 else 20.0 + s) for d in (20, 56) for s in range(2)
     ]
-    verdict = judge(runs, (20, 56))
-    assert verdict.degradation_observed and not verdict.residual_ok
+    verdict = verdict_of(runs, (20, 56))
+    assert verdict.numbers["degradation_observed"] and not verdict.numbers["residual_ok"]
+    assert not verdict.ok
     assert "residual nets degrade too" in verdict.text
 
 
@@ -81,18 +92,18 @@ def test_train_config_applies_experiment_settings() -> None:
 def test_tiny_run_numbers(tiny_degradation_run) -> None:
     results = json.loads((tiny_degradation_run / "results.json").read_text())
     assert results["experiment"] == "degradation"
-    assert len(results["runs"]) == 2 * 2 * 2
-    assert {(r["kind"], r["depth"]) for r in results["summary"]} == {
+    assert len(results["records"]) == 2 * 2 * 2
+    assert {(r["kind"], r["depth"]) for r in results["summary"]["nets"]} == {
         ("plain", 8),
         ("plain", 14),
         ("residual", 8),
         ("residual", 14),
     }
-    for row in results["summary"]:
+    for row in results["summary"]["nets"]:
         assert row["seeds"] == 2
         assert 0.0 <= row["train_err_mean"] <= 100.0 and row["train_err_std"] >= 0.0
         assert 0.0 <= row["test_err_mean"] <= 100.0
-    for r in results["runs"]:
+    for r in results["records"]:
         # 512 samples / batch 128: 4 steps per epoch, 2 epochs
         assert r["epoch_steps"] == [4, 8]
         assert len(r["test_err"]) == 2 and all(0 <= e <= 100 for e in r["test_err"])
@@ -101,23 +112,23 @@ def test_tiny_run_numbers(tiny_degradation_run) -> None:
     assert prov["seeds"] == [0, 1] and prov["torch"] and "device" in prov
     arrays = load_arrays(tiny_degradation_run)
     assert arrays["residual14_seed1_test"].shape == (2, 2)
-    summary_csv = (tiny_degradation_run / "summary.csv").read_text().splitlines()
+    summary_csv = (tiny_degradation_run / "nets.csv").read_text().splitlines()
     assert summary_csv[0].startswith("kind,depth,seeds") and len(summary_csv) == 5
 
 
 def test_same_seed_same_numbers() -> None:
     config = DegradationConfig(data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1)
     a, b = run(config), run(config)
-    assert [r.final_train_err for r in a.runs] == [r.final_train_err for r in b.runs]
+    assert [r.final_train_err for r in a.records] == [r.final_train_err for r in b.records]
 
 
 def test_result_round_trips_through_save_and_load(tmp_path) -> None:
     config = DegradationConfig(data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1)
     result = run(config)
-    loaded = DegradationResult.load(result.save(tmp_path))
+    loaded = Result.load(result.save(tmp_path))
     assert loaded == result
-    assert isinstance(loaded.config.depths, tuple) and isinstance(loaded.runs[0].steps, list)
-    assert isinstance(loaded.runs[0], RunRecord) and loaded.verdict == result.verdict
+    assert isinstance(loaded.config.depths, tuple) and isinstance(loaded.records[0].steps, list)
+    assert isinstance(loaded.records[0], RunRecord) and loaded.verdict == result.verdict
 
 
 def test_load_restores_non_finite_floats(tmp_path) -> None:
@@ -128,20 +139,23 @@ def test_load_restores_non_finite_floats(tmp_path) -> None:
     runs[0].train_err = [float("inf"), float("nan"), -float("inf"), 2.5]
     runs[0].final_test_err = float("nan")
     runs[1].wall_s = float("inf")
-    config = DegradationConfig(overrides=("optim.lr=0.05",))
-    result = DegradationResult(config, {"seeds": [0]}, runs, summarize(runs, config))
-    result.verdict = judge(runs, (20, 56))
-    loaded = DegradationResult.load(result.save(tmp_path))
-    np.testing.assert_array_equal(loaded.runs[0].train_err, runs[0].train_err)  # nan == nan here
-    assert math.isnan(loaded.runs[0].final_test_err) and loaded.runs[1].wall_s == math.inf
-    assert loaded.runs[1:] == runs[1:] and loaded.verdict == result.verdict
+    config = DegradationConfig(seeds=1, overrides=("optim.lr=0.05",))
+    summary = summarize(config, runs)
+    result = Result("degradation", config, {"seeds": [0]}, judge(config, summary), summary, runs)
+    loaded = Result.load(result.save(tmp_path))
+    got = loaded.records
+    np.testing.assert_array_equal(got[0].train_err, runs[0].train_err)  # nan == nan here
+    assert math.isnan(got[0].final_test_err) and got[1].wall_s == math.inf
+    assert got[1:] == runs[1:] and loaded.verdict == result.verdict
     assert loaded.config == config and loaded.config.overrides == ("optim.lr=0.05",)
-    assert loaded.runs[0].diverged_step is None  # an Optional field: None stays None
+    assert got[0].diverged_step is None  # an Optional field: None stays None
 
 
-def test_load_checks_the_experiment(tiny_degradation_run) -> None:
-    with pytest.raises(ValueError, match="holds a 'degradation' result, not 'gradients'"):
-        GradientsResult.load(tiny_degradation_run)
+def test_load_names_an_unknown_experiment(tiny_degradation_run, tmp_path) -> None:
+    text = (tiny_degradation_run / "results.json").read_text()
+    (tmp_path / "results.json").write_text(text.replace('"degradation"', '"nosuch"', 1))
+    with pytest.raises(ValueError, match=r"'nosuch' is unknown; accepted: .*degradation"):
+        Result.load(tmp_path)
 
 
 def test_diverged_run_counts_as_chance_level() -> None:
@@ -154,9 +168,9 @@ def test_diverged_run_counts_as_chance_level() -> None:
         overrides=("optim.lr=1e12",),
     )
     result = run(config)
-    plain = [r for r in result.runs if r.kind == "plain"]
-    assert any(r.status == "diverged" for r in result.runs)
-    for r in result.runs:
+    plain = [r for r in result.records if r.kind == "plain"]
+    assert any(r.status == "diverged" for r in result.records)
+    for r in result.records:
         if r.status == "diverged":
             assert r.final_train_err == pytest.approx(90.0)
             assert r.diverged_step is not None
@@ -169,6 +183,7 @@ def test_diverged_run_counts_as_chance_level() -> None:
         ({"depths": (20,)}, "at least two depths"),
         ({"depths": (20, 21)}, r"6n\+2"),
         ({"seeds": 0}, "seeds=0"),
+        ({"epochs": 2, "steps": 5}, "not both"),
     ],
 )
 def test_bad_config_fails_before_training(changes, message) -> None:
@@ -179,11 +194,17 @@ def test_bad_config_fails_before_training(changes, message) -> None:
 
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="accepted: quick, paper"):
-        DegradationConfig.preset_config("huge")
+        make_config("degradation", "huge")
+
+
+def test_steps_replace_the_presets_epochs() -> None:
+    config = make_config("degradation", steps=50)
+    assert (config.epochs, config.steps) == (None, 50)
+    assert make_config("degradation").epochs == PRESETS["quick"].epochs == 20
 
 
 def test_paper_preset_is_the_papers_protocol() -> None:
-    config = DegradationConfig.preset_config("paper")
+    config = make_config("degradation", "paper")
     assert config.data == "cifar10" and config.depths == (20, 32, 44, 56)
     assert config.steps == 64000 and config.epochs is None
     cfg = train_config(config, 0)
@@ -195,6 +216,6 @@ def test_paper_preset_is_the_papers_protocol() -> None:
 @pytest.mark.slow
 def test_default_main_job_shows_degradation(tmp_path) -> None:
     result = run(DegradationConfig())
-    assert result.verdict is not None
-    assert result.verdict.degradation_observed, result.verdict.text
-    assert result.verdict.residual_ok, result.verdict.text
+    assert result.verdict.numbers["degradation_observed"], result.verdict.text
+    assert result.verdict.numbers["residual_ok"], result.verdict.text
+    assert result.verdict.ok

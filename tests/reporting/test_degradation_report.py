@@ -10,7 +10,7 @@ def test_degradation_report_renders(tiny_degradation_run, browser) -> None:
     path = build_report(tiny_degradation_run)
     html = path.read_text()
     assert "degradation observed:" in html
-    assert "plain train err (%)" in html and "±" in html
+    assert "train err" in html and "±" in html
     png = (tiny_degradation_run / "degradation.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     errors, screenshot, images, _ = load_and_check(path, browser)
@@ -27,9 +27,9 @@ def test_report_states_the_recipe_every_net_trained_with(tiny_degradation_run) -
 
 
 def test_protocol_of_the_paper_preset_and_of_old_results() -> None:
-    from reslab.experiments.degradation import DegradationConfig, train_config
+    from reslab.experiments.degradation import PRESETS, train_config
 
-    paper = train_config(DegradationConfig.preset_config("paper"), 0).to_dict()
+    paper = train_config(PRESETS["paper"], 0).to_dict()
     text = protocol_text(paper)
     assert "64000 iterations at batch 128, sgd lr 0.1, weight decay 0.0001" in text
     assert "warm-up" not in text  # He et al. 2015 (4.2) start at lr 0.1

@@ -21,9 +21,7 @@ Parser = Callable[[Any], Any]
 _SCALARS = (int, float, str)
 
 
-def option_for(
-    f: dataclasses.Field[Any], hint: Any, presets: dict[str, Any]
-) -> tuple[Any, Parser]:
+def option_for(f: dataclasses.Field[Any], hint: Any, presets: dict[str, Any]) -> tuple[Any, Parser]:
     flag = "--set" if f.name == "overrides" else "--" + f.name.replace("_", "-")
     values = "; ".join(f"{p}: {_show(getattr(c, f.name))}" for p, c in presets.items())
     help_text = f"{f.metadata.get('help', '')} (preset {values})"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np

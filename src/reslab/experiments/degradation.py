@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -119,7 +119,9 @@ def train_one(task: Task) -> RunRecord:
 
 def tasks(config: DegradationConfig, workdir: Path | None) -> dict[str, Task]:
     seeds, kinds = range(config.seeds), KINDS
-    return {f"{k}{d}-seed{s}": (config, k, d, s) for s in seeds for d in config.depths for k in kinds}
+    return {
+        f"{k}{d}-seed{s}": (config, k, d, s) for s in seeds for d in config.depths for k in kinds
+    }
 
 
 def check(config: DegradationConfig) -> None:
@@ -171,7 +173,9 @@ def judge(config: DegradationConfig, summary: Summary) -> Verdict:
     error over seeds).
     """
     shallow, deep, finals = min(config.depths), max(config.depths), summary["final_train_err"]
-    plain_gap, plain_threshold = gap_and_threshold(finals[f"plain{deep}"], finals[f"plain{shallow}"])
+    plain_gap, plain_threshold = gap_and_threshold(
+        finals[f"plain{deep}"], finals[f"plain{shallow}"]
+    )
     res_gap, res_threshold = gap_and_threshold(
         finals[f"residual{deep}"], finals[f"residual{shallow}"]
     )

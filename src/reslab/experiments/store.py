@@ -1,9 +1,10 @@
 """A run directory that survives a crash: each finished task's record is written at once.
 
-Layout: ``run.json`` (the experiment and the config that decides its numbers), ``records/<key>.json``
-(one per finished task, written atomically, so a kill leaves whole records or none), then the
-result files. A resumed run reads the records back and runs only the missing tasks, as Ray Tune's
-``Tuner.restore`` does; it is refused when the config differs from the one the directory holds.
+Layout: ``run.json`` (the experiment and the config that decides its numbers),
+``records/<key>.json`` (one per finished task, written atomically, so a kill leaves whole records
+or none), then the result files. A resumed run reads the records back and runs only the missing
+tasks, as Ray Tune's ``Tuner.restore`` does; it is refused when the config differs from the one
+the directory holds.
 Records are written by the driver alone, keyed by task: a task that an executor retries (Ray
 re-runs a task whose worker died) can only rewrite its own record with the same numbers.
 """

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from reslab.experiments.result import Result
+from reslab.reporting.figures import depth_colors, fig_to_png, new_figure, plot_curves
 from reslab.reporting.html import Report
 from reslab.reporting.registry import register_figures
-from reslab.reporting.figures import depth_colors, fig_to_png, new_figure, plot_curves
 
 KINDS = ("plain", "residual")
 

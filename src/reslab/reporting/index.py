@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from reslab.experiments.result import RESULTS_FILE
 from reslab.reporting._markup import Markup, escape
 from reslab.reporting.html import Report
-from reslab.reporting.registry import REPORT_FILE, RESULTS_FILE, ReportError, load_results
+from reslab.reporting.registry import REPORT_FILE, ReportError, load_results
 
 INDEX_FILE = "index.html"
 # A folder holding any of these is a run directory (possibly an unfinished one).
-RUN_MARKERS = frozenset({RESULTS_FILE, REPORT_FILE, "config.json", "config.yaml"})
+RUN_MARKERS = frozenset({RESULTS_FILE, REPORT_FILE, "run.json", "config.json", "config.yaml"})
 _DATE_KEYS = ("date", "finished", "created", "timestamp", "started")
 
 
