@@ -39,7 +39,16 @@ import torch.nn.functional as F
 
 import reslab
 from reslab.data import load_data
-from reslab.experiments import landscape as ls
+from reslab.experiments.landscape import subset_bundle, surface_batches
+from reslab.experiments.landscape.directions import param_vector, random_direction
+from reslab.experiments.landscape.surface import (
+    FlatProbe,
+    SurfaceStore,
+    axis,
+    evaluate_points,
+    plane,
+    surface_key,
+)
 from reslab.models import cifar_resnet
 from reslab.training import evaluate
 
@@ -55,19 +64,19 @@ def make_model(depth: int) -> torch.nn.Module:
 
 
 def reslab_grid(model, batches, steps: int, store_dir: Path | None) -> Callable[[], int]:
-    xs = ls.axis(-1.0, 1.0, steps) if steps % 2 else np.linspace(-1.0, 1.0, steps)
-    coords = ls.plane(xs, xs)
+    xs = axis(-1.0, 1.0, steps) if steps % 2 else np.linspace(-1.0, 1.0, steps)
+    coords = plane(xs, xs)
 
     def run() -> int:
-        probe = ls.FlatProbe(model)
-        dirs = [ls.random_direction(model, 0), ls.random_direction(model, 1)]
+        probe = FlatProbe(model)
+        dirs = [random_direction(model, 0), random_direction(model, 1)]
         store = None
         if store_dir is not None:
             path = store_dir / "surface.npz"
             path.unlink(missing_ok=True)
-            store = ls.SurfaceStore(path, ls.surface_key(model, dirs, coords, "bench"))
-        values = ls.evaluate_points(
-            probe, batches, ls.param_vector(model), dirs, coords, store=store, save_every=steps
+            store = SurfaceStore(path, surface_key(model, dirs, coords, "bench"))
+        values = evaluate_points(
+            probe, batches, param_vector(model), dirs, coords, store=store, save_every=steps
         )
         return values.evaluated
 
@@ -132,8 +141,8 @@ def main() -> None:
         args.depth, args.steps, args.repeats, args.samples = 8, 5, 2, 256
     torch.set_num_threads(args.threads)
     model = make_model(args.depth)
-    subset, _ = ls.subset_bundle(load_data("mnist1d"), args.samples)
-    batches = ls.surface_batches(subset, args.samples, torch.device("cpu"))
+    subset, _ = subset_bundle(load_data("mnist1d"), args.samples)
+    batches = surface_batches(subset, args.samples, torch.device("cpu"))
     points = args.steps**2
     with tempfile.TemporaryDirectory() as tmp:
         methods = {

@@ -11,9 +11,10 @@ from tests.reporting.browser import chromium, is_blank, load_and_check
 
 from reslab.experiments import landscape as ls
 from reslab.experiments.common import provenance
+from reslab.experiments.landscape.measures import measure_surface
 from reslab.experiments.landscape.nets import TrainSummary
-from reslab.experiments.landscape.verdict import summarize
-from reslab.reporting import ReportError, build_report
+from reslab.experiments.result import Result
+from reslab.reporting import build_report
 
 SURFACES = {
     # A bumpy surface for the plain net, a bowl for the residual one: the contrast of Figure 5.
@@ -22,20 +23,14 @@ SURFACES = {
 }
 
 
-def saved_run(tmp_path: Path) -> tuple[Path, ls.LandscapeResult]:
+def saved_run(tmp_path: Path) -> tuple[Path, Result]:
     config = ls.LandscapeConfig(depth=56, resolution=11, interp_points=9, interp_span=(-0.5, 1.5))
-    xs = ls.axis(*config.span, config.resolution)
-    alphas = ls.axis(*config.interp_span, config.interp_points, exact=(0.0, 1.0))
-    gx, gy = np.meshgrid(xs, xs)
-    result = ls.LandscapeResult(config, provenance("cpu", [0]))
-    result.grids = {"xs": xs, "ys": xs, "alphas": alphas}
+    xs, ys, alphas = ls.grid_axes(config)
+    gx, gy = np.meshgrid(xs, ys)
+    records = []
     for i, (kind, fn) in enumerate(SURFACES.items()):
         loss = fn(gx, gy)
-        result.grids[f"{kind}_seed0_loss"] = loss
-        result.grids[f"{kind}_seed0_acc"] = np.exp(-loss)
-        result.grids[f"{kind}_seed0_interp_loss"] = 0.3 + (alphas - 1) ** 2 + i
-        result.grids[f"{kind}_seed0_interp_acc"] = np.clip(alphas, 0, 1) * 0.9
-        result.nets.append(
+        records.append(
             ls.NetRecord(
                 kind=kind,
                 depth=56,
@@ -49,34 +44,62 @@ def saved_run(tmp_path: Path) -> tuple[Path, ls.LandscapeResult]:
                 surface_wall_s=30.0,
                 points_per_s=4.0,
                 interp_wall_s=2.0,
-                measures=ls.measure_surface(loss, xs, xs),
+                measures=measure_surface(loss, xs, ys),
+                surface_loss=loss.ravel().tolist(),
+                surface_acc=np.exp(-loss).ravel().tolist(),
+                interp_loss=(0.3 + (alphas - 1) ** 2 + i).tolist(),
+                interp_acc=(np.clip(alphas, 0, 1) * 0.9).tolist(),
             )
         )
-    result.summary = summarize(result.nets)
-    result.verdict = ls.judge(result.summary, config.resolution, config.span)
+    summary = ls.summarize(config, records)
+    verdict = ls.judge(config, summary)
+    result = Result("landscape", config, provenance("cpu", [0]), verdict, summary, records)
     return result.save(tmp_path / "run"), result
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, ls.LandscapeResult]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Result]:
     run_dir, result = saved_run(tmp_path_factory.mktemp("landscape-report"))
     return run_dir, build_report(run_dir), result
 
 
 def test_report_states_the_verdict_numbers_and_conditions(built) -> None:
     run_dir, path, result = built
-    assert result.verdict is not None and result.verdict.ok is True
+    assert result.verdict.ok is True
     html = path.read_text()
     assert result.verdict.text.split(":")[0] in html  # the computed verdict, not a fixed one
     assert "eval mode, using the trained running statistics" in html
     assert "1000" in html and "training samples" in html  # the subset size is stated
     assert "ignore=&#x27;biasbn&#x27;" in html or "ignore='biasbn'" in html
-    assert html.count('class="plotly-graph') + html.count("plotly-figure-1") >= 1
-    plain = next(r for r in result.summary if r["kind"] == "plain")
-    assert f"{plain['loss_range_mean']:.4g}" in html  # the measures table shows the numbers
+    assert "11x11 grid" in html and "a, b in [-1, 1]" in html
+    assert html.count('class="plotly-graph') >= 1
+    plain = next(r for r in result.summary["nets"] if r["kind"] == "plain")
+    assert f"{plain['loss_range_mean']:.3g}" in html  # the summary table shows the measures
+    assert "nonconvex frac" in html and "points resumed" in html  # both tables, as explained
     for png in ("landscape_contours.png", "landscape_interpolation.png"):
         data = (run_dir / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_raw_npz_has_the_grids_the_report_draws(built) -> None:
+    run_dir, _, result = built
+    with np.load(run_dir / "raw.npz") as npz:
+        assert npz["plain_seed0_loss"].shape == (11, 11) and npz["alphas"].shape == (9,)
+        np.testing.assert_array_equal(
+            npz["residual_seed0_loss"], result.arrays()["residual_seed0_loss"]
+        )
+
+
+def test_an_inconclusive_verdict_is_shown_as_such(tmp_path: Path) -> None:
+    run_dir, result = saved_run(tmp_path)
+    result.verdict = ls.judge(result.config, {"nets": [
+        {**row, "nonconvex_frac_mean": 0.3} for row in result.summary["nets"]
+    ]})  # fmt: skip
+    assert result.verdict.ok is None
+    result.save(run_dir)
+    assert Result.load(run_dir).verdict.ok is None  # three-valued, through results.json
+    html = build_report(run_dir).read_text()
+    assert 'data-ok="inconclusive"' in html and "no clear difference" in html
 
 
 def test_report_renders_in_a_real_browser(built) -> None:
@@ -86,10 +109,3 @@ def test_report_renders_in_a_real_browser(built) -> None:
     assert errors == []
     assert images == 2 and plotly_drawn == 1
     assert not is_blank(png)
-
-
-def test_report_needs_the_saved_grids(tmp_path: Path) -> None:
-    run_dir, _ = saved_run(tmp_path)
-    (run_dir / "raw.npz").unlink()
-    with pytest.raises(ReportError, match=r"raw\.npz"):
-        build_report(run_dir)

@@ -1,5 +1,6 @@
-"""Report of the landscape experiment: Li et al. 2018, Figure 5 (contours and 3-D surfaces of
-plain and residual nets of one depth, side by side), the 1-D interpolation, and the measures."""
+"""Figures of the landscape experiment: Li et al. 2018, Figure 5 (contours and 3-D surfaces of
+plain and residual nets of one depth, side by side), and the 1-D interpolation from the initial
+to the trained weights (Goodfellow et al. 2015)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, ReportError, load_results, register_report
+from reslab.experiments.result import Result
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 
 KINDS = ("plain", "residual")
 # Li et al.'s plot_2D defaults: contour levels from 0.1 to 10 in steps of 0.5. The 3-D surfaces
@@ -50,21 +52,9 @@ def interpolation_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) 
     alphas = arrays["alphas"]
     fig, (ax_loss, ax_acc) = new_figure(1, 2, size=(11, 3.8))
     for kind in KINDS:
-        color = kind_color(kind)
-        ax_loss.plot(
-            alphas,
-            arrays[f"{kind}_seed{seed}_interp_loss"],
-            color=color,
-            label=f"{kind}-{depth}",
-            linewidth=2,
-        )
-        ax_acc.plot(
-            alphas,
-            100 * arrays[f"{kind}_seed{seed}_interp_acc"],
-            color=color,
-            label=f"{kind}-{depth}",
-            linewidth=2,
-        )
+        style = {"color": kind_color(kind), "label": f"{kind}-{depth}", "linewidth": 2}
+        ax_loss.plot(alphas, arrays[f"{kind}_seed{seed}_interp_loss"], **style)
+        ax_acc.plot(alphas, 100 * arrays[f"{kind}_seed{seed}_interp_acc"], **style)
     for ax, label in ((ax_loss, "loss (cross-entropy)"), (ax_acc, "accuracy (%)")):
         for mark in (0.0, 1.0):
             ax.axvline(mark, color="0.6", linewidth=0.8, linestyle=":")
@@ -118,123 +108,26 @@ def surface_plotly(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
     return {"data": data, "layout": layout}
 
 
-def measure_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    columns = [
-        "net",
-        "train err (%)",
-        "test err (%)",
-        "loss at (0,0)",
-        "loss range",
-        "non-convex points (%)",
-        "negative Laplacian (%)",
-        "neg. curvature ratio",
-        "local minima",
-    ]
-    rows = []
-    for row in summary:
-
-        def ms(name: str, scale: float = 1.0, row: dict[str, Any] = row) -> MeanStd:
-            return MeanStd(scale * row[f"{name}_mean"], scale * row[f"{name}_std"], row["seeds"])
-
-        rows.append(
-            [
-                f"{row['kind']}-{row['depth']}",
-                ms("train_err"),
-                ms("test_err"),
-                ms("center_loss"),
-                ms("loss_range"),
-                ms("nonconvex_frac", 100),
-                ms("neg_laplacian_frac", 100),
-                ms("neg_curvature_ratio"),
-                ms("local_minima"),
-            ]
-        )
-    return columns, rows
-
-
-def speed_rows(nets: list[dict[str, Any]]) -> list[list[Any]]:
-    return [
-        [
-            f"{n['kind']}-{n['depth']}",
-            n["seed"],
-            n["params"],
-            n["train"]["status"],
-            "reused" if n["train"]["reused"] else "trained",
-            n["surface_evaluated"],
-            n["surface_resumed"],
-            n["points_per_s"],
-        ]
-        for n in nets
-    ]
-
-
-@register_report("landscape")
-def landscape_report(run_dir: Path) -> Report:
-    run_dir = Path(run_dir)
-    results = load_results(run_dir)
-    config, verdict, summary = results["config"], results["verdict"], results["summary"]
-    arrays = load_arrays(run_dir)
-    if "xs" not in arrays:
-        raise ReportError(f"{str(run_dir / 'raw.npz')!r} is missing or holds no grids")
-    depth, res, span = config["depth"], config["resolution"], config["span"]
-    report = Report(
-        "Loss landscapes of plain and residual nets",
-        subtitle=f"Li et al. 2018, section 6 and Figure 5 — {config['data']}, depth {depth}, "
-        f"{res}x{res} grid, {config['seeds']} seed(s), preset {config['preset']}",
-    )
-    report.add_verdict(verdict["text"], ok=verdict["ok"])
-    _add_surfaces(report, run_dir, arrays, depth, span)
-    report.add_section("Measures")
-    columns, rows = measure_rows(summary)
-    report.add_table(
-        columns,
-        rows,
-        caption="Mean ± std over seeds. Curvature from central "
-        "finite differences of the plotted surface at interior grid points.",
-    )
-    report.add_text(_method_text(config))
-    _add_interpolation(report, run_dir, arrays, depth)
-    report.add_section("Runs")
-    report.add_table(
-        [
-            "net",
-            "seed",
-            "parameters",
-            "training",
-            "weights",
-            "points computed",
-            "points resumed",
-            "points / s",
-        ],
-        speed_rows(results["nets"]),
-        caption="Resumed points were read back from the run directory's surface files.",
-    )
-    report.add_provenance({**results["provenance"], "config": config})
-    return report
-
-
-def _add_surfaces(
-    report: Report, run_dir: Path, arrays: dict[str, np.ndarray], depth: int, span: list[float]
-) -> None:
+@register_figures("landscape")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    config, arrays, run_dir = result.config, result.arrays(), Path(run_dir)
+    depth, (lo, hi) = config.depth, config.span
     report.add_section("Loss surfaces")
     png = contour_png(arrays, depth)
     (run_dir / "landscape_contours.png").write_bytes(png)
     report.add_figure(
         png,
-        caption=f"Loss at theta* + a d1 + b d2 for a, b in [{span[0]:g}, {span[1]:g}] (seed 0); "
-        "contour levels 0.1 to 10 in steps of 0.5 as in Li et al.'s plots; the star is the "
-        "trained net. Left: no shortcuts; right: identity shortcuts (option A).",
+        caption=f"Loss at theta* + a d1 + b d2 for a, b in [{lo:g}, {hi:g}] (seed 0, "
+        f"{config.resolution}x{config.resolution} grid); contour levels 0.1 to 10 in steps of "
+        "0.5 as in Li et al.'s plots; the star is the trained net. Left: no shortcuts; right: "
+        "identity shortcuts (option A).",
     )
     report.add_plotly(
         surface_plotly(arrays, depth),
         caption="The same surfaces in 3-D (drag to turn; loss clipped at 10). Li et al. describe "
         "deep plain nets as 'chaotic' and residual nets as a smooth, nearly convex basin.",
     )
-
-
-def _add_interpolation(
-    report: Report, run_dir: Path, arrays: dict[str, np.ndarray], depth: int
-) -> None:
+    report.add_text(method_text(config.samples))
     report.add_section("From initial to trained weights")
     png = interpolation_png(arrays, depth)
     (run_dir / "landscape_interpolation.png").write_bytes(png)
@@ -245,23 +138,24 @@ def _add_interpolation(
     )
 
 
-def _method_text(config: dict[str, Any]) -> str:
-    samples = config["samples"] or "all"
+def method_text(samples: int) -> str:
     return (
         f"**How the surfaces are measured.** The loss is the mean cross-entropy (no label "
-        f"smoothing) on a fixed subset of **{samples}** training samples, the same for both nets "
-        "and every seed, with BatchNorm in **eval mode, using the trained running statistics** "
-        "at every point. Directions d1 and d2 are Gaussian, drawn from a seed, and "
+        f"smoothing) on a fixed subset of **{samples or 'all'}** training samples, the same for "
+        "both nets and every seed, with BatchNorm in **eval mode, using the trained running "
+        "statistics** at every point. Directions d1 and d2 are Gaussian, drawn from a seed, and "
         "**filter-normalised** (Li et al. 2018, section 4): each filter of a direction is "
         "rescaled to the norm of the matching filter of the trained weights; biases and BN "
         "parameters are zeroed in the directions (the reference code's ignore='biasbn'). Each "
         "point is computed afresh from the trained weights, never by stepping from the previous "
         "point, so the value at (0, 0) is exactly the trained net's loss.\n\n"
-        "**Measures.** *Non-convex points*: interior grid points where the 2x2 finite-difference "
-        "Hessian of the plotted surface has a negative eigenvalue; *negative Laplacian*: where "
-        "f_xx + f_yy < 0; *neg. curvature ratio*: mean of max(-lambda_min, 0) / max|lambda|, "
-        "a 2-D analogue of Li et al.'s |lambda_min / lambda_max| map (section 6); *local "
-        "minima*: interior points lower than all 8 neighbours. A smooth basin has one local "
-        "minimum; the verdict calls a surface smoother when its non-convex fraction is lower by "
-        "more than 5 points and it has no more local minima."
+        "**Measures** (the summary table, mean ± std over seeds). *nonconvex frac*: the fraction "
+        "of interior grid points where the 2x2 finite-difference Hessian of the plotted surface "
+        "has a negative eigenvalue; *neg laplacian frac*: where f_xx + f_yy < 0; *neg curvature "
+        "ratio*: mean of max(-lambda_min, 0) / max|lambda|, a 2-D analogue of Li et al.'s "
+        "|lambda_min / lambda_max| map (section 6); *local minima*: interior points lower than "
+        "all 8 neighbours; *nonfinite*: points whose loss overflowed. A smooth basin has one "
+        "local minimum; the verdict calls a surface smoother when its non-convex fraction is "
+        "lower by more than 5 points and it has no more local minima. In the runs table, "
+        "*points resumed* were read back from the run directory's surface files."
     )

@@ -1,34 +1,43 @@
-"""Loss-surface visualisation (Li et al. 2018): plain versus residual nets of one depth.
+"""Loss landscapes of plain and residual nets of one depth (Li et al. 2018, section 6, Fig. 5).
 
-``run(config)`` trains both nets and measures their 2-D loss surfaces along filter-normalised
-random directions and the 1-D interpolation from initial to trained weights; see
-``experiment.py`` for the protocol, ``surface.py`` for resumable and torchrun-shared grids.
+Claim: without shortcuts the loss surface of a deep net turns chaotic; with identity shortcuts
+it stays a smooth, nearly convex basin. For each kind of net and seed: train it (or reuse its
+checkpoint), then measure the loss on a fixed subset of the training split (BN in eval mode,
+with the trained running statistics)
+  - on a 2-D grid theta* + a d1 + b d2, d1 and d2 random Gaussian directions filter-normalised
+    to theta* with biases and BN parameters zeroed (Li et al., section 4; ``directions.py``), and
+  - along the line (1 - alpha) theta0 + alpha theta* from the initial weights theta0 (Goodfellow
+    et al. 2015, "Qualitatively characterizing neural network optimization problems").
+The verdict compares how rough the two surfaces are (``measures.py``). Nets are kept as
+checkpoints and grids written incrementally into the run directory, so a resumed run reuses
+trained nets and finished grid points (``nets.py``, ``surface.py``); under torchrun the grid
+points are shared among the ranks.
 """
 
 from __future__ import annotations
 
-from reslab.experiments.landscape.config import (
-    KINDS,
-    PRESETS,
-    SHORTCUT,
-    LandscapeConfig,
-    check_config,
-)
-from reslab.experiments.landscape.directions import (
-    filter_normalize,
-    param_vector,
-    random_direction,
-)
-from reslab.experiments.landscape.experiment import (
-    LandscapeResult,
-    NetRecord,
-    landscape_one,
-    run,
-    subset_bundle,
-    surface_batches,
-)
+import hashlib
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from reslab.data import DataBundle, Split, make_loader
+from reslab.experiments.common import mean_std
+from reslab.experiments.landscape.directions import flatten, param_vector, random_direction
 from reslab.experiments.landscape.measures import SurfaceMeasures, measure_surface
+from reslab.experiments.landscape.nets import (
+    TrainSummary,
+    build_net,
+    make_train_config,
+    train_key,
+    train_or_reuse,
+)
 from reslab.experiments.landscape.surface import (
+    Batches,
     FlatProbe,
     GridValues,
     SurfaceStore,
@@ -37,32 +46,316 @@ from reslab.experiments.landscape.surface import (
     plane,
     surface_key,
 )
-from reslab.experiments.landscape.verdict import Verdict, judge
+from reslab.experiments.protocol import cached_data, require_at_least_one
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.models.cifar import blocks_per_stage
+from reslab.training import validate
+from reslab.training.distributed import DistContext, setup_distributed
+from reslab.training.precision import resolve_device
 
-__all__ = [
-    "KINDS",
-    "PRESETS",
-    "SHORTCUT",
-    "FlatProbe",
-    "GridValues",
-    "LandscapeConfig",
-    "LandscapeResult",
-    "NetRecord",
-    "SurfaceMeasures",
-    "SurfaceStore",
-    "Verdict",
-    "axis",
-    "check_config",
-    "evaluate_points",
-    "filter_normalize",
-    "judge",
-    "landscape_one",
-    "measure_surface",
-    "param_vector",
-    "plane",
-    "random_direction",
-    "run",
-    "subset_bundle",
-    "surface_batches",
-    "surface_key",
-]
+Kind = Literal["plain", "residual"]
+KINDS: tuple[Kind, ...] = ("plain", "residual")
+# Option A adds no parameters, so both nets live in parameter spaces of the same shape and the
+# same direction seeds draw the same Gaussian noise for both (He et al. 2015, 4.2). Li et al.'s
+# code uses projection shortcuts (option B) at the stage changes instead.
+SHORTCUT: dict[Kind, str] = {"plain": "none", "residual": "A"}
+SUBSET_SEED = 0  # the same training samples for every seed and kind, so surfaces compare
+# The non-convex fractions must differ by more than this to call one surface smoother: 5% of
+# the interior points (about 18 of 361 on a 21x21 grid), well above the handful of points that
+# flip sign where a smooth surface is nearly flat.
+MARGIN = 0.05
+MEASURES = (
+    "center_loss", "loss_range", "nonconvex_frac", "neg_laplacian_frac", "neg_curvature_ratio",
+    "local_minima", "nonfinite",
+)  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class LandscapeConfig(ExperimentConfig):
+    depth: int = option(
+        56, "Depth of both nets (6n+2): the contrast is between kinds at one depth (Fig. 5)."
+    )
+    seeds: int = option(
+        1, "Number of seeds (0..N-1): each its own initialisation, training and directions."
+    )
+    recipe: str = option("mnist1d", "Training recipe: paper, preact, fast or mnist1d.")
+    epochs: int | None = option(8, "Epochs per net (replaces the preset's --steps).")
+    samples: int = option(
+        1000, "Fixed random subset of the training split the loss is measured on (0: all)."
+    )
+    span: tuple[float, float] = option(
+        (-1.0, 1.0), "Range of both grid axes, in filter-normalised direction units, e.g. -1,1."
+    )
+    resolution: int = option(21, "Grid points per axis (odd, so that (0, 0) is a grid point).")
+    interp_span: tuple[float, float] = option(
+        (-0.5, 1.5), "Range of alpha in (1 - alpha) theta0 + alpha theta*; must hold 0 and 1."
+    )
+    interp_points: int = option(21, "Points on the initial-to-trained line.")
+    eval_batch: int = option(1000, "Batch size of the loss evaluations (samples).")
+    save_every: int = option(
+        21, "Grid points per rank between atomic rewrites of the surface file.", execution=True
+    )
+
+
+PRESETS: dict[str, LandscapeConfig] = {
+    # Minutes on 2 CPU cores: MNIST-1D, 1-D nets trained briefly with the mnist1d recipe, then
+    # 21x21 grids of the loss on 1,000 training samples.
+    "quick": LandscapeConfig(),
+    # Li et al. 2018, section 6 and Figure 5: ResNet-56 with and without shortcuts on CIFAR-10,
+    # 300 epochs, batch 128, lr 0.1 divided by 10 at epochs 150, 225 and 275, weight decay 5e-4;
+    # 51x51 grids over [-1, 1]^2 of the loss on the whole training set (hours on one GPU).
+    "paper": LandscapeConfig(
+        data="cifar10",
+        preset="paper",
+        recipe="paper",
+        epochs=300,
+        samples=0,
+        resolution=51,
+        interp_points=51,
+        save_every=51,
+        overrides=(
+            "schedule.milestones=[0.5,0.75,0.9166667]",
+            "optim.weight_decay=0.0005",
+            "train.log_every=100",
+        ),
+    ),
+}
+
+Task = tuple[LandscapeConfig, Kind, int, str | None]  # config, kind, seed, run directory
+
+
+@dataclass
+class NetRecord:
+    kind: Kind
+    depth: int
+    seed: int
+    params: int
+    train: TrainSummary
+    center_loss: float  # loss of the trained net on the subset: the grid's value at (0, 0)
+    center_acc: float
+    surface_evaluated: int  # grid points computed by this task (the rest were resumed)
+    surface_resumed: int
+    surface_wall_s: float
+    points_per_s: float
+    interp_wall_s: float
+    measures: SurfaceMeasures
+    # The grids themselves, row-major over (ys, xs) and over alphas (raw.npz rebuilds them).
+    surface_loss: list[float]
+    surface_acc: list[float]
+    interp_loss: list[float]
+    interp_acc: list[float]
+
+
+def subset_bundle(bundle: DataBundle, samples: int) -> tuple[DataBundle, str]:
+    """The training split cut to a fixed random subset of ``samples`` (0: all), and an id of it."""
+    n = len(bundle.train)  # type: ignore[arg-type]
+    if samples == 0 or samples >= n:
+        index = torch.arange(n)
+    else:
+        generator = torch.Generator().manual_seed(SUBSET_SEED)
+        index = torch.randperm(n, generator=generator)[:samples].sort().values
+    train = bundle.train
+    subset = (
+        train.subset(index)
+        if isinstance(train, Split)
+        else torch.utils.data.Subset(train, index.tolist())
+    )
+    digest = hashlib.sha256(index.numpy().tobytes()).hexdigest()[:16]
+    return replace(bundle, train=subset), f"{bundle.name}:{len(index)}:{digest}"
+
+
+def surface_batches(subset: DataBundle, batch_size: int, device: torch.device) -> Batches:
+    """The subset's batches, on the device, made once and reused at every grid point."""
+    return list(make_loader(subset, "train", batch_size=batch_size, train=False, device=device))
+
+
+def grid_axes(config: LandscapeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs = axis(*config.span, config.resolution)
+    alphas = axis(*config.interp_span, config.interp_points, exact=(0.0, 1.0))
+    return xs, xs.copy(), alphas
+
+
+def tasks(config: LandscapeConfig, workdir: Path | None) -> dict[str, Task]:
+    out = str(workdir) if workdir is not None else None
+    return {
+        f"{kind}{config.depth}-seed{seed}": (config, kind, seed, out)
+        for seed in range(config.seeds)
+        for kind in KINDS
+    }
+
+
+def landscape_one(task: Task) -> NetRecord:
+    """Train one net (or reuse its checkpoint) and measure its surface and interpolation. With a
+    run directory, checkpoint and grids are kept there and resumed point by point."""
+    config, kind, seed, workdir = task
+    device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    ctx = setup_distributed(device.type)  # under torchrun: the ranks share the grid points
+    name, out = f"{kind}{config.depth}-seed{seed}", Path(workdir) if workdir else None
+    checkpoint = out / f"net-{name}.safetensors" if out else None
+    model, init, summary = _trained_net(config, kind, seed, device, ctx, checkpoint)
+    subset, data_id = subset_bundle(cached_data(config.data, config.data_dir), config.samples)
+    batches = surface_batches(subset, config.eval_batch, device)
+    data_id += f":batch{config.eval_batch}"
+    xs, ys, alphas = grid_axes(config)
+    probe, base = FlatProbe(model), param_vector(model)
+
+    def measure(dirs: list[torch.Tensor], coords: np.ndarray, stem: str) -> GridValues:
+        store = None
+        if out is not None:
+            key = surface_key(model, dirs, coords, data_id)
+            store = SurfaceStore(out / f"{stem}-{name}.npz", key)
+        return evaluate_points(probe, batches, base, dirs, coords, store=store, ctx=ctx,
+                               save_every=config.save_every)  # fmt: skip
+
+    coords = plane(xs, ys)
+    grid = measure([random_direction(model, 2 * seed), random_direction(model, 2 * seed + 1)],
+                   coords, "surface")  # fmt: skip
+    # theta(alpha) = theta* + (1 - alpha)(theta0 - theta*): alpha = 1 is theta* exactly.
+    to_init = flatten(init[n] for n, _ in model.named_parameters()) - base
+    line = measure([to_init], (1.0 - alphas)[:, None], "interp")
+    center = int(np.flatnonzero((coords == 0).all(axis=1))[0])
+    return NetRecord(
+        kind=kind, depth=config.depth, seed=seed,
+        params=sum(p.numel() for p in model.parameters()), train=summary,
+        center_loss=float(grid.loss[center]), center_acc=float(grid.acc[center]),
+        surface_evaluated=grid.evaluated, surface_resumed=grid.resumed,
+        surface_wall_s=grid.wall_s,
+        points_per_s=grid.evaluated / grid.wall_s if grid.evaluated else float("nan"),
+        interp_wall_s=line.wall_s,
+        measures=measure_surface(grid.loss.reshape(len(ys), len(xs)), xs, ys),
+        surface_loss=grid.loss.tolist(), surface_acc=grid.acc.tolist(),
+        interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(),
+    )  # fmt: skip
+
+
+def _trained_net(
+    config: LandscapeConfig, kind: Kind, seed: int, device: torch.device, ctx: DistContext,
+    checkpoint: Path | None,
+) -> tuple[torch.nn.Module, dict[str, torch.Tensor], TrainSummary]:  # fmt: skip
+    shortcut = SHORTCUT[kind]
+    bundle = cached_data(config.data, config.data_dir)
+    model = build_net(config.depth, shortcut, seed, bundle)
+    train_cfg = make_train_config(
+        config.recipe, config.data, config.epochs, config.steps, seed, config.overrides
+    )
+    init, summary = train_or_reuse(
+        model, bundle, train_cfg, train_key(train_cfg, config.depth, shortcut),
+        device=device, ctx=ctx, checkpoint=checkpoint,
+    )  # fmt: skip
+    return model, init, summary
+
+
+def check(config: LandscapeConfig) -> None:
+    blocks_per_stage(config.depth, "basic")  # raises with the accepted form 6n+2
+    require_at_least_one(config, "eval_batch", "save_every")
+    if config.samples < 0:
+        raise ValueError(f"samples={config.samples} must be >= 0 (0: the whole training split)")
+    if config.resolution < 3:
+        raise ValueError(f"resolution={config.resolution} must be >= 3 (curvature needs 3x3)")
+    grid_axes(config)  # raises unless (0, 0), alpha = 0 and alpha = 1 are grid points
+    # A bad recipe or --set override fails now, not in a worker after the data has loaded.
+    validate(
+        make_train_config(
+            config.recipe, config.data, config.epochs, config.steps, 0, config.overrides
+        )
+    )
+
+
+def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
+    """Mean and std over seeds of each measure, per kind of net; and one row per net."""
+    nets = []
+    for kind in KINDS:
+        group = [r for r in records if r.kind == kind]
+        row = {"kind": kind, "depth": config.depth, "seeds": len(group)}
+        for name in MEASURES:
+            row[f"{name}_mean"], row[f"{name}_std"] = mean_std(
+                [asdict(r.measures)[name] for r in group]
+            )
+        for name in ("train_err", "test_err"):
+            row[f"{name}_mean"], row[f"{name}_std"] = mean_std(
+                [getattr(r.train, name) for r in group]
+            )
+        nets.append(row)
+    runs = [
+        {
+            "kind": r.kind, "depth": r.depth, "seed": r.seed, "params": r.params,
+            "training": r.train.status, "weights": "reused" if r.train.reused else "trained",
+            "train_err": r.train.train_err, "test_err": r.train.test_err,
+            "points_computed": r.surface_evaluated, "points_resumed": r.surface_resumed,
+            "points_per_s": r.points_per_s,
+        }
+        for r in records
+    ]  # fmt: skip
+    return {"nets": nets, "runs": runs}
+
+
+def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
+    """Residual smoother than plain: fewer non-convex grid points (by more than ``MARGIN``) and
+    no more local minima; the reverse for plain; otherwise inconclusive (``ok`` None)."""
+    by = {row["kind"]: row for row in summary["nets"]}
+    p, r = by["plain"], by["residual"]
+    p_nc, r_nc = p["nonconvex_frac_mean"], r["nonconvex_frac_mean"]
+    p_min, r_min = p["local_minima_mean"], r["local_minima_mean"]
+    smoother: bool | None
+    if np.isnan(p_nc) or np.isnan(r_nc):
+        smoother = None
+    elif r_nc < p_nc - MARGIN and r_min <= p_min:
+        smoother = True
+    elif r_nc > p_nc + MARGIN and r_min >= p_min:
+        smoother = False
+    else:
+        smoother = None
+    depth, res, (lo, hi) = p["depth"], config.resolution, config.span
+    lead = {
+        True: f"residual-{depth} surface is smoother than plain-{depth}",
+        False: f"plain-{depth} surface is smoother than residual-{depth}",
+        None: f"no clear difference in smoothness between plain-{depth} and residual-{depth}",
+    }[smoother]
+    text = (
+        f"{lead}: {100 * r_nc:.0f}% vs {100 * p_nc:.0f}% of grid points non-convex (a negative "
+        f"curvature in the plotted plane), {r_min:.3g} vs {p_min:.3g} local minima, loss range "
+        f"{r['loss_range_mean']:.3g} vs {p['loss_range_mean']:.3g} (residual vs plain; "
+        f"{res}x{res} grid over [{lo:g}, {hi:g}]^2, "
+        f"{p['seeds']} seed{'s' if p['seeds'] > 1 else ''})"
+    )
+    numbers = {
+        "plain_nonconvex": p_nc, "residual_nonconvex": r_nc,
+        "plain_minima": p_min, "residual_minima": r_min,
+    }  # fmt: skip
+    # ok is three-valued, as the report's banner is: None when neither surface is clearly smoother.
+    return Verdict(smoother, text, numbers)
+
+
+def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.ndarray]:
+    """raw.npz: the axes, and per net ``<kind>_seed<s>_loss``/``_acc`` (ys x xs) and
+    ``_interp_loss``/``_interp_acc`` (alphas)."""
+    xs, ys, alphas = grid_axes(config)
+    out = {"xs": xs, "ys": ys, "alphas": alphas}
+    shape = (len(ys), len(xs))
+    for r in records:
+        prefix = f"{r.kind}_seed{r.seed}"
+        out[f"{prefix}_loss"] = np.array(r.surface_loss, dtype=float).reshape(shape)
+        out[f"{prefix}_acc"] = np.array(r.surface_acc, dtype=float).reshape(shape)
+        out[f"{prefix}_interp_loss"] = np.array(r.interp_loss, dtype=float)
+        out[f"{prefix}_interp_acc"] = np.array(r.interp_acc, dtype=float)
+    return out
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="landscape",
+        title="Loss landscapes of plain and residual nets",
+        claim="plain-56's loss surface is chaotic; residual-56's is a smooth basin",
+        paper="Li et al. 2018, section 6 and Figure 5",
+        presets=PRESETS,
+        record=NetRecord,
+        tasks=tasks,
+        run_task=landscape_one,
+        summarize=summarize,
+        judge=judge,
+        check=check,
+        arrays=arrays,
+        quick_time="3 min 30 s",
+    )
+)

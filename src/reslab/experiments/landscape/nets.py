@@ -19,7 +19,7 @@ from torch import nn
 
 from reslab.data import DataBundle
 from reslab.experiments.common import final_err_pct
-from reslab.experiments.setup import net_for
+from reslab.experiments.protocol import net_for
 from reslab.training import apply_overrides, fit, load_recipe, set_field
 from reslab.training.checkpoint import read_checkpoint, save_checkpoint
 from reslab.training.config import TrainConfig
