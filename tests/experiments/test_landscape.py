@@ -357,14 +357,17 @@ def test_verdict_is_computed_from_the_measures() -> None:
     assert smooth.text.startswith("residual-56 surface is smoother than plain-56: 20% vs 60%")
     assert smooth.text.endswith("(residual vs plain; 21x21 grid over [-1, 1]^2, 1 seed)")
     assert smooth.numbers == {
-        "plain_nonconvex": 0.6, "residual_nonconvex": 0.2, "plain_minima": 9, "residual_minima": 1
+        "smoother": True, "plain_nonconvex": 0.6, "residual_nonconvex": 0.2,
+        "plain_minima": 9, "residual_minima": 1,
     }  # fmt: skip
     rough = judge(_row("plain", 0.1, 1), _row("residual", 0.5, 4))
     assert rough.ok is False and rough.text.startswith("plain-56 surface")
+    assert rough.numbers["smoother"] is False
     close = judge(_row("plain", 0.30, 2), _row("residual", 0.28, 1))
-    assert close.ok is None and close.text.startswith("no clear difference")  # inconclusive
+    assert close.ok is False and close.text.startswith("no clear difference")  # inconclusive
+    assert close.numbers["smoother"] is None
     fewer_points_more_minima = judge(_row("plain", 0.6, 1), _row("residual", 0.2, 3))
-    assert fewer_points_more_minima.ok is None
+    assert fewer_points_more_minima.numbers["smoother"] is None
 
 
 @pytest.mark.parametrize(

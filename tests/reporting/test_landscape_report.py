@@ -95,11 +95,11 @@ def test_an_inconclusive_verdict_is_shown_as_such(tmp_path: Path) -> None:
     result.verdict = ls.judge(result.config, {"nets": [
         {**row, "nonconvex_frac_mean": 0.3} for row in result.summary["nets"]
     ]})  # fmt: skip
-    assert result.verdict.ok is None
+    assert result.verdict.ok is False and result.verdict.numbers["smoother"] is None
     result.save(run_dir)
-    assert Result.load(run_dir).verdict.ok is None  # three-valued, through results.json
+    assert Result.load(run_dir).verdict.numbers["smoother"] is None  # through results.json
     html = build_report(run_dir).read_text()
-    assert 'data-ok="inconclusive"' in html and "no clear difference" in html
+    assert 'data-ok="not confirmed"' in html and "no clear difference" in html
 
 
 def test_report_renders_in_a_real_browser(built) -> None:

@@ -79,9 +79,16 @@ def is_table(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
 
 
-def _scalars(row: dict[str, Any]) -> dict[str, Any]:
-    # Curves and nested measurements stay in results.json / raw.npz; a CSV row holds scalars.
-    return {k: v for k, v in row.items() if not isinstance(v, (list, dict))}
+def _scalars(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A record's scalars as one CSV row: nested measurements flattened as ``<field>_<key>``;
+    curves (lists) stay in results.json / raw.npz."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_scalars(value, f"{prefix}{key}_"))
+        elif not isinstance(value, list):
+            out[prefix + key] = value
+    return out
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

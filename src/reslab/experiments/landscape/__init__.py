@@ -292,7 +292,8 @@ def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
 
 def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
     """Residual smoother than plain: fewer non-convex grid points (by more than ``MARGIN``) and
-    no more local minima; the reverse for plain; otherwise inconclusive (``ok`` None)."""
+    no more local minima; the reverse for plain; otherwise inconclusive (``smoother`` None).
+    ``ok``: the claim (the residual surface is the smoother one) held."""
     by = {row["kind"]: row for row in summary["nets"]}
     p, r = by["plain"], by["residual"]
     p_nc, r_nc = p["nonconvex_frac_mean"], r["nonconvex_frac_mean"]
@@ -320,11 +321,11 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
         f"{p['seeds']} seed{'s' if p['seeds'] > 1 else ''})"
     )
     numbers = {
-        "plain_nonconvex": p_nc, "residual_nonconvex": r_nc,
+        "smoother": smoother, "plain_nonconvex": p_nc, "residual_nonconvex": r_nc,
         "plain_minima": p_min, "residual_minima": r_min,
     }  # fmt: skip
-    # ok is three-valued, as the report's banner is: None when neither surface is clearly smoother.
-    return Verdict(smoother, text, numbers)
+    # Inconclusive (smoother None) does not confirm the claim: ok is False, the text says why.
+    return Verdict(smoother is True, text, numbers)
 
 
 def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.ndarray]:
