@@ -23,6 +23,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def test_options_have_help() -> None:
+    result = runner.invoke(app, ["run", "identity", "--help"], env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for option in ("--depth", "--deep-depth", "--continue-steps", "--continue-lr", "--epochs",
+                   "--steps", "--set", "--seeds", "--device", "--workers", "--preset"):  # fmt: skip
+        assert option in text, option
+    assert "Constant learning rate of the continued runs" in text
+    assert "quick: 32; paper: 56" in text  # each preset's deep_depth
+
+
 def test_run_identity_writes_results_and_report(tmp_path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, [*TINY, "--out", str(out)])
@@ -32,23 +43,29 @@ def test_run_identity_writes_results_and_report(tmp_path) -> None:
     results = json.loads((out / "results.json").read_text())
     config = results["config"]
     assert (config["depth"], config["deep_depth"], config["continue_steps"]) == (8, 14, 4)
-    by = {v["variant"]: v for v in results["variants"]}
+    assert config["steps"] == 8 and config["epochs"] is None  # --steps replaced the epochs
+    by = {v["variant"]: v for v in results["records"]}
     assert by["residual"]["max_abs_diff"] == 0.0
     assert by["residual"]["train_loss0"] == pytest.approx(by["shallow"]["train_loss0"], abs=1e-6)
-    assert (out / "identity.png").exists() and (out / "variants.csv").exists()
+    assert (out / "report.html").exists() and (out / "identity.png").exists()
+    assert (out / "records.csv").exists() and (out / "variants.csv").exists()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--deep-depth", "8"], "deep_depth=8 must be deeper"), (["--depth", "9"], "depth=9"),
      (["--preset", "huge"], "accepted: quick, paper"), (["--epochs", "2"], "not both"),
-     (["--set", "optim.nope=1"], "optim.nope")],
+     (["--set", "optim.nope=1"], "optim.nope"), (["--continue-steps", "0"], "continue_steps=0"),
+     (["--device", "tpu"], "device='tpu'"), (["--shortcut", "none"], "accepted: A, B, C")],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_before_any_work(tmp_path, args, message) -> None:
     out = tmp_path / "x"
     result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        next(line for line in result.output.splitlines() if message in line)
+    ]
     assert not out.exists()
 
 

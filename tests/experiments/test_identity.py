@@ -3,25 +3,31 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from reslab.experiments.common import load_arrays
+from reslab.data import load_data
+from reslab.experiments import get_experiment
+from reslab.experiments.driver import execute
+from reslab.experiments.executors import LocalExecutor
 from reslab.experiments.identity import (
-    VARIANTS,
+    EXPERIMENT,
+    PRESETS,
     IdentityConfig,
-    IdentityResult,
     VariantRecord,
     continue_config,
-    deepen,
     judge,
-    max_output_change,
-    run,
     summarize,
+    tasks,
+    trained_shallow,
 )
+from reslab.experiments.identity.deepen import VARIANTS, deepen, max_output_change
+from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
 
 TINY = IdentityConfig(
@@ -40,8 +46,10 @@ def _one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def tiny_result() -> IdentityResult:
-    return run(TINY)
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("identity")
+    execute(EXPERIMENT, TINY, out=run_dir)
+    return run_dir
 
 
 def trained_like(depth: int = 20, **kwargs: object) -> torch.nn.Module:
@@ -110,81 +118,137 @@ def test_deepen_rejects_bad_requests() -> None:
         deepen(shallow, 20)
 
 
-def test_tiny_run_numbers(tiny_result: IdentityResult, tmp_path) -> None:
-    r = tiny_result
-    by = {v.variant: v for v in r.variants}
-    assert set(by) == {"shallow", "residual", "plain", "plain_zero"} and r.inserted_blocks == 3
+def test_tiny_run_numbers(tiny_run: Path) -> None:
+    r = Result.load(tiny_run)
+    by = {v.variant: v for v in r.records}
+    assert set(by) == {"shallow", "residual", "plain", "plain_zero"}
+    assert r.summary["inserted_blocks"] == 3
     res, shallow, plain, zero = by["residual"], by["shallow"], by["plain"], by["plain_zero"]
     assert res.max_abs_diff <= 1e-6
     # Step 0: the same losses, on the whole training split (eval) and on the first batch.
     assert res.eval_loss0 == pytest.approx(shallow.eval_loss0, abs=1e-6)
     assert res.train_loss0 == pytest.approx(shallow.train_loss0, abs=1e-6)
     assert res.train_loss0 <= shallow.train_loss0 + 1e-6  # never worse
+    # Measured: plain 12.7 vs 0 max |logit change|, first-batch loss 2.39 vs 1.44 (shallow).
     assert plain.max_abs_diff > 1e-2 and plain.train_loss0 > shallow.train_loss0
     # Constant logits on balanced classes cannot beat the class entropy, ln 10.
     assert zero.eval_loss0 >= math.log(10) - 1e-3 and zero.final_test_err > 85
     assert shallow.train_loss0 < math.log(10)  # 20 steps taught the shallow net something
-    for v in r.variants:
+    assert len({v.shallow_test_err for v in r.records}) == 1  # one shallow net per seed
+    for v in r.records:
+        assert isinstance(v, VariantRecord)
         assert v.steps == list(range(1, 7)) and len(v.train_loss) == 6
         assert v.train_loss[0] == v.train_loss0 and v.status == "completed"
-    assert r.verdict is not None
-    assert r.verdict.identity_exact and r.verdict.no_harm and r.verdict.plain_changes
+    n = r.verdict.numbers
+    assert r.verdict.ok and n["identity_exact"] and n["no_harm"] and n["plain_changes"]
     assert r.verdict.text.startswith("do no harm: yes")
     assert f"{res.train_loss0:.4g} vs {shallow.train_loss0:.4g}" in r.verdict.text
-    r.save(tmp_path)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tiny_run / "results.json").read_text())
     assert saved["experiment"] == "identity" and saved["provenance"]["seeds"] == [0]
-    assert saved["variants"][1]["train_loss0"] == res.train_loss0
-    arrays = load_arrays(tmp_path)
+    assert saved["records"][1]["train_loss0"] == res.train_loss0
+    arrays = load_arrays(tiny_run)
     np.testing.assert_array_equal(arrays["residual_seed0_loss"][1], res.train_loss)
-    rows = {row["variant"]: row for row in saved["summary"]}
+    rows = {row["variant"]: row for row in saved["summary"]["variants"]}
     assert rows["plain"]["max_abs_diff_mean"] == plain.max_abs_diff
+    assert (tiny_run / "records.csv").read_text().startswith("variant,seed,max_abs_diff")
+    assert (tiny_run / "shallow" / "shallow-seed0.safetensors").is_file()
+
+
+def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
+    saved = Result.load(tiny_run)
+    again = execute(EXPERIMENT, TINY, out=tiny_run, resume=True, executor=_NoRuns())
+    assert again.records == saved.records and again.verdict == saved.verdict
+
+
+class _NoRuns:
+    """An executor that fails if asked to run anything: every record must be restored."""
+
+    def run(self, fn, tasks, on_result) -> None:
+        assert not tasks, f"re-ran {list(tasks)}"
+
+
+def test_the_shallow_net_is_trained_once_and_shared(tmp_path: Path) -> None:
+    # The four variants of a seed are four tasks: the first trains the shallow net and saves
+    # it, the others load the very same weights (a second training could differ on a GPU).
+    bundle = load_data("synthetic1d")
+    first, err = trained_shallow(TINY, bundle, 0, tmp_path)
+    saved = tmp_path / "shallow-seed0.safetensors"
+    stamp = saved.stat().st_mtime_ns
+    again, err_again = trained_shallow(TINY, bundle, 0, tmp_path)
+    assert saved.stat().st_mtime_ns == stamp and err_again == err  # loaded, not trained again
+    assert first is not again and first.training and again.training  # as fit() leaves it
+    for (key, a), b in zip(first.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    other, _ = trained_shallow(TINY, bundle, 1, tmp_path)
+    assert not torch.equal(other.fc.weight, first.fc.weight)
+
+
+def test_tasks_train_every_seeds_shallow_net_first() -> None:
+    config = replace(TINY, seeds=2)
+    keyed = tasks(config, Path("/runs/x"))
+    assert list(keyed)[:4] == ["shallow-seed0", "shallow-seed1", "residual-seed0", "residual-seed1"]
+    assert len(keyed) == 8 and keyed["plain-seed1"] == (config, "plain", 1, "/runs/x/shallow")
+
+
+@pytest.mark.slow
+def test_variants_in_other_processes_get_the_same_numbers(tiny_run: Path, tmp_path) -> None:
+    # Two spawned workers: the variants of a seed run in two processes, which must share its
+    # one shallow net (a process that trained it, one that waited for it and loaded it).
+    pooled = execute(EXPERIMENT, TINY, out=tmp_path / "run", executor=LocalExecutor(workers=2))
+    assert pooled.records == Result.load(tiny_run).records
 
 
 def test_continue_config_is_a_constant_rate_from_step_zero() -> None:
     cfg = continue_config(IdentityConfig(continue_steps=40, continue_lr=0.03), seed=1)
     assert (cfg.train.steps, cfg.train.epochs, cfg.train.log_every) == (40, None, 1)
     assert cfg.optim.lr == 0.03 and cfg.schedule.kind == "constant" and cfg.schedule.warmup == 0
-    paper = IdentityConfig.preset_config("paper")
+    assert cfg.train.seed == 10_001 and cfg.train.eval_train
+    quick = PRESETS["quick"]
+    assert (quick.depth, quick.deep_depth, quick.seeds, quick.epochs) == (20, 32, 3, 10)
+    assert (quick.continue_steps, quick.continue_lr) == (100, 0.02)
+    paper = get_experiment("identity").preset("paper")
     assert (paper.data, paper.depth, paper.deep_depth, paper.steps) == ("cifar10", 20, 56, 64000)
+    assert (paper.continue_steps, paper.continue_lr, paper.epochs) == (8000, 0.001, None)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"deep_depth": 20}, "must be deeper than depth=20; accepted: .* e.g. 26"),
      ({"depth": 21}, r"6n\+2"), ({"shortcut": "none"}, "accepted: A, B, C"),
-     ({"continue_lr": -1.0}, "optim.lr=-1.0"), ({"seeds": 0}, "seeds=0")],
+     ({"continue_lr": -1.0}, "optim.lr=-1.0"), ({"seeds": 0}, "seeds=0"),
+     ({"continue_steps": 0}, "continue_steps=0"), ({"device": "tpu"}, "device='tpu'")],
 )  # fmt: skip
-def test_bad_config_fails_before_training(changes, message) -> None:
+def test_bad_config_fails_before_training(changes, message, tmp_path) -> None:
     with pytest.raises(ValueError, match=message):
-        run(IdentityConfig(data="synthetic1d", **changes))
+        execute(EXPERIMENT, IdentityConfig(data="synthetic1d", **changes), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
-def fake_result(residual_loss0: float, residual_diff: float) -> IdentityResult:
+def fake_summary(residual_loss0: float, residual_diff: float) -> dict:
     diffs = {"shallow": 0.0, "residual": residual_diff, "plain": 3.0, "plain_zero": 5.0}
     loss0 = {"shallow": 0.5, "residual": residual_loss0, "plain": 2.3, "plain_zero": 2.3}
     records = [
-        VariantRecord(v, s, diffs[v], loss0[v], loss0[v], [1], [loss0[v]], 0.1, 1.0, 2.0, "done")
+        VariantRecord(v, s, diffs[v], loss0[v], loss0[v], [1], [loss0[v]], 0.1, 1.0, 2.0, "done",
+                      1.0)
         for v in VARIANTS for s in (0, 1)
     ]  # fmt: skip
-    result = IdentityResult(IdentityConfig(), {}, 6, [1.0, 1.0], records)
-    result.summary = summarize(records)
-    return result
+    return summarize(replace(PRESETS["quick"], deep_depth=38), records)
 
 
 def test_judge_reports_harm_when_the_deeper_net_starts_worse() -> None:
-    ok = judge(fake_result(0.5, 0.0))
-    assert ok.identity_exact and ok.no_harm and ok.plain_changes
-    assert ok.text.startswith("do no harm: yes — 6 zero-initialised residual blocks")
-    worse = judge(fake_result(0.5 + 1e-3, 0.0))
-    assert not worse.no_harm and worse.text.startswith("do no harm: NO")
-    changed = judge(fake_result(0.5, 1e-4))
-    assert not changed.identity_exact and changed.residual_max_diff == 1e-4
+    config = replace(PRESETS["quick"], deep_depth=38)
+    ok = judge(config, fake_summary(0.5, 0.0))
+    assert ok.ok and ok.numbers["plain_changes"]
+    assert ok.text.startswith("do no harm: yes — 9 zero-initialised residual blocks")
+    worse = judge(config, fake_summary(0.5 + 1e-3, 0.0))
+    assert not worse.ok and not worse.numbers["no_harm"]
+    assert worse.text.startswith("do no harm: NO")
+    changed = judge(config, fake_summary(0.5, 1e-4))
+    assert not changed.numbers["identity_exact"] and changed.numbers["residual_max_diff"] == 1e-4
 
 
 @pytest.mark.slow
 def test_default_quick_run_does_no_harm() -> None:
-    result = run(IdentityConfig.preset_config("quick"))
-    assert result.verdict is not None
-    assert result.verdict.identity_exact and result.verdict.no_harm, result.verdict.text
-    assert result.verdict.plain_changes, result.verdict.text
+    result = execute(EXPERIMENT, PRESETS["quick"])
+    assert result.verdict.ok, result.verdict.text
+    assert result.verdict.numbers["plain_changes"], result.verdict.text

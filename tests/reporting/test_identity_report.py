@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.experiments.identity import IdentityConfig, run
-from reslab.reporting import build_report, load_results
-from reslab.reporting.identity import summary_rows
+from reslab.experiments.driver import execute
+from reslab.experiments.identity import EXPERIMENT, IdentityConfig
+from reslab.experiments.result import Result
+from reslab.reporting import build_report
+from reslab.reporting.summary import table_cells
 
 from .browser import is_blank, load_and_check
 
@@ -22,7 +24,7 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         continue_steps=5, batch_size=64, workers=1, device="cpu",
     )  # fmt: skip
     run_dir = tmp_path_factory.mktemp("identity")
-    run(config).save(run_dir)
+    execute(EXPERIMENT, config, out=run_dir)
     torch.set_num_threads(threads)
     yield run_dir
 
@@ -30,7 +32,8 @@ def identity_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_identity_report_renders(identity_run: Path, browser) -> None:
     path = build_report(identity_run)
     html = path.read_text()
-    assert "do no harm: yes" in html and "max |Δ logit| at insertion" in html and "±" in html
+    assert "do no harm: yes" in html and "Continued training" in html and "±" in html
+    assert "appends 3 same-shape blocks" in html and "max abs diff is the largest" in html
     assert (identity_run / "identity.png").read_bytes().startswith(b"\x89PNG")
     errors, screenshot, images, _ = load_and_check(path, browser)
     assert errors == []
@@ -39,13 +42,11 @@ def test_identity_report_renders(identity_run: Path, browser) -> None:
 
 
 def test_table_rows_carry_the_measured_numbers(identity_run: Path) -> None:
-    results = load_results(identity_run)
-    rows = {row[0]: row for row in summary_rows(results["summary"])}
-    assert list(rows) == [
-        "shallow net, continued", "+ zero-init residual blocks", "+ plain layers, He init",
-        "+ plain layers, zero init",
-    ]  # fmt: skip
-    assert rows["+ zero-init residual blocks"][1].mean == 0.0  # max |Δ logit|, both seeds
-    shallow, residual = rows["shallow net, continued"], rows["+ zero-init residual blocks"]
-    assert residual[3].mean == pytest.approx(shallow[3].mean, abs=1e-6)  # first-batch loss
-    assert rows["+ plain layers, He init"][1].mean > 0.01
+    columns, cells = table_cells(Result.load(identity_run).summary["variants"])
+    assert columns[:4] == ["variant", "seeds", "max abs diff", "eval loss0"]
+    rows = {row[0]: dict(zip(columns, row, strict=True)) for row in cells}
+    assert list(rows) == ["shallow", "residual", "plain", "plain_zero"]
+    assert rows["residual"]["max abs diff"].mean == 0.0  # max |Δ logit|, both seeds
+    shallow, residual = rows["shallow"], rows["residual"]
+    assert residual["train loss0"].mean == pytest.approx(shallow["train loss0"].mean, abs=1e-6)
+    assert rows["plain"]["max abs diff"].mean > 0.01 and rows["plain"]["seeds"] == 2

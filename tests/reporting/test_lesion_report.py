@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from reslab.experiments.lesion import LesionConfig, run
+from reslab.experiments.driver import execute
+from reslab.experiments.lesion import EXPERIMENT, LesionConfig
 from reslab.reporting import build_report
 
 from .browser import is_blank, load_and_check
@@ -21,7 +22,7 @@ def lesion_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         workers=1, device="cpu",
     )  # fmt: skip
     run_dir = tmp_path_factory.mktemp("lesion")
-    run(config).save(run_dir)
+    execute(EXPERIMENT, config, out=run_dir)
     torch.set_num_threads(threads)
     yield run_dir
 
@@ -30,7 +31,7 @@ def test_lesion_report_renders(lesion_run: Path, browser) -> None:
     path = build_report(lesion_run)
     html = path.read_text()
     assert "ensemble-like" in html and "Veit et al. 2016" in html
-    assert "residual err (%)" in html and "n/a" in html and "±" in html
+    assert "Deleting one block" in html and "Deleting several blocks" in html
     for name in ("lesion_single.png", "lesion_random.png"):
         assert (lesion_run / name).read_bytes().startswith(b"\x89PNG")
     errors, screenshot, images, _ = load_and_check(path, browser)
@@ -39,11 +40,12 @@ def test_lesion_report_renders(lesion_run: Path, browser) -> None:
     assert not is_blank(screenshot)
 
 
-def test_report_table_has_one_row_per_block(lesion_run: Path) -> None:
-    from reslab.reporting import load_results
-    from reslab.reporting.lesion import block_rows
-
-    rows = block_rows(load_results(lesion_run))
-    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert [r[2] for r in rows] == ["", "", "yes", "", "yes", ""]
-    assert rows[2][4] == "n/a" and rows[2][3].n == 2
+def test_report_tables_have_one_row_per_block_and_per_net(lesion_run: Path) -> None:
+    html = build_report(lesion_run).read_text()
+    # The generic tables: mean ± std over the 2 seeds, no plain error for a downsampling block.
+    assert "residual err" in html and "plain err" in html and "±" in html and "—" in html
+    assert "intact nets" in html and "test err" in html and "diverged" in html
+    assert "the blocks table counts from 0" in html
+    blocks = html[html.index("<caption>blocks") :]
+    blocks = blocks[: blocks.index("</table>")]
+    assert blocks.count("<tr>") == 1 + 6  # the header and the 6 blocks of a 14-layer net

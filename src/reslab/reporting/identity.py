@@ -1,4 +1,4 @@
-"""Report of the "do no harm" experiment: continued training of a net deepened by insertion."""
+"""Figure of the "do no harm" experiment: continued training of a net deepened by insertion."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.experiments.result import Result
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure, plot_curves
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 
 # Drawn in this order: the shallow net's curve last and dashed, as it lies on the residual one.
 VARIANTS = ("residual", "plain", "plain_zero", "shallow")
@@ -51,61 +52,32 @@ def figure_png(arrays: dict[str, np.ndarray]) -> bytes:
     return fig_to_png(fig)
 
 
-COLUMNS = (
-    ("max_abs_diff", "max |Δ logit| at insertion"),
-    ("eval_loss0", "train-split loss, step 0 (eval)"),
-    ("train_loss0", "first-batch loss, step 0"),
-    ("final_train_loss", "final train-split loss"),
-    ("final_train_err", "final train err (%)"),
-    ("final_test_err", "final test err (%)"),
-)
-
-
-def summary_rows(summary: list[dict[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for row in summary:
-        cells: list[Any] = [STYLE[row["variant"]][0]]
-        for key, _ in COLUMNS:
-            cells.append(MeanStd(row[f"{key}_mean"], row[f"{key}_std"], row["seeds"]))
-        rows.append(cells)
-    return rows
-
-
-@register_report("identity")
-def identity_report(run_dir: Path) -> Report:
-    results = load_results(run_dir)
-    config, verdict = results["config"], results["verdict"]
-    png = figure_png(load_arrays(run_dir))
+@register_figures("identity")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    config = result.config
+    png = figure_png(result.arrays())
     (Path(run_dir) / "identity.png").write_bytes(png)
-    report = Report(
-        'Extra residual blocks "do no harm"',
-        subtitle=f"He et al. 2015, section 1 — resnet{config['depth']} trained on "
-        f"{config['data']}, copied into a {config['deep_depth']}-layer net; {config['seeds']} "
-        f"seeds, preset {config['preset']}",
-    )
-    report.add_verdict(verdict["text"], ok=verdict["identity_exact"] and verdict["no_harm"])
     report.add_section("Continued training")
     report.add_figure(
         png,
         caption=f"Training loss of each continued step (label smoothing as in the recipe), "
         f"mean over seeds, band ±1 std; every net starts from the same trained "
-        f"resnet{config['depth']} and sees the same batches at lr {config['continue_lr']}. "
+        f"resnet{config.depth} and sees the same batches at lr {config.continue_lr:g}. "
         f"Right: the first {ZOOM_STEPS} updates.",
     )
-    report.add_section("At insertion and after")
-    report.add_table(
-        ["net", *(title for _, title in COLUMNS)], summary_rows(results["summary"]),
-        caption="mean ± std over seeds. Step-0 losses: cross-entropy over the whole training "
-        "split in eval mode, and the first training batch's loss (train mode) before any update.",
-    )  # fmt: skip
     report.add_text(
-        f"The deeper net keeps the trained blocks in place and appends "
-        f"{results['inserted_blocks']} same-shape blocks (the new ones last in each stage). A "
-        "residual block whose branch ends in a zeroed scale computes act(x + 0) = x on ReLU "
-        "outputs: the deeper net *is* the shallow one, so its loss cannot start higher. A plain "
-        "layer has no such identity: He-initialised it changes the function; zero-initialised "
-        "it outputs ReLU(0) = 0, and since ReLU's gradient at 0 is 0, no gradient reaches "
-        "the layers before it."
+        f"The deeper net (resnet{config.deep_depth}) keeps the trained blocks in place and "
+        f"appends {result.summary['inserted_blocks']} same-shape blocks (the new ones last in "
+        "each stage). A residual block whose branch ends in a zeroed scale computes "
+        "act(x + 0) = x on ReLU outputs: the deeper net *is* the shallow one, so its loss cannot "
+        "start higher. A plain layer has no such identity: He-initialised (variant plain) it "
+        "changes the function; zero-initialised (plain_zero) it outputs ReLU(0) = 0, and since "
+        "ReLU's gradient at 0 is 0, no gradient reaches the layers before it."
     )
-    report.add_provenance({**results["provenance"], "config": config})
-    return report
+    report.add_text(
+        "In the variants table, mean ± std over seeds: max abs diff is the largest change of a "
+        "logit at insertion (test split, eval mode); eval loss0 the cross-entropy over the "
+        "whole training split in eval mode and train loss0 the first training batch's loss "
+        "(train mode), both before any update; final train loss / err and final test err are "
+        "measured after the continued steps, the training split in eval mode."
+    )

@@ -1,4 +1,4 @@
-"""Report of the lesion study: Veit et al. 2016, Figures 3 and 5(a), and a table per block."""
+"""Figures of the lesion study: Veit et al. 2016, Figures 3 and 5(a)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.experiments.result import Result
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure, plot_curves
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 
 KINDS = ("residual", "plain")
 
@@ -61,67 +62,33 @@ def random_figure(arrays: dict[str, np.ndarray], chance: float) -> bytes:
     return fig_to_png(fig)
 
 
-def block_rows(results: dict[str, Any]) -> list[list[Any]]:
-    rows = []
-    for row in results["summary"]:
-        cells: list[Any] = [row["block"] + 1, row["stage"], "yes" if row["downsampling"] else ""]
-        for kind in KINDS:
-            mean, std = row[f"{kind}_err_mean"], row[f"{kind}_err_std"]
-            cells.append("n/a" if mean is None else MeanStd(mean, std, results["config"]["seeds"]))
-        rows.append(cells)
-    return rows
-
-
-def intact_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for kind in KINDS:
-        group = [r for r in runs if r["kind"] == kind]
-        diverged = sum(r["status"] == "diverged" for r in group)
-        rows.append([kind, [r["baseline_err"] for r in group], [r["train_err"] for r in group],
-                     diverged])  # fmt: skip
-    return rows
-
-
-@register_report("lesion")
-def lesion_report(run_dir: Path) -> Report:
-    results = load_results(run_dir)
-    config, verdict = results["config"], results["verdict"]
-    arrays, chance = load_arrays(run_dir), results["chance_err"]
-    single_png = single_figure(arrays, results["downsampling"], chance)
+@register_figures("lesion")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    config, summary, arrays = result.config, result.summary, result.arrays()
+    chance = summary["chance_err"]
+    single_png = single_figure(arrays, summary["downsampling"], chance)
     random_png = random_figure(arrays, chance)
     (Path(run_dir) / "lesion_single.png").write_bytes(single_png)
     (Path(run_dir) / "lesion_random.png").write_bytes(random_png)
-    report = Report(
-        "Lesion study: residual networks behave like ensembles",
-        subtitle=f"Veit et al. 2016, Figures 3 and 5 — {config['data']}, depth {config['depth']} "
-        f"({config['block']} blocks), {config['seeds']} seeds, preset {config['preset']}",
+    report.add_text(
+        f"A residual net of depth {config.depth} ({config.block} blocks, shortcut "
+        f"{config.shortcut}) and its plain twin (no shortcuts) train with one recipe "
+        f"({config.recipe}); then blocks are deleted at test time only."
     )
-    report.add_verdict(verdict["text"], ok=verdict["ensemble_like"])
     report.add_section("Deleting one block")
     report.add_figure(
         single_png,
         caption="Test error when one block is deleted at test time (mean over seeds, bars ±1 "
         "std); dashed: the intact nets; grey bands: downsampling blocks, where a plain block "
-        "cannot be deleted and a residual one keeps its shortcut (option A/B).",
+        "cannot be deleted and a residual one keeps its shortcut (option A/B). Blocks are "
+        "numbered from 1 here and in the verdict; the blocks table counts from 0.",
     )
     report.add_section("Deleting several blocks")
     report.add_figure(
         random_png,
         caption=f"Test error when k random same-shape blocks are deleted at once; mean over "
-        f"{config['draws']} draws per k and {config['seeds']} seeds, band ±1 std. Both nets "
-        "draw the same blocks.",
-    )
-    report.add_section("Intact nets")
-    report.add_table(
-        ["net", "test err (%)", "train err (%)", "diverged runs"], intact_rows(results["runs"]),
-        caption="mean ± std over seeds; training error on the whole training split, eval mode.",
-    )  # fmt: skip
-    report.add_section("Test error per deleted block")
-    report.add_table(
-        ["block", "stage", "downsampling", "residual err (%)", "plain err (%)"],
-        block_rows(results),
-        caption="Test error (%) with that block alone deleted, mean ± std over seeds; n/a: a "
-        "plain block that changes shape has no identity to fall back to.",
+        f"{config.draws} draws per k and {config.seeds} seeds, band ±1 std. Both nets draw the "
+        "same blocks.",
     )
     report.add_text(
         "A deleted block keeps only its shortcut: y = act(shortcut(x)), the block with F(x) = 0. "
@@ -130,7 +97,7 @@ def lesion_report(run_dir: Path) -> Report:
         "test error from the intact net's towards chance (0: no effect, 1: chance). The verdict "
         "calls the residual net *ensemble-like* when its median damage over the same-shape "
         "blocks is below 0.2 and below the plain twin's; the plain net *collapses* when its "
-        "median damage is above 0.8."
+        "median damage is above 0.8. In the tables, the intact nets' training error is measured "
+        "on the whole training split in eval mode; a blocks row has no plain error (—) where a "
+        "plain block changes shape and has no identity to fall back to."
     )
-    report.add_provenance({**results["provenance"], "config": config})
-    return report

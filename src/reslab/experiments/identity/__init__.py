@@ -7,53 +7,308 @@ deeper one from it (the trained blocks first in each stage, the new same-shape b
 training both from that point. For contrast, the same insertion with plain layers: zero-
 initialised, they cut the signal, and since the gradient of ReLU at 0 is 0, nothing upstream of
 them can learn again.
+
+Each (variant, seed) is one task; the four tasks of a seed continue from its one trained shallow
+net, which the first of them trains and leaves in the run directory (``trained_shallow``).
 """
 
 from __future__ import annotations
 
-from reslab.experiments.identity.config import (
-    CONTINUE_SEED,
-    PRESETS,
-    IdentityConfig,
-    check,
-    continue_config,
-    shallow_config,
-)
-from reslab.experiments.identity.deepen import (
-    INSERTS,
-    VARIANTS,
-    Insert,
-    Variant,
-    build_variant,
-    deepen,
-    max_output_change,
-)
-from reslab.experiments.identity.experiment import run
-from reslab.experiments.identity.records import IdentityResult, IdentityVerdict, VariantRecord
-from reslab.experiments.identity.train import run_seed
-from reslab.experiments.identity.verdict import IDENTITY_TOL, SUMMARY_KEYS, judge, summarize
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = [
-    "CONTINUE_SEED",
-    "IDENTITY_TOL",
-    "INSERTS",
-    "PRESETS",
-    "SUMMARY_KEYS",
-    "VARIANTS",
-    "IdentityConfig",
-    "IdentityResult",
-    "IdentityVerdict",
-    "Insert",
-    "Variant",
-    "VariantRecord",
-    "build_variant",
-    "check",
-    "continue_config",
-    "deepen",
-    "judge",
-    "max_output_change",
-    "run",
-    "run_seed",
-    "shallow_config",
-    "summarize",
-]
+import numpy as np
+import torch
+
+from reslab.data import DataBundle
+from reslab.experiments.common import mean_std
+from reslab.experiments.identity.deepen import VARIANTS, Variant, build_variant, max_output_change
+from reslab.experiments.protocol import (
+    cached_data,
+    net_for,
+    recipe_config,
+    require_at_least_one,
+    require_residual_shortcut,
+)
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.models.cifar import blocks_per_stage
+from reslab.models.resnet import ResNet
+from reslab.training import evaluate, fit, set_field
+from reslab.training.checkpoint import (
+    load_model_state,
+    model_tensors,
+    read_checkpoint,
+    save_checkpoint,
+)
+from reslab.training.config import TrainConfig, validate
+from reslab.training.precision import resolve_device
+from reslab.training.setup import eval_loader
+
+CONTINUE_SEED = 10_000  # continued runs draw other batches than the shallow run's first epoch
+IDENTITY_TOL = 1e-6  # max |logit change| that still counts as "unchanged" (fp32 round-off)
+SUMMARY_KEYS = (
+    "max_abs_diff", "eval_loss0", "train_loss0", "final_train_loss", "final_train_err",
+    "final_test_err",
+)  # fmt: skip
+STEP0_KEYS = ("max_abs_diff", "eval_loss0", "train_loss0")  # what the verdict reads per seed
+
+
+@dataclass(kw_only=True)
+class IdentityConfig(ExperimentConfig):
+    depth: int = option(20, "Depth of the trained shallow net (6n+2), e.g. 20.")
+    deep_depth: int = option(32, "Depth it is copied into (6n+2, deeper than --depth), e.g. 32.")
+    block: str = option(
+        "basic", "Block kind: basic, preact_basic (6n+2) or bottleneck, preact_bottleneck (9n+2)."
+    )
+    shortcut: str = option("A", "Shortcut of both nets: A, B or C.")
+    recipe: str = option(
+        "mnist1d", "Training recipe: paper, preact, fast, mnist1d or a path to a .yaml file."
+    )
+    epochs: int | None = option(
+        10, "Epochs of the shallow net's training (replaces the preset's --steps)."
+    )
+    continue_steps: int = option(100, "Iterations of every continued net, from the same point.")
+    # Constant: the continued runs compare from one point, with no schedule.
+    continue_lr: float = option(0.02, "Constant learning rate of the continued runs.")
+    batch_size: int = option(128, "Batch size.")
+    log_every: int = option(10, "Iterations between the shallow net's training-loss points.")
+
+
+PRESETS: dict[str, IdentityConfig] = {
+    # Minutes on 2 CPU cores: 1-D ResNet-20 -> ResNet-32 on MNIST-1D (mnist1d recipe, 10
+    # epochs), then 100 more steps at 1/10 of the recipe's peak learning rate.
+    "quick": IdentityConfig(),
+    # He et al. 2015, 4.2: CIFAR-10 ResNet-20 trained 64k iterations, copied into ResNet-56, and
+    # continued at the schedule's last learning rate (0.001) for 8k iterations.
+    "paper": IdentityConfig(
+        data="cifar10", deep_depth=56, preset="paper", recipe="paper", epochs=None,
+        steps=64000, continue_steps=8000, continue_lr=0.001, log_every=100,
+    ),
+}  # fmt: skip
+
+
+Task = tuple[IdentityConfig, Variant, int, str]  # config, variant, seed, shallow-net directory
+
+
+@dataclass
+class VariantRecord:
+    variant: Variant
+    seed: int
+    max_abs_diff: float  # max |logit change| vs the trained shallow net, test split, eval mode
+    eval_loss0: float  # cross-entropy on the whole training split, eval mode, before any step
+    train_loss0: float  # training loss of the first continued step (train mode, first batch)
+    steps: list[int]
+    train_loss: list[float]  # training loss of each continued step
+    final_train_loss: float  # whole training split, eval mode
+    final_train_err: float  # %
+    final_test_err: float  # %
+    status: str
+    shallow_test_err: float  # % of the trained shallow net (the same for every variant of a seed)
+
+
+def shallow_config(config: IdentityConfig, seed: int) -> TrainConfig:
+    return recipe_config(config, seed, ("train.checkpoint_every", 0), ("train.eval_train", False))
+
+
+def continue_config(config: IdentityConfig, seed: int) -> TrainConfig:
+    """The recipe's optimiser at a constant learning rate, every step logged."""
+    cfg = shallow_config(config, CONTINUE_SEED + seed)
+    for key, value in (
+        ("train.epochs", None), ("train.steps", config.continue_steps), ("train.log_every", 1),
+        ("train.eval_train", True), ("optim.lr", config.continue_lr),
+        ("schedule.kind", "constant"), ("schedule.warmup", 0.0), ("schedule.error_warmup", "never"),
+    ):  # fmt: skip
+        cfg = set_field(cfg, key, value)
+    return cfg
+
+
+def continue_variant(task: Task) -> VariantRecord:
+    """Build one variant from its seed's trained shallow net, measure it at step 0, go on."""
+    config, variant, seed, shallow_dir = task
+    bundle = cached_data(config.data, config.data_dir)
+    dev = resolve_device(config.device)
+    shallow, shallow_err = trained_shallow(config, bundle, seed, Path(shallow_dir))
+    shallow.to(dev)
+    cfg = continue_config(config, seed)
+    model = build_variant(shallow, variant, config.deep_depth, seed).to(dev)
+    test = eval_loader(bundle, "test", cfg.data, dev)
+    diff = max_output_change(model, shallow, (x for x, _ in test))
+    loss0 = evaluate(model, eval_loader(bundle, "train", cfg.data, dev), device=dev)["loss"]
+    result = fit(model, bundle, cfg, device=config.device)
+    history = result.history
+    return VariantRecord(
+        variant=variant, seed=seed, max_abs_diff=diff, eval_loss0=loss0,
+        train_loss0=history[0]["train_loss"] if history else float("nan"),
+        steps=[h["step"] for h in history], train_loss=[h["train_loss"] for h in history],
+        final_train_loss=result.final.get("train_loss", float("nan")),
+        final_train_err=100 * result.final.get("train_err", float("nan")),
+        final_test_err=100 * result.final.get("test_err", float("nan")), status=result.status,
+        shallow_test_err=shallow_err,
+    )  # fmt: skip
+
+
+def trained_shallow(
+    config: IdentityConfig, bundle: DataBundle, seed: int, directory: Path
+) -> tuple[ResNet, float]:
+    """The shallow net of ``seed`` after training, and its test error (%).
+
+    Its four variants are four tasks, possibly in four processes, and must all start from the
+    very same weights (a second training of the seed could differ on a GPU): the first task
+    trains it and saves it in ``directory``; the others wait for that file and load it.
+    """
+    name = f"shallow-seed{seed}"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: the ranks train it together (DDP)
+        name += f"-rank{os.environ.get('RANK', '0')}"  # and each keeps its own copy
+    path = directory / f"{name}.safetensors"
+    torch.manual_seed(seed)  # the initial weights are a function of the seed
+    net = net_for(bundle, config.depth, block=config.block, shortcut=config.shortcut)
+    with _exclusive(directory / f"{name}.lock"):
+        if not path.is_file():
+            trained = fit(net, bundle, shallow_config(config, seed), device=config.device)
+            test_err = 100 * trained.final.get("test_err", float("nan"))
+            state = {"test_err": test_err, "training": net.training}
+            save_checkpoint(path, model_tensors(net), state)
+    tensors, state = read_checkpoint(path)
+    load_model_state(net, tensors, path)
+    return net.train(state["training"]), state["test_err"]
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Held by one process at a time (``flock``: released when its holder dies, so a killed
+    run leaves no stale lock)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): a seed may then be trained twice
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def tasks(config: IdentityConfig, workdir: Path | None) -> dict[str, Task]:
+    # Every seed's first variant first: the first tasks of a pool train the shallow nets side by
+    # side, and the later ones find them trained.
+    if workdir is not None:
+        shallow_dir = workdir / "shallow"
+    else:
+        shallow_dir = Path(tempfile.mkdtemp(prefix="reslab-identity-"))
+        atexit.register(shutil.rmtree, shallow_dir, ignore_errors=True)
+    seeds = range(config.seeds)
+    return {f"{v}-seed{s}": (config, v, s, str(shallow_dir)) for v in VARIANTS for s in seeds}
+
+
+def check(config: IdentityConfig) -> None:
+    shallow = blocks_per_stage(config.depth, config.block)  # raises with the accepted depths
+    deep = blocks_per_stage(config.deep_depth, config.block)
+    step = (config.depth - 2) // shallow  # layers added by one more block per stage
+    if deep <= shallow:
+        raise ValueError(
+            f"deep_depth={config.deep_depth} must be deeper than depth={config.depth}; "
+            f"accepted: a larger depth of the same form, e.g. {config.depth + step}"
+        )
+    require_residual_shortcut(config.shortcut)
+    require_at_least_one(config, "continue_steps")
+    resolve_device(config.device)  # ConfigError for an unknown device
+    validate(shallow_config(config, 0))  # ConfigError for a bad recipe or override
+    validate(continue_config(config, 0))
+
+
+def summarize(config: IdentityConfig, records: list[VariantRecord]) -> Summary:
+    rows = []
+    for variant in VARIANTS:
+        group = [r for r in records if r.variant == variant]
+        row: dict[str, Any] = {"variant": variant, "seeds": len(group)}
+        for key in SUMMARY_KEYS:
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([getattr(r, key) for r in group])
+        rows.append(row)
+    per_stage = blocks_per_stage(config.deep_depth, config.block)
+    per_stage -= blocks_per_stage(config.depth, config.block)
+    # Per variant and step-0 measure, one value per seed (in seed order), for the verdict.
+    step0 = {
+        v: {key: [getattr(r, key) for r in records if r.variant == v] for key in STEP0_KEYS}
+        for v in VARIANTS
+    }
+    return {"variants": rows, "inserted_blocks": 3 * per_stage, "step0": step0}
+
+
+def judge(config: IdentityConfig, summary: Summary) -> Verdict:
+    """Does the zero-initialised residual insertion leave the function, and so the losses,
+    exactly as they were (He et al. 2015, section 1)?"""
+    step0 = summary["step0"]
+    shallow, res = step0["shallow"], step0["residual"]
+    res_diff = max(res["max_abs_diff"])
+    plain_diff = min(step0["plain"]["max_abs_diff"])
+    exact = res_diff <= IDENTITY_TOL
+    # "No harm": at step 0 the deeper net's losses are never above the shallow net's (up to
+    # fp32 round-off), in eval mode on the whole training split and on the first training batch.
+    no_harm = all(
+        r <= s + IDENTITY_TOL
+        for key in ("eval_loss0", "train_loss0")
+        for r, s in zip(res[key], shallow[key], strict=True)
+    )
+    rows = {r["variant"]: r for r in summary["variants"]}
+
+    def m(variant: str, key: str) -> str:
+        return f"{rows[variant][f'{key}_mean']:.4g}"
+
+    text = (
+        f"do no harm: {'yes' if exact and no_harm else 'NO'} — {summary['inserted_blocks']} "
+        f"zero-initialised residual blocks (resnet{config.depth} -> {config.deep_depth}) change "
+        f"the logits by at most {res_diff:.1e}; first-batch training loss at step 0 "
+        f"{m('residual', 'train_loss0')} vs {m('shallow', 'train_loss0')} for the shallow net. "
+        f"Plain insertion: logits change by >= {plain_diff:.2g}, step-0 loss "
+        f"{m('plain', 'train_loss0')} (He init) / {m('plain_zero', 'train_loss0')} (zero "
+        f"init). After {config.continue_steps} more steps, train-split loss (eval mode): shallow "
+        f"{m('shallow', 'final_train_loss')}, residual {m('residual', 'final_train_loss')}, "
+        f"plain {m('plain', 'final_train_loss')}, plain zero-init "
+        f"{m('plain_zero', 'final_train_loss')}"
+    )
+    numbers = {
+        "identity_exact": exact,  # residual insertion: max |logit change| <= IDENTITY_TOL
+        "no_harm": no_harm,  # residual insertion: step-0 losses never above the shallow net's
+        "plain_changes": plain_diff > IDENTITY_TOL,  # He-init plain insertion changes outputs
+        "residual_max_diff": res_diff,
+        "plain_max_diff": plain_diff,
+    }
+    return Verdict(exact and no_harm, text, numbers)
+
+
+def arrays(config: IdentityConfig, records: list[VariantRecord]) -> dict[str, np.ndarray]:
+    return {
+        f"{r.variant}_seed{r.seed}_loss": np.array([r.steps, r.train_loss], dtype=float)
+        for r in records
+    }
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="identity",
+        title='Extra residual blocks "do no harm"',
+        claim="zero-initialised residual blocks inserted into a trained net leave its function "
+        "and loss unchanged; plain layers do not",
+        paper="He et al. 2015, sections 1 and 4.2",
+        presets=PRESETS,
+        record=VariantRecord,
+        tasks=tasks,
+        run_task=continue_variant,
+        summarize=summarize,
+        judge=judge,
+        check=check,
+        arrays=arrays,
+        quick_time="2 min",
+    )
+)
