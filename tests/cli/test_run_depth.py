@@ -10,7 +10,7 @@ from reslab.cli import app
 
 runner = CliRunner()
 TINY = ["run", "depth", "--data", "synthetic1d", "--depths", "11,20", "--width", "4",
-        "--seeds", "1", "--steps", "4", "--batch-size", "32", "--workers", "1", "--in-process",
+        "--seeds", "1", "--steps", "4", "--batch-size", "32", "--workers", "1", "--no-isolate",
         "--quiet"]  # fmt: skip
 
 
@@ -33,40 +33,70 @@ def test_run_depth_writes_results_and_report(tmp_path) -> None:
     config = results["config"]
     assert config["depths"] == [11, 20] and config["steps"] == 4 and config["width"] == 4
     assert config["isolate"] is False and config["checkpoint_from"] == 20
-    runs = {(r["kind"], r["depth"]): r for r in results["runs"]}
+    runs = {(r["kind"], r["depth"]): r for r in results["records"]}
     assert (
         len(runs) == 4
         and runs["preact", 20]["checkpointed"]
         and not runs["preact", 11]["checkpointed"]
     )
     assert all(r["peak_mem_mb"] > 0 and 0 <= r["final_train_err"] <= 100 for r in runs.values())
+    assert "shared process" in results["summary"]["memory"]  # --no-isolate
+    assert (out / "report.html").exists()
     assert (out / "depth.png").exists() and (out / "depth_curves.png").exists()
 
 
-def test_no_checkpoint_flag(tmp_path) -> None:
+def test_checkpoint_from_none_turns_checkpointing_off(tmp_path) -> None:
     out = tmp_path / "run"
-    result = runner.invoke(app, [*TINY, "--depths", "11", "--no-checkpoint", "--out", str(out)])
+    args = [*TINY, "--depths", "11", "--checkpoint-from", "none", "--out", str(out)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "results.json").read_text())["config"]["checkpoint_from"] is None
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["checkpoint_from"] is None
+    assert not any(r["checkpointed"] for r in results["records"])
+
+
+def test_options_have_help() -> None:
+    result = runner.invoke(app, ["run", "depth", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--checkpoint-from", "none: no checkpointing at any depth", "--isolate",
+                 "--no-isolate", "reuses worker processes", "--deepest-seeds",
+                 "none: --seeds", "--width", "--block", "9n+2"):  # fmt: skip
+        assert text in result.output, text
+    for gone in ("--no-checkpoint ", "--in-process"):  # the generated options replace them
+        assert gone not in result.output
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "words"),
     [
-        (["--depths", "11,21"], "depth=21"),
-        (["--block", "wide"], "block='wide' is unknown"),
-        (["--preset", "huge"], "preset='huge' is unknown"),
-        (["--epochs", "2"], "not both"),
-        (["--checkpoint-from", "5", "--no-checkpoint"], "not both"),
-        (["--set", "optim.lr=fast"], "optim.lr"),
+        (["--depths", "11,21"], ["depth=21", "9n+2"]),
+        (["--depths", "11,x"], ["--depths='11,x'", "comma-separated"]),
+        (["--block", "wide"], ["block='wide' is unknown", "accepted: bottleneck, basic"]),
+        (["--preset", "huge"], ["preset='huge' is unknown", "accepted: quick, paper"]),
+        (["--epochs", "2"], ["not both"]),
+        (["--checkpoint-from", "many"], ["--checkpoint-from='many'", "int or none"]),
+        (["--checkpoint-from", "-1"], ["checkpoint_from=-1", "none"]),
+        (["--deepest-seeds", "0"], ["deepest_seeds=0"]),
+        (["--width", "0"], ["width=0"]),
+        (["--set", "optim.lr=fast"], ["optim.lr"]),
     ],
 )
-def test_bad_input_is_one_clear_line(tmp_path, args: list[str], message: str) -> None:
+def test_bad_input_is_one_clear_line(tmp_path, args: list[str], words: list[str]) -> None:
     out = tmp_path / "x"
     result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
     assert result.exit_code == 2, result.output
-    assert message in result.output and "Traceback" not in result.output
-    assert not (out / "results.json").exists()
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert not out.exists()  # checked before the run directory is made
+
+
+def test_old_flags_are_gone(tmp_path) -> None:
+    for flag in ("--no-checkpoint", "--in-process"):
+        result = runner.invoke(app, [*TINY, flag, "--out", str(tmp_path / "x")])
+        assert result.exit_code == 2 and flag in result.output
 
 
 def test_unwritable_out_dir(tmp_path) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from reslab.cli import app
@@ -23,28 +24,62 @@ def test_run_gradients_writes_results_and_report(tmp_path) -> None:
     assert config["depths"] == [8, 14] and config["steps"] == 2 and config["train_max_depth"] == 8
     statuses = {(r["depth"], r["status"]) for r in results["records"]}
     assert statuses == {(8, "completed"), (14, "init-only")}
+    assert (out / "report.html").exists()
     assert (out / "gradients_profiles.png").exists() and (out / "raw.npz").exists()
 
 
-def test_bad_depth_is_one_clear_line(tmp_path) -> None:
-    result = runner.invoke(app, [*TINY[:4], "--depths", "8,15", "--out", str(tmp_path / "x")])
-    assert result.exit_code == 2
-    assert "depth=15" in result.output and "6n+2" in result.output
+def test_options_have_help() -> None:
+    result = runner.invoke(app, ["run", "gradients", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--train-max-depth", "none: every depth", "--steps", "0: measure at",
+                 "--batches", "--block", "bottleneck (9n+2)", "--recipe"):  # fmt: skip
+        assert text in result.output, text
+    assert "--epochs" not in result.output  # a fixed number of steps, no epochs
+
+
+def test_train_max_depth_none_trains_every_depth(tmp_path) -> None:
+    out = tmp_path / "run"
+    args = [*TINY[:4], "--depths", "8", "--seeds", "1", "--steps", "1", "--batches", "1",
+            "--train-max-depth", "none", "--workers", "1", "--quiet"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["train_max_depth"] is None
+    assert {r["status"] for r in results["records"]} == {"completed"}
+
+
+def _one_error_line(result, out) -> str:
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "x").exists()  # checked before the run directory is made
+    assert not out.exists()  # checked before the run directory is made
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
 
 
-def test_bottleneck_depth_rule(tmp_path) -> None:
-    args = [*TINY[:4], "--block", "bottleneck", "--depths", "14", "--out", str(tmp_path / "b")]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "9n+2" in result.output
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--depths", "8,15"], ["depth=15", "6n+2"]),
+        (["--block", "bottleneck", "--depths", "14"], ["9n+2"]),
+        (["--block", "wide"], ["block='wide'", "accepted: basic, bottleneck"]),
+        (["--preset", "huge"], ["preset='huge'", "accepted: quick, paper"]),
+        (["--train-max-depth", "many"], ["--train-max-depth='many'", "int or none"]),
+        (["--batches", "99"], ["batches=99", "accepted: batches <="]),
+        (["--steps", "-1"], ["steps=-1", ">= 0"]),
+    ],
+)
+def test_bad_value_is_one_clear_line(tmp_path, args, words) -> None:
+    out = tmp_path / "x"
+    line = _one_error_line(runner.invoke(app, [*TINY, *args, "--out", str(out)]), out)
+    for word in words:
+        assert word in line, line
 
 
-def test_unknown_preset_and_block(tmp_path) -> None:
-    result = runner.invoke(app, [*TINY, "--preset", "huge", "--out", str(tmp_path / "p")])
-    assert result.exit_code == 2 and "accepted: quick, paper" in result.output
-    result = runner.invoke(app, [*TINY, "--block", "wide", "--out", str(tmp_path / "q")])
-    assert result.exit_code == 2 and "accepted: basic, bottleneck" in result.output
+def test_epochs_is_not_an_option(tmp_path) -> None:
+    result = runner.invoke(app, [*TINY, "--epochs", "2", "--out", str(tmp_path / "e")])
+    assert result.exit_code == 2 and "--epochs" in result.output
+    assert not (tmp_path / "e").exists()
 
 
 def test_unwritable_out_dir(tmp_path) -> None:

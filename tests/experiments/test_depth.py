@@ -3,26 +3,28 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from reslab.data import load_data
-from reslab.experiments.common import load_arrays
 from reslab.experiments.depth import (
+    EXPERIMENT,
     DepthConfig,
-    DepthResult,
     RunRecord,
     build_model,
-    check,
+    fresh_process,
     judge,
-    make_tasks,
-    run,
+    summarize,
+    tasks,
     train_config,
     train_one,
 )
-from reslab.experiments.runner import map_runs
+from reslab.experiments.driver import execute, make_config
+from reslab.experiments.executors import LocalExecutor, make_executor
+from reslab.experiments.result import Result, load_arrays
 from reslab.models import count_params
 from reslab.training import ConfigError
 
@@ -52,13 +54,18 @@ def record(
     )  # fmt: skip
 
 
+def verdict_of(runs: list[RunRecord], depth: int):
+    config = replace(TINY, depths=(depth,), seeds=3, deepest_seeds=None)
+    return judge(config, summarize(config, runs))
+
+
 def test_judge_prefers_the_kind_with_lower_training_error() -> None:
     runs = [record("postact", 1001, s, 30.0 + s) for s in range(2)]
     runs += [record("preact", 1001, s, 5.0 + s) for s in range(2)]
-    verdict = judge(runs, 1001)
-    assert verdict.preact_better is True
-    assert verdict.train_gap == pytest.approx(25.0)
-    assert verdict.postact_test_err == pytest.approx(31.5)
+    verdict = verdict_of(runs, 1001)
+    assert verdict.numbers["preact_better"] is True and verdict.ok
+    assert verdict.numbers["train_gap"] == pytest.approx(25.0)
+    assert verdict.numbers["postact_test_err"] == pytest.approx(31.5)
     assert verdict.text.startswith("pre-activation 1001: 5.5% train error (test 6.5%)")
     assert "better by 25.0 points" in verdict.text
 
@@ -67,27 +74,36 @@ def test_judge_calls_a_gap_within_seed_noise_a_tie() -> None:
     # Mean gap 3 points, but the seeds disagree wildly: twice the standard error is larger.
     runs = [record("postact", 164, s, e) for s, e in enumerate([1.0, 20.0, 1.0])]
     runs += [record("preact", 164, s, e) for s, e in enumerate([0.0, 10.0, 3.0])]
-    verdict = judge(runs, 164)
-    assert verdict.preact_better is None and verdict.threshold > 3.0
-    assert "no difference beyond" in verdict.text
+    verdict = verdict_of(runs, 164)
+    assert verdict.numbers["preact_better"] is None and verdict.numbers["threshold"] > 3.0
+    assert not verdict.ok and "no difference beyond" in verdict.text
 
 
 def test_judge_reports_post_activation_winning_and_divergence() -> None:
     runs = [record("postact", 164, 0, 2.0), record("preact", 164, 0, 90.0, "diverged")]
-    verdict = judge(runs, 164)
-    assert verdict.preact_better is False and verdict.threshold == 1.0
+    verdict = verdict_of(runs, 164)
+    assert verdict.numbers["preact_better"] is False and verdict.numbers["threshold"] == 1.0
+    assert not verdict.ok
     assert "post-activation trains the 164-layer net better by 88.0 points" in verdict.text
     assert "one seed each" in verdict.text
     assert "diverged: pre-activation seed 0" in verdict.text
 
 
-def test_tasks_give_the_deepest_net_its_own_seed_count() -> None:
-    tasks = make_tasks(TINY)
-    assert [(k, d, s) for _, k, d, s in tasks] == [
-        ("postact", 11, 0), ("preact", 11, 0), ("postact", 11, 1), ("preact", 11, 1),
+def test_tasks_give_the_deepest_net_its_own_seed_count_and_run_first() -> None:
+    todo = tasks(TINY, None)
+    assert [(k, d, s) for _, k, d, s in todo.values()] == [
         ("postact", 20, 0), ("preact", 20, 0),
+        ("postact", 11, 0), ("preact", 11, 0), ("postact", 11, 1), ("preact", 11, 1),
     ]  # fmt: skip
-    assert len(make_tasks(replace(TINY, deepest_seeds=None))) == 8
+    assert list(todo)[:2] == ["postact20-seed0", "preact20-seed0"]
+    assert len(tasks(replace(TINY, deepest_seeds=None), None)) == 8
+    assert len(tasks(replace(TINY, deepest_seeds=3), None)) == 2 * 2 + 3 * 2
+
+
+def test_isolate_asks_for_a_fresh_process_per_run() -> None:
+    assert EXPERIMENT.fresh_process is fresh_process
+    assert fresh_process(make_config("depth")) and not fresh_process(TINY)
+    assert make_executor(make_config("depth"), fresh_process=True).fresh_process
 
 
 def test_checkpointing_is_decided_by_depth() -> None:
@@ -106,19 +122,27 @@ def test_checkpointing_is_decided_by_depth() -> None:
         ({"block": "wide"}, "accepted: bottleneck, basic"),
         ({"depths": (11, 11)}, "distinct"),
         ({"seeds": 0}, "seeds=0"),
+        ({"width": 0}, "width=0"),
+        ({"deepest_seeds": 0}, "deepest_seeds=0"),
+        ({"checkpoint_from": -1}, "checkpoint_from=-1"),
+        ({"epochs": 2}, "not both"),
         ({"overrides": ("optim.lr=fast",)}, "optim.lr"),
     ],
 )
-def test_bad_settings_fail_before_training(changes: dict, message: str) -> None:
+def test_bad_settings_fail_before_training(tmp_path, changes: dict, message: str) -> None:
     with pytest.raises((ValueError, ConfigError), match=message):
-        check(replace(TINY, **changes))
+        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # checked before the run directory is made
 
 
 def test_unknown_preset_names_the_accepted_ones() -> None:
     with pytest.raises(ValueError, match="accepted: quick, paper"):
-        DepthConfig.preset_config("huge")
-    paper = DepthConfig.preset_config("paper", seeds=2)
+        make_config("depth", "huge")
+    paper = make_config("depth", "paper", seeds=2)
     assert (paper.data, paper.depths, paper.width, paper.seeds) == ("cifar10", (164, 1001), 16, 2)
+    assert (paper.steps, paper.epochs, paper.deepest_seeds) == (64000, None, None)
+    quick = make_config("depth", epochs=2)  # epochs replace the preset's 100 steps
+    assert (quick.steps, quick.epochs, quick.checkpoint_from, quick.isolate) == (None, 2, 500, True)
 
 
 def test_same_params_for_both_kinds_as_in_the_paper() -> None:
@@ -133,12 +157,14 @@ def test_same_params_for_both_kinds_as_in_the_paper() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_result() -> DepthResult:
-    return run(TINY)
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    run_dir = tmp_path_factory.mktemp("depth") / "run"
+    return execute(EXPERIMENT, TINY, out=run_dir), run_dir
 
 
-def test_tiny_run_numbers(tiny_result: DepthResult) -> None:
-    runs = tiny_result.runs
+def test_tiny_run_numbers(tiny_run: tuple[Result, Path]) -> None:
+    tiny_result, _ = tiny_run
+    runs = tiny_result.records
     assert len(runs) == 6
     bundle = load_data("synthetic1d")
     for r in runs:
@@ -154,30 +180,40 @@ def test_tiny_run_numbers(tiny_result: DepthResult) -> None:
     # 512 training samples / batch 32 = 16 steps per epoch: 8 steps end inside epoch 1,
     # which the loop still closes with a test evaluation.
     assert all(r.epoch_steps == [8] and len(r.test_err) == 1 for r in runs)
-    rows = {(row["kind"], row["depth"]): row for row in tiny_result.summary}
+    rows = {(row["kind"], row["depth"]): row for row in tiny_result.summary["nets"]}
     assert rows["preact", 11]["seeds"] == 2 and rows["preact", 20]["seeds"] == 1
     assert rows["postact", 20]["train_err_std"] == 0.0  # one seed: no spread
     post11 = [r.final_train_err for r in runs if r.kind == "postact" and r.depth == 11]
     assert rows["postact", 11]["train_err_mean"] == pytest.approx(np.mean(post11))
-    assert tiny_result.verdict.depth == 20
-    assert "shared process" in tiny_result.memory
+    assert tiny_result.verdict.numbers["depth"] == 20
+    assert "shared process" in tiny_result.summary["memory"]
+    deepest = tiny_result.summary["deepest"]
+    assert deepest["preact"]["final_train_err"] == [rows["preact", 20]["train_err_mean"]]
 
 
-def test_tiny_run_saves_curves_and_tables(tiny_result: DepthResult, tmp_path) -> None:
-    tiny_result.save(tmp_path)
-    arrays = load_arrays(tmp_path)
+def test_tiny_run_saves_curves_and_tables(tiny_run: tuple[Result, Path]) -> None:
+    tiny_result, run_dir = tiny_run
+    arrays = load_arrays(run_dir)
     assert arrays["preact20_seed0_loss"].shape == (2, 4)
     assert arrays["postact11_seed1_train"][0].tolist() == [2, 4, 6, 8]
-    header = (tmp_path / "summary.csv").read_text().splitlines()[0]
+    header = (run_dir / "nets.csv").read_text().splitlines()[0]
     assert "peak_mem_mb" in header and "cpu_s_mean" in header and "checkpointed" in header
-    assert (tmp_path / "runs.csv").read_text().count("\n") == 7  # header + 6 runs
-    assert DepthResult.load(tmp_path) == tiny_result
+    assert (run_dir / "records.csv").read_text().count("\n") == 7  # header + 6 runs
+    loaded = Result.load(run_dir)
+    assert loaded == tiny_result and isinstance(loaded.records[0], RunRecord)
 
 
-def test_checkpointing_keeps_the_loss_trajectory() -> None:
+def test_summary_does_not_depend_on_the_order_of_the_records(tiny_run) -> None:
+    # The driver hands records over deepest first; the numbers are the same in any order.
+    tiny_result, _ = tiny_run
+    shuffled = list(reversed(tiny_result.records))
+    assert summarize(TINY, shuffled) == tiny_result.summary
+
+
+def test_checkpointing_keeps_the_loss_trajectory_and_the_norm_statistics() -> None:
     # Recomputation replays the same forward in training mode: same batch statistics, same
-    # gradients, so the same losses step after step (eval-mode numbers may differ: BN's running
-    # statistics are updated again in the recomputation).
+    # gradients, so the same losses step after step; BN's running statistics are restored after
+    # the recomputation (reslab.nn.checkpoint), so eval-mode numbers agree as well.
     config = replace(TINY, log_every=1, steps=5, batch_size=64)
     plain = train_one((replace(config, checkpoint_from=None), "preact", 20, 0))
     ckpt = train_one((replace(config, checkpoint_from=0), "preact", 20, 0))
@@ -185,17 +221,27 @@ def test_checkpointing_keeps_the_loss_trajectory() -> None:
     assert len(plain.train_loss) == 5
     np.testing.assert_allclose(ckpt.train_loss, plain.train_loss, rtol=1e-5)
     assert plain.train_loss[0] != plain.train_loss[-1]  # the weights did move
+    assert ckpt.final_train_err == plain.final_train_err  # evaluated with the same statistics
+    assert ckpt.final_test_err == plain.final_test_err
 
 
 def _pid(_task: int) -> int:
     return os.getpid()
 
 
+def pids(fresh: bool, n: int) -> list[int]:
+    out: dict[str, int] = {}
+    executor = LocalExecutor(workers=1, fresh_process=fresh)
+    executor.run(_pid, {str(i): i for i in range(n)}, out.__setitem__)
+    return list(out.values())
+
+
+@pytest.mark.slow  # three spawned processes, each importing torch: 20-55 s on 2 busy cores
 def test_fresh_process_per_run() -> None:
-    pids = map_runs(_pid, [0, 1], workers=1, fresh_process=True)
-    assert len(set(pids)) == 2 and os.getpid() not in pids
-    assert map_runs(_pid, [0], workers=1, fresh_process=True) != [os.getpid()]  # even one task
-    assert map_runs(_pid, [0, 1], workers=1) == [os.getpid()] * 2  # default: in this process
+    fresh = pids(True, 2)
+    assert len(set(fresh)) == 2 and os.getpid() not in fresh
+    assert pids(True, 1) != [os.getpid()]  # even one task
+    assert pids(False, 2) == [os.getpid()] * 2  # shared: in this process
 
 
 @pytest.mark.slow
@@ -204,8 +250,10 @@ def test_checkpointing_lowers_peak_memory_in_fresh_processes() -> None:
     # checkpointing, the block inputs only with it (measured: 369 vs 257 MB above baseline; the
     # RSS also holds ~150 MB that does not depend on depth: kernels, caches, evaluation).
     config = replace(TINY, depths=(164,), width=4, batch_size=512, steps=2, log_every=1)
-    tasks = [(replace(config, checkpoint_from=c), "preact", 164, 0) for c in (None, 0)]
-    plain, ckpt = map_runs(train_one, tasks, workers=1, fresh_process=True)
+    todo = {str(c): (replace(config, checkpoint_from=c), "preact", 164, 0) for c in (None, 0)}
+    done: dict[str, RunRecord] = {}
+    LocalExecutor(workers=1, fresh_process=True).run(train_one, todo, done.__setitem__)
+    plain, ckpt = done["None"], done["0"]
     used = [r.peak_mem_mb - r.base_mem_mb for r in (plain, ckpt)]
     assert used[1] < used[0] - 60.0, used
     assert ckpt.train_loss == pytest.approx(plain.train_loss, rel=1e-5)

@@ -8,27 +8,37 @@ import numpy as np
 import pytest
 import torch
 
-from reslab.experiments.common import load_arrays
+from reslab import run_experiment
+from reslab.experiments.driver import execute, make_config
 from reslab.experiments.gradients import (
+    EXPERIMENT,
+    PRESETS,
+    GradientRecord,
     GradientsConfig,
-    GradientsResult,
     block_gradient_norms,
     build_net,
+    check,
     first_last_ratio,
     growth_law,
     judge,
     measure_one,
     measurement_batches,
-    run,
+    summarize,
+    tasks,
     train_config,
 )
-from reslab.experiments.runner import cached_data
+from reslab.experiments.protocol import cached_data
+from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
 
 TINY = {
     "data": "synthetic1d", "seeds": 1, "batches": 1, "batch_size": 32, "workers": 1,
     "device": "cpu",
 }  # fmt: skip
+
+
+def run(config: GradientsConfig, out: Path | None = None) -> Result:
+    return execute(EXPERIMENT, config, out=out)
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +52,12 @@ def batch(synthetic1d):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[GradientsResult, Path]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
     """Depths 8 and 14, two seeds, depth 8 also trained 2 steps; saved."""
     config = GradientsConfig(**{**TINY, "seeds": 2, "batches": 2},
                              depths=(8, 14), train_max_depth=8, steps=2)  # fmt: skip
-    result = run(config)
-    return result, result.save(tmp_path_factory.mktemp("gradients"))
+    run_dir = tmp_path_factory.mktemp("gradients") / "run"
+    return run(config, run_dir), run_dir
 
 
 @pytest.mark.parametrize(("block", "shortcut"), [("basic", "A"), ("preact_basic", "B")])
@@ -91,11 +101,11 @@ def test_deep_plain_net_explodes_where_shortcut_nets_do_not() -> None:
     # Measured on synthetic1d (3 seeds): plain-56 1.0e4-1.4e4, residual-56 34-55, preact-56 135-171.
     assert ratio[("plain", 56)] > 1000
     assert ratio[("plain", 56)] > 20 * max(ratio[("residual", 56)], ratio[("preact", 56)])
-    assert result.verdict is not None
-    assert result.verdict.laws == {
+    numbers = result.verdict.numbers
+    assert numbers["laws"] == {
         "init": {"plain": "exponential", "residual": "power-law", "preact": "power-law"}
     }
-    assert result.verdict.highway_holds and result.verdict.plain_breaks
+    assert numbers["highway_holds"] and numbers["plain_breaks"] and result.verdict.ok
     for r in result.records:
         profile = r.profile("input", "init")
         assert np.all(np.isfinite(profile)) and np.all(profile > 0)
@@ -120,7 +130,7 @@ def test_tiny_run_numbers(tiny_run) -> None:
             assert not np.allclose(r.profile("weight", "trained"), r.profile("weight", "init"))
         else:
             assert r.status == "init-only" and r.profile("input", "trained").size == 0
-    rows = {(row["kind"], row["depth"]): row for row in result.summary}
+    rows = {(row["kind"], row["depth"]): row for row in result.summary["nets"]}
     assert len(rows) == 6
     for (kind, depth), row in rows.items():
         ratios = [first_last_ratio(r.profile("input", "init")) for r in result.records
@@ -131,17 +141,35 @@ def test_tiny_run_numbers(tiny_run) -> None:
         assert math.isnan(row["input_ratio_trained_mean"]) == (depth == 14)
     assert result.provenance["seeds"] == [0, 1] and result.provenance["torch"]
     assert load_arrays(run_dir)["preact14_seed1_weight_init"].shape == (6,)
-    header = (run_dir / "summary.csv").read_text().splitlines()[0]
+    header = (run_dir / "nets.csv").read_text().splitlines()[0]
     assert header.startswith("kind,depth,seeds,blocks,input_ratio_init_mean")
+    assert "profiles" not in (run_dir / "records.csv").read_text().splitlines()[0]
 
 
 def test_result_round_trips_through_save_and_load(tiny_run) -> None:
     result, run_dir = tiny_run
-    loaded = GradientsResult.load(run_dir)
+    loaded = Result.load(run_dir)
     assert loaded.config == result.config
-    assert loaded.records == result.records
+    assert loaded.records == result.records and isinstance(loaded.records[0], GradientRecord)
     assert loaded.verdict == result.verdict
-    assert loaded.summary[0]["input_ratio_init_mean"] == result.summary[0]["input_ratio_init_mean"]
+    first = result.summary["nets"][0]["input_ratio_init_mean"]
+    assert loaded.summary["nets"][0]["input_ratio_init_mean"] == first
+
+
+def test_tasks_run_the_deepest_nets_first() -> None:
+    config = GradientsConfig(depths=(8, 20, 14), seeds=2)
+    keys = list(tasks(config, None))
+    assert keys[:3] == ["plain20-seed0", "residual20-seed0", "preact20-seed0"]
+    assert keys[-1] == "preact8-seed1" and len(set(keys)) == len(keys) == 3 * 3 * 2
+
+
+def test_summary_does_not_depend_on_the_order_of_the_records(tiny_run) -> None:
+    # The driver hands records over in task order (deepest first); the numbers are the same in
+    # any order, down to the last bit.
+    result, _ = tiny_run
+    config = result.config
+    shuffled = list(reversed(result.records))
+    assert summarize(config, shuffled) == summarize(config, result.records)
 
 
 def test_bottleneck_family(synthetic1d) -> None:
@@ -169,11 +197,11 @@ def test_a_diverged_net_is_recorded_not_fatal(tmp_path) -> None:
     for r in diverged:
         assert r.diverged_step is not None and r.test_err is None
         assert not np.all(np.isfinite(r.profile("weight", "trained")))
-    row = next(s for s in result.summary if s["kind"] == diverged[0].kind)
+    row = next(s for s in result.summary["nets"] if s["kind"] == diverged[0].kind)
     assert row["diverged"] == 1 and row["input_ratio_trained_nonfinite"] == 1
-    assert result.verdict is not None and "after 4 steps" in result.verdict.text
+    assert "after 4 steps" in result.verdict.text
     # Non-finite norms survive saving and loading (JSON null / "inf" back to nan / inf).
-    loaded = GradientsResult.load(result.save(tmp_path))
+    loaded = Result.load(result.save(tmp_path))
     for r, back in zip(result.records, loaded.records, strict=True):
         for name, values in r.profiles.items():
             np.testing.assert_array_equal(back.profiles[name], values)
@@ -208,11 +236,13 @@ def test_judge_sees_a_vanishing_shortcut_net() -> None:
         _row("residual", 20, 9, 10.0, 9.0), _row("residual", 110, 54, 100.0, None),
         _row("preact", 20, 9, 0.2, 0.5), _row("preact", 110, 54, 0.05, None),
     ]  # fmt: skip
-    verdict = judge(summary, config)
-    assert verdict.plain_breaks and not verdict.highway_holds
-    assert verdict.laws["init"] == {"plain": "exponential", "residual": "power-law",
-                                    "preact": "power-law"}  # fmt: skip
-    assert verdict.laws["trained"]["plain"] == "one depth"
+    verdict = judge(config, {"nets": summary})
+    laws = verdict.numbers["laws"]
+    assert verdict.numbers["plain_breaks"] and not verdict.numbers["highway_holds"]
+    assert not verdict.ok
+    assert laws["init"] == {"plain": "exponential", "residual": "power-law",
+                            "preact": "power-law"}  # fmt: skip
+    assert laws["trained"]["plain"] == "one depth"
     assert verdict.text.startswith("gradient highway not seen, plain nets break")
     assert "plain-20 20 → plain-110 9e+07 (exponential)" in verdict.text
     assert "after 5 steps plain-20 18 (one depth)" in verdict.text
@@ -227,7 +257,7 @@ def test_train_config_is_the_recipe_cut_to_steps() -> None:
 
 
 def test_paper_preset_is_cifar10_with_the_papers_recipe() -> None:
-    config = GradientsConfig.preset_config("paper")
+    config = make_config("gradients", "paper")
     assert config.data == "cifar10" and config.depths == (20, 56, 110, 1202)
     assert config.train_max_depth is None and config.trains(1202)
     cfg = train_config(config, 0)
@@ -236,8 +266,8 @@ def test_paper_preset_is_cifar10_with_the_papers_recipe() -> None:
 
 
 def test_quick_preset_trains_up_to_110_layers() -> None:
-    config = GradientsConfig.preset_config("quick", seeds=3)
-    assert config.seeds == 3 and config.data == "mnist1d"
+    config = make_config("gradients", "quick", seeds=3)
+    assert config.seeds == 3 and config.data == "mnist1d" and PRESETS["quick"].seeds == 2
     assert [d for d in config.depths if config.trains(d)] == [20, 56, 110]
     assert max(config.depths) > 1000
 
@@ -253,21 +283,33 @@ def test_quick_preset_trains_up_to_110_layers() -> None:
         ({"steps": -1}, "steps=-1"),
         ({"train_max_depth": 0}, "train_max_depth=0"),
         ({"batches": 17, "batch_size": 32}, "accepted: batches <= 16"),
+        ({"depths": (8, 8)}, "distinct"),
     ],
 )
-def test_bad_config_fails_before_measuring(changes, message) -> None:
+def test_bad_config_fails_before_measuring(tmp_path, changes, message) -> None:
     config = GradientsConfig(**{**TINY, "depths": (8,), **changes})
     with pytest.raises(ValueError, match=re.escape(message)):
-        run(config)
+        run(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # checked before the run directory is made
+
+
+def test_no_epochs_only_steps() -> None:
+    # Every net trains a fixed number of steps: epochs is no setting to give.
+    with pytest.raises(ValueError, match=r"epochs=3: .* fixed number of steps; accepted: steps"):
+        check(GradientsConfig(**TINY, depths=(8,), epochs=3))
+    with pytest.raises(ValueError, match="epochs=3"):
+        run_experiment("gradients", epochs=3, **TINY)
+    assert make_config("gradients", steps=7).steps == 7  # steps is never cleared
 
 
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="accepted: quick, paper"):
-        GradientsConfig.preset_config("huge")
+        make_config("gradients", "huge")
 
 
 @pytest.mark.slow
 def test_quick_preset_shows_the_highway() -> None:
-    result = run(GradientsConfig.preset_config("quick"))
-    assert result.verdict is not None
-    assert result.verdict.highway_holds and result.verdict.plain_breaks, result.verdict.text
+    result = run(make_config("gradients"))
+    numbers = result.verdict.numbers
+    assert numbers["highway_holds"] and numbers["plain_breaks"], result.verdict.text
+    assert result.verdict.ok

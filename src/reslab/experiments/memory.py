@@ -2,8 +2,8 @@
 
 On CUDA, torch's allocator statistics (tensors only). On a CPU, the process's peak resident set
 size: Linux lets a process reset it (``/proc/self/clear_refs``); elsewhere ``ru_maxrss`` never
-goes down, so a run needs a process of its own (``map_runs(..., fresh_process=True)``) for its
-peak to be its own.
+goes down, so a run needs a process of its own (``Experiment.fresh_process``) for its peak to
+be its own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Report of the depth experiment: He et al. 2016, Table 3 and Figure 6 (1001-layer ResNets)."""
+"""Figures of the depth experiment: He et al. 2016, Table 3 and Figure 6 (1001-layer ResNets)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.experiments.result import Result
 from reslab.reporting.degradation import stacked_curves
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure, plot_curves
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 
 KINDS = ("postact", "preact")
 LABEL = {"postact": "post-activation", "preact": "pre-activation"}
@@ -34,6 +35,9 @@ def errors_vs_depth_png(summary: list[dict[str, Any]]) -> bytes:
                 ax.plot(*zip(*paper, strict=True), "x", color=COLOR[kind], ms=9,
                         label=f"{LABEL[kind]} (paper)")  # fmt: skip
         ax.set_xscale("log")
+        ticks = sorted({r["depth"] for r in summary})  # the measured depths, not powers of 10
+        ax.set_xticks(ticks, labels=[str(d) for d in ticks], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set_xlabel("depth (layers)")
         ax.set_title(f"final {part}ing error" if part == "train" else "final test error")
         ax.set_ylim(0, None)
@@ -67,53 +71,26 @@ def curves_png(arrays: dict[str, np.ndarray], depth: int) -> bytes:
     return fig_to_png(fig)
 
 
-def summary_rows(summary: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    with_paper = any(r.get("paper_test_err") is not None for r in summary)
-    columns = ["net", "depth", "params", "train err (%)", "test err (%)", "peak memory (MB)",
-               "above baseline (MB)", "wall time (s)", "CPU time (s)", "checkpointed",
-               "diverged"] + (["paper test err (%)"] if with_paper else [])  # fmt: skip
-    rows = []
-    for r in sorted(summary, key=lambda r: (r["depth"], KINDS.index(r["kind"]))):
-        row = [
-            LABEL[r["kind"]], r["depth"], r["params"], _ms(r, "train"), _ms(r, "test"),
-            r["peak_mem_mb"], r["run_mem_mb"], r["wall_s_mean"],
-            r["cpu_s_mean"], "yes" if r["checkpointed"] else "no",
-            f"{r['diverged']} of {r['seeds']}",
-        ]  # fmt: skip
-        rows.append(row + ([r.get("paper_test_err")] if with_paper else []))
-    return columns, rows
-
-
-def _ms(row: dict[str, Any], part: str) -> MeanStd | float:
-    if row["seeds"] == 1:  # one run has no spread to show
-        return row[f"{part}_err_mean"]
-    return MeanStd(row[f"{part}_err_mean"], row[f"{part}_err_std"], row["seeds"])
-
-
-def _settings(config: dict[str, Any]) -> str:
-    length = f"{config['steps']} iterations" if config["steps"] else f"{config['epochs']} epochs"
+def protocol_text(config: Any) -> str:
+    length = f"{config.steps} iterations" if config.steps else f"{config.epochs} epochs"
+    start = config.checkpoint_from
+    checkpointing = "at no depth" if start is None else f"from {start} layers on"
     return (
-        f"{config['data']}, {config['block']} blocks at width {config['width']}, recipe "
-        f"{config['recipe']}, batch {config['batch_size']}, {length}, preset {config['preset']}"
+        f"Every net: {config.block} blocks at width {config.width}, recipe {config.recipe}, "
+        f"batch {config.batch_size}, {length}; gradient checkpointing {checkpointing}."
     )
 
 
-@register_report("depth")
-def depth_report(run_dir: Path) -> Report:
-    results = load_results(run_dir)
-    config, verdict, summary = results["config"], results["verdict"], results["summary"]
-    arrays = load_arrays(run_dir)
+@register_figures("depth")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    summary, depth = result.summary["nets"], max(result.config.depths)
     pngs = {  # the index shows a run's first PNG by path: the errors-vs-depth figure
         "depth.png": errors_vs_depth_png(summary),
-        "depth_curves.png": curves_png(arrays, verdict["depth"]),
+        "depth_curves.png": curves_png(result.arrays(), depth),
     }
     for name, png in pngs.items():
         (Path(run_dir) / name).write_bytes(png)
-    report = Report(
-        "Training 1000-layer ResNets",
-        subtitle=f"He et al. 2016, Table 3 and Figure 6 — {_settings(config)}",
-    )
-    report.add_verdict(verdict["text"], ok=verdict["preact_better"])
+    report.add_text(protocol_text(result.config))
     report.add_section("Error against depth")
     report.add_figure(
         pngs["depth.png"],
@@ -121,23 +98,17 @@ def depth_report(run_dir: Path) -> Report:
         "the test split; mean ± std over seeds (the deepest net may have fewer seeds). Crosses: "
         "He et al. 2016, Table 3, when the data and nets match the paper's.",
     )
-    report.add_section(f"Training curves at {verdict['depth']} layers")
+    report.add_section(f"Training curves at {depth} layers")
     report.add_figure(
         pngs["depth_curves.png"],
         caption="Thin: running training error (left) and training loss (right) over each log "
         "interval; bold: test error after each epoch. Mean over seeds, band ±1 std.",
     )
-    report.add_section("Every net")
-    columns, rows = summary_rows(summary)
-    caption = (
-        f"Errors: mean ± std over seeds. Memory: {results['memory']}, the largest over seeds; "
-        "'above baseline' subtracts what was resident before the model was built. Times: mean "
-        "per run; CPU time counts every thread and excludes waiting for a core."
+    report.add_text(
+        _NOTES.format(
+            threshold=result.verdict.numbers["threshold"], memory=result.summary["memory"]
+        )
     )
-    report.add_table(columns, rows, caption=caption)
-    report.add_text(_NOTES.format(threshold=verdict["threshold"]))
-    report.add_provenance({**results["provenance"], "config": config})
-    return report
 
 
 _NOTES = """\
@@ -146,11 +117,17 @@ the paper's Figure 6 shows separating (optimisation, not overfitting): a gap cou
 exceeds {threshold:.2g} points (1 point, or twice its standard error over seeds). A diverged \
 run counts at chance level.
 
+In the summary table, errors are mean ± std over seeds. *peak mem mb*: {memory}, the largest \
+over seeds; *run mem mb* subtracts what was resident before the model was built. Times are \
+means per run; CPU time counts every thread and excludes waiting for a core.
+
 *Gradient checkpointing* recomputes each residual block's activations in the backward pass: \
 memory grows with the number of blocks instead of the number of layers, for one more forward \
 pass per step (about a third more arithmetic). With tiny 1-D nets on a CPU the per-operator \
 overhead of the recomputation weighs more than the arithmetic, so compare CPU times at equal \
-depth with `--checkpoint-from` before drawing conclusions. The recomputed forward also updates \
-BatchNorm's running statistics a second time per step: training losses are identical, but the \
-statistics used at test time move nearly twice as fast (momentum 0.19 instead of 0.1).
+depth with `--checkpoint-from` before drawing conclusions. The recomputed forward does not \
+count twice in BatchNorm's running statistics: they are saved before it and restored after \
+(`reslab.nn.checkpoint`), so they move once per step at the usual momentum, as without \
+checkpointing; the training losses match those of the same net trained without it, up to \
+floating-point rounding.
 """

@@ -1,4 +1,4 @@
-"""Report of the gradient-highway experiment (He et al. 2016, eq. 5): per-block gradient norms."""
+"""Figures of the gradient-highway experiment (He et al. 2016, eq. 5): per-block gradient norms."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from reslab.experiments.common import load_arrays
-from reslab.reporting import MeanStd, Report, load_results, register_report
+from reslab.experiments.result import Result
 from reslab.reporting.figures import depth_colors, fig_to_png, kind_color, new_figure, plot_curves
+from reslab.reporting.html import Report
+from reslab.reporting.registry import register_figures
 
 KINDS = ("plain", "residual", "preact")
 NAMES = {"plain": "plain", "residual": "residual", "preact": "pre-activation"}
@@ -100,74 +101,53 @@ def _draw_ratio(ax: Any, arrays: dict[str, np.ndarray], depths: list[int], kind:
         lines[label].set_markerfacecolor("white")
 
 
-def ratio_rows(
-    summary: list[dict[str, Any]], phases: list[str], steps: int
-) -> tuple[list[str], list[list[Any]]]:
-    trained = "trained" in phases
-    columns = ["network", "blocks", "input, init", "weights, init"]
-    if trained:
-        columns += [f"input, {steps} steps", f"weights, {steps} steps", "diverged",
-                    "test err (%)"]  # fmt: skip
-    columns.append("non-finite")
-    rows = []
-    for r in sorted(summary, key=lambda r: (KINDS.index(r["kind"]), r["depth"])):
-        row = [f"{r['kind']}-{r['depth']}", r["blocks"], _ms(r, "input_ratio_init"),
-               _ms(r, "weight_ratio_init")]  # fmt: skip
-        if trained:
-            row += [_ms(r, "input_ratio_trained"), _ms(r, "weight_ratio_trained"),
-                    f"{r['diverged']} of {r['seeds']}" if r["trained_steps"] else None,
-                    _ms(r, "test_err")]  # fmt: skip
-        row.append(sum(r[f"{p}_ratio_{ph}_nonfinite"] for p in ("input", "weight")
-                       for ph in phases))  # fmt: skip
-        rows.append(row)
-    return columns, rows
-
-
-def _ms(row: dict[str, Any], key: str) -> MeanStd | None:
-    # Ratios span dozens of orders of magnitude: format_mean_std switches to exponents for them.
-    mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
-    if mean is None or not math.isfinite(mean := float(mean)):  # float(): JSON's "inf"
-        return None
-    return MeanStd(mean, float(std) if std is not None else 0.0, row["seeds"])
-
-
 def law_rows(laws: dict[str, dict[str, str]], steps: int) -> list[list[str]]:
     when = {"init": "at initialisation", "trained": f"after {steps} steps"}
     return [[when[phase], *(by_kind[k] for k in KINDS)] for phase, by_kind in laws.items()]
 
 
-@register_report("gradients")
-def gradients_report(run_dir: Path) -> Report:
-    results = load_results(run_dir)
-    config, verdict, summary = results["config"], results["verdict"], results["summary"]
-    depths, steps = sorted(config["depths"]), config["steps"]
-    phases = list(verdict["laws"])
-    flat = float(verdict["flat"])
-    arrays = load_arrays(run_dir)
+@register_figures("gradients")
+def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
+    config, numbers = result.config, result.verdict.numbers
+    depths, steps = sorted(config.depths), config.steps
+    laws: dict[str, dict[str, str]] = numbers["laws"]
+    phases, flat = list(laws), float(numbers["flat"])
+    arrays = result.arrays()
     profiles = profiles_png(arrays, depths, phases, steps)
     ratios = ratio_png(arrays, depths, phases, steps, flat)
     (Path(run_dir) / "gradients_profiles.png").write_bytes(profiles)
     (Path(run_dir) / "gradients_ratio.png").write_bytes(ratios)
-    report = Report(
-        "The gradient highway",
-        subtitle=f"He et al. 2016, Identity Mappings in Deep Residual Networks, eq. 4-5 — "
-        f"{config['data']}, {config['block']} blocks, {config['seeds']} seeds, "
-        f"preset {config['preset']}",
+    text = (
+        f"Nets of {config.block} blocks, each measured at initialisation on the same "
+        f"{_batches(config)} (the first of the train split, in order)"
     )
-    report.add_verdict(verdict["text"], ok=verdict["highway_holds"] and verdict["plain_breaks"])
+    if "trained" in phases:
+        text += (
+            f", then trained {steps} steps with the {config.recipe} recipe "
+            f"({_trained(config)}) and measured again"
+        )
+    report.add_text(text + ".")
     _add_profiles(report, profiles, config)
-    _add_ratios(report, ratios, summary, verdict["laws"], steps, flat)
-    report.add_provenance({**results["provenance"], "config": config})
-    return report
+    _add_ratios(report, ratios, laws, steps, flat)
 
 
-def _add_profiles(report: Report, png: bytes, config: dict[str, Any]) -> None:
+def _batches(config: Any) -> str:
+    return f"{config.batches} batch{'es' if config.batches != 1 else ''} of {config.batch_size}"
+
+
+def _trained(config: Any) -> str:
+    if config.train_max_depth is None:
+        return "every depth"
+    return f"depths up to {config.train_max_depth}"
+
+
+def _add_profiles(report: Report, png: bytes, config: Any) -> None:
     report.add_section("Norms along the depth")
     report.add_figure(
         png,
         caption="Per block, log₁₀ of the L2 norm (over a whole batch) of the loss gradient "
         "w.r.t. the block's input (top) and its weights (middle), and of the block's input "
-        f"itself (bottom); mean over {config['batches']} batches of {config['batch_size']}. "
+        f"itself (bottom); mean over {_batches(config)}. "
         "Line: mean of log₁₀ over seeds (a geometric mean), band ±1 std. Red: plain, blue: "
         "residual (post-activation), green: pre-activation; darker is deeper. Gaps are "
         "non-finite values (overflow, divergence).",
@@ -182,35 +162,27 @@ def _add_profiles(report: Report, png: bytes, config: dict[str, Any]) -> None:
 
 
 def _add_ratios(
-    report: Report,
-    png: bytes,
-    summary: list[dict[str, Any]],
-    laws: dict[str, dict[str, str]],
-    steps: int,
-    flat: float,
+    report: Report, png: bytes, laws: dict[str, dict[str, str]], steps: int, flat: float
 ) -> None:
     report.add_section("First / last block")
     report.add_figure(
         png,
         caption="log₁₀ of the ratio of the first block's norm to the last block's; line: mean "
-        "over seeds of log₁₀ (a geometric mean; the table below gives arithmetic means), band "
+        "over seeds of log₁₀ (a geometric mean; the summary table gives arithmetic means), band "
         f"±1 std; grey: within a factor {flat:g} of 1. Solid: at initialisation, dashed: after "
         "training. A missing point is a non-finite ratio (see the table).",
-    )
-    columns, rows = ratio_rows(summary, list(laws), steps)
-    report.add_table(
-        columns,
-        rows,
-        caption="First/last block norm ratio of the input gradient (input) and of the weight "
-        "gradient (weights), at initialisation and after training; mean ± std over the seeds "
-        "whose ratio is finite. Non-finite ratios (overflow or divergence) are counted, not "
-        "averaged; test error of the trained nets.",
     )
     report.add_table(
         ["input-gradient ratio vs depth", *(NAMES[k] for k in KINDS)],
         law_rows(laws, steps),
         caption="How the ratio grows with the number of blocks n, from the shallowest to the "
         "deepest net.",
+    )
+    report.add_text(
+        "In the summary table, *input ratio* is the first/last block norm ratio of the input "
+        "gradient and *weight ratio* that of the weight gradient, at initialisation (init) and "
+        "after training (trained): mean ± std over the seeds whose ratio is finite. Non-finite "
+        "ratios (overflow or divergence) are counted in the *nonfinite* columns, not averaged."
     )
     report.add_text(
         "Growth law: the deepest net's ratio r is compared, in log space, with two "

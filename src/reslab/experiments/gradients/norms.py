@@ -13,8 +13,10 @@ import torch.nn.functional as F
 
 from reslab.blocks import ResidualBlock
 from reslab.data import DataBundle, make_loader
-from reslab.experiments.gradients.config import PARTS
 from reslab.models.resnet import ResNet
+
+# Per block: ||dL/dx_l|| (the block's input), ||dL/dtheta_l|| (its parameters) and ||x_l||.
+PARTS = ("input", "weight", "activation")
 
 
 def block_gradient_norms(
