@@ -44,7 +44,8 @@ def test_run_identity_writes_results_and_report(tmp_path) -> None:
     config = results["config"]
     assert (config["depth"], config["deep_depth"], config["continue_steps"]) == (8, 14, 4)
     assert config["steps"] == 8 and config["epochs"] is None  # --steps replaced the epochs
-    by = {v["variant"]: v for v in results["records"]}
+    assert [r["seed"] for r in results["records"]] == [0]  # one record per seed
+    by = {v["variant"]: v for v in results["records"][0]["variants"]}
     assert by["residual"]["max_abs_diff"] == 0.0
     assert by["residual"]["train_loss0"] == pytest.approx(by["shallow"]["train_loss0"], abs=1e-6)
     assert (out / "report.html").exists() and (out / "identity.png").exists()

@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from reslab.data import load_data
 from reslab.experiments import get_experiment
 from reslab.experiments.driver import execute
 from reslab.experiments.executors import LocalExecutor
@@ -19,14 +18,17 @@ from reslab.experiments.identity import (
     EXPERIMENT,
     PRESETS,
     IdentityConfig,
+    SeedRecord,
     VariantRecord,
+    arrays,
     continue_config,
+    flat_variants,
     judge,
     summarize,
     tasks,
-    trained_shallow,
 )
 from reslab.experiments.identity.deepen import VARIANTS, deepen, max_output_change
+from reslab.experiments.jsonable import from_jsonable, to_jsonable
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
 
@@ -120,7 +122,8 @@ def test_deepen_rejects_bad_requests() -> None:
 
 def test_tiny_run_numbers(tiny_run: Path) -> None:
     r = Result.load(tiny_run)
-    by = {v.variant: v for v in r.records}
+    assert [type(s) for s in r.records] == [SeedRecord] and r.records[0].seed == 0
+    by = {v.variant: v for v in r.records[0].variants}
     assert set(by) == {"shallow", "residual", "plain", "plain_zero"}
     assert r.summary["inserted_blocks"] == 3
     res, shallow, plain, zero = by["residual"], by["shallow"], by["plain"], by["plain_zero"]
@@ -134,8 +137,9 @@ def test_tiny_run_numbers(tiny_run: Path) -> None:
     # Constant logits on balanced classes cannot beat the class entropy, ln 10.
     assert zero.eval_loss0 >= math.log(10) - 1e-3 and zero.final_test_err > 85
     assert shallow.train_loss0 < math.log(10)  # 20 steps taught the shallow net something
-    assert len({v.shallow_test_err for v in r.records}) == 1  # one shallow net per seed
-    for v in r.records:
+    assert 0 <= r.records[0].shallow_test_err <= 100  # one shallow net per seed, its error
+    assert [v.variant for v in r.records[0].variants] == list(VARIANTS)
+    for v in r.records[0].variants:
         assert isinstance(v, VariantRecord)
         assert v.steps == list(range(1, 7)) and len(v.train_loss) == 6
         assert v.train_loss[0] == v.train_loss0 and v.status == "completed"
@@ -145,13 +149,14 @@ def test_tiny_run_numbers(tiny_run: Path) -> None:
     assert f"{res.train_loss0:.4g} vs {shallow.train_loss0:.4g}" in r.verdict.text
     saved = json.loads((tiny_run / "results.json").read_text())
     assert saved["experiment"] == "identity" and saved["provenance"]["seeds"] == [0]
-    assert saved["records"][1]["train_loss0"] == res.train_loss0
+    assert saved["records"][0]["variants"][1]["train_loss0"] == res.train_loss0
     arrays = load_arrays(tiny_run)
     np.testing.assert_array_equal(arrays["residual_seed0_loss"][1], res.train_loss)
     rows = {row["variant"]: row for row in saved["summary"]["variants"]}
     assert rows["plain"]["max_abs_diff_mean"] == plain.max_abs_diff
-    assert (tiny_run / "records.csv").read_text().startswith("variant,seed,max_abs_diff")
-    assert (tiny_run / "shallow" / "shallow-seed0.safetensors").is_file()
+    assert (tiny_run / "records.csv").read_text().startswith("seed,shallow_test_err\n0,")
+    # The task keeps the shallow net in memory: nothing besides the results in the run directory.
+    assert not [p for p in tiny_run.iterdir() if p.is_dir() and p.name != "records"]
 
 
 def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
@@ -167,35 +172,42 @@ class _NoRuns:
         assert not tasks, f"re-ran {list(tasks)}"
 
 
-def test_the_shallow_net_is_trained_once_and_shared(tmp_path: Path) -> None:
-    # The four variants of a seed are four tasks: the first trains the shallow net and saves
-    # it, the others load the very same weights (a second training could differ on a GPU).
-    bundle = load_data("synthetic1d")
-    first, err = trained_shallow(TINY, bundle, 0, tmp_path)
-    saved = tmp_path / "shallow-seed0.safetensors"
-    stamp = saved.stat().st_mtime_ns
-    again, err_again = trained_shallow(TINY, bundle, 0, tmp_path)
-    assert saved.stat().st_mtime_ns == stamp and err_again == err  # loaded, not trained again
-    assert first is not again and first.training and again.training  # as fit() leaves it
-    for (key, a), b in zip(first.state_dict().items(), again.state_dict().values(), strict=True):
-        assert torch.equal(a, b), key
-    other, _ = trained_shallow(TINY, bundle, 1, tmp_path)
-    assert not torch.equal(other.fc.weight, first.fc.weight)
-
-
-def test_tasks_train_every_seeds_shallow_net_first() -> None:
+def test_one_independent_task_per_seed(tmp_path: Path) -> None:
+    # The variants of a seed continue from one trained net, so they are one task: nothing is
+    # shared between tasks through files, and no directory is needed.
     config = replace(TINY, seeds=2)
-    keyed = tasks(config, Path("/runs/x"))
-    assert list(keyed)[:4] == ["shallow-seed0", "shallow-seed1", "residual-seed0", "residual-seed1"]
-    assert len(keyed) == 8 and keyed["plain-seed1"] == (config, "plain", 1, "/runs/x/shallow")
+    assert tasks(config, tmp_path) == {"seed0": (config, 0), "seed1": (config, 1)}
+    assert tasks(config, None) == tasks(config, tmp_path) and not list(tmp_path.iterdir())
+
+
+def test_seed_record_round_trips_through_json() -> None:
+    variant = VariantRecord("plain_zero", 1, 3.5, math.inf, 2.5, [1, 2], [2.5, math.nan], 0.1,
+                            1.0, 2.0, "diverged")  # fmt: skip
+    record = SeedRecord(seed=1, shallow_test_err=12.5, variants=[variant])
+    saved = json.loads(json.dumps(to_jsonable(record)))
+    back = from_jsonable(SeedRecord, saved)
+    assert isinstance(back.variants[0], VariantRecord) and back.variants[0].eval_loss0 == math.inf
+    assert math.isnan(back.variants[0].train_loss[1])
+    assert to_jsonable(back) == saved  # nan is written as null: comparable
+
+
+def test_runs_are_flattened_seed_by_seed_in_variant_order() -> None:
+    # The order the per-seed code always had: raw.npz keys, and the per-variant means, follow it.
+    records = fake_records(0.5, 0.0)
+    assert [(v.seed, v.variant) for v in flat_variants(records)] == [
+        (s, v) for s in (0, 1) for v in VARIANTS
+    ]
+    keys = list(arrays(PRESETS["quick"], records))
+    assert keys[:5] == [f"{v}_seed0_loss" for v in VARIANTS] + ["shallow_seed1_loss"]
 
 
 @pytest.mark.slow
-def test_variants_in_other_processes_get_the_same_numbers(tiny_run: Path, tmp_path) -> None:
-    # Two spawned workers: the variants of a seed run in two processes, which must share its
-    # one shallow net (a process that trained it, one that waited for it and loaded it).
-    pooled = execute(EXPERIMENT, TINY, out=tmp_path / "run", executor=LocalExecutor(workers=2))
-    assert pooled.records == Result.load(tiny_run).records
+def test_seeds_in_other_processes_get_the_same_numbers(tiny_run: Path, tmp_path) -> None:
+    # Two spawned workers, one seed each: a seed's record does not depend on where it ran.
+    pooled = execute(EXPERIMENT, replace(TINY, seeds=2), out=tmp_path / "run",
+                     executor=LocalExecutor(workers=2))  # fmt: skip
+    assert pooled.records[0] == Result.load(tiny_run).records[0]
+    assert pooled.records[1].seed == 1 and pooled.records[1] != pooled.records[0]
 
 
 def test_continue_config_is_a_constant_rate_from_step_zero() -> None:
@@ -224,14 +236,21 @@ def test_bad_config_fails_before_training(changes, message, tmp_path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-def fake_summary(residual_loss0: float, residual_diff: float) -> dict:
+def fake_records(residual_loss0: float, residual_diff: float) -> list[SeedRecord]:
     diffs = {"shallow": 0.0, "residual": residual_diff, "plain": 3.0, "plain_zero": 5.0}
     loss0 = {"shallow": 0.5, "residual": residual_loss0, "plain": 2.3, "plain_zero": 2.3}
-    records = [
-        VariantRecord(v, s, diffs[v], loss0[v], loss0[v], [1], [loss0[v]], 0.1, 1.0, 2.0, "done",
-                      1.0)
-        for v in VARIANTS for s in (0, 1)
+    return [
+        SeedRecord(s, 1.0, [
+            VariantRecord(v, s, diffs[v], loss0[v], loss0[v], [1], [loss0[v]], 0.1, 1.0, 2.0,
+                          "done")
+            for v in VARIANTS
+        ])
+        for s in (0, 1)
     ]  # fmt: skip
+
+
+def fake_summary(residual_loss0: float, residual_diff: float) -> dict:
+    records = fake_records(residual_loss0, residual_diff)
     return summarize(replace(PRESETS["quick"], deep_depth=38), records)
 
 

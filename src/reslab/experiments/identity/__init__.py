@@ -8,18 +8,13 @@ training both from that point. For contrast, the same insertion with plain layer
 initialised, they cut the signal, and since the gradient of ReLU at 0 is 0, nothing upstream of
 them can learn again.
 
-Each (variant, seed) is one task; the four tasks of a seed continue from its one trained shallow
-net, which the first of them trains and leaves in the run directory (``trained_shallow``).
+Each seed is one task: it trains that seed's shallow net and continues every variant from it, in
+one process, so all four start from the very same weights (a second training of the seed could
+differ on a GPU) and no task depends on another's files.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +37,6 @@ from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdi
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.training import evaluate, fit, set_field
-from reslab.training.checkpoint import (
-    load_model_state,
-    model_tensors,
-    read_checkpoint,
-    save_checkpoint,
-)
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 from reslab.training.setup import eval_loader
@@ -95,7 +84,7 @@ PRESETS: dict[str, IdentityConfig] = {
 }  # fmt: skip
 
 
-Task = tuple[IdentityConfig, Variant, int, str]  # config, variant, seed, shallow-net directory
+Task = tuple[IdentityConfig, int]  # config, seed
 
 
 @dataclass
@@ -111,7 +100,13 @@ class VariantRecord:
     final_train_err: float  # %
     final_test_err: float  # %
     status: str
-    shallow_test_err: float  # % of the trained shallow net (the same for every variant of a seed)
+
+
+@dataclass
+class SeedRecord:
+    seed: int
+    shallow_test_err: float  # % of the trained shallow net, before any variant is built
+    variants: list[VariantRecord]  # in VARIANTS order, each continued from that one net
 
 
 def shallow_config(config: IdentityConfig, seed: int) -> TrainConfig:
@@ -130,13 +125,23 @@ def continue_config(config: IdentityConfig, seed: int) -> TrainConfig:
     return cfg
 
 
-def continue_variant(task: Task) -> VariantRecord:
-    """Build one variant from its seed's trained shallow net, measure it at step 0, go on."""
-    config, variant, seed, shallow_dir = task
+def run_seed(task: Task) -> SeedRecord:
+    """Train the shallow net of one seed, then build and continue every variant from it."""
+    config, seed = task
     bundle = cached_data(config.data, config.data_dir)
+    torch.manual_seed(seed)  # the initial weights are a function of the seed
+    shallow = net_for(bundle, config.depth, block=config.block, shortcut=config.shortcut)
+    trained = fit(shallow, bundle, shallow_config(config, seed), device=config.device)
+    test_err = 100 * trained.final.get("test_err", float("nan"))
+    variants = [continue_variant(config, bundle, shallow, v, seed) for v in VARIANTS]
+    return SeedRecord(seed=seed, shallow_test_err=test_err, variants=variants)
+
+
+def continue_variant(
+    config: IdentityConfig, bundle: DataBundle, shallow: ResNet, variant: Variant, seed: int
+) -> VariantRecord:
+    """Build one variant from the trained shallow net, measure it at step 0, go on."""
     dev = resolve_device(config.device)
-    shallow, shallow_err = trained_shallow(config, bundle, seed, Path(shallow_dir))
-    shallow.to(dev)
     cfg = continue_config(config, seed)
     model = build_variant(shallow, variant, config.deep_depth, seed).to(dev)
     test = eval_loader(bundle, "test", cfg.data, dev)
@@ -151,64 +156,11 @@ def continue_variant(task: Task) -> VariantRecord:
         final_train_loss=result.final.get("train_loss", float("nan")),
         final_train_err=100 * result.final.get("train_err", float("nan")),
         final_test_err=100 * result.final.get("test_err", float("nan")), status=result.status,
-        shallow_test_err=shallow_err,
     )  # fmt: skip
 
 
-def trained_shallow(
-    config: IdentityConfig, bundle: DataBundle, seed: int, directory: Path
-) -> tuple[ResNet, float]:
-    """The shallow net of ``seed`` after training, and its test error (%).
-
-    Its four variants are four tasks, possibly in four processes, and must all start from the
-    very same weights (a second training of the seed could differ on a GPU): the first task
-    trains it and saves it in ``directory``; the others wait for that file and load it.
-    """
-    name = f"shallow-seed{seed}"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: the ranks train it together (DDP)
-        name += f"-rank{os.environ.get('RANK', '0')}"  # and each keeps its own copy
-    path = directory / f"{name}.safetensors"
-    torch.manual_seed(seed)  # the initial weights are a function of the seed
-    net = net_for(bundle, config.depth, block=config.block, shortcut=config.shortcut)
-    with _exclusive(directory / f"{name}.lock"):
-        if not path.is_file():
-            trained = fit(net, bundle, shallow_config(config, seed), device=config.device)
-            test_err = 100 * trained.final.get("test_err", float("nan"))
-            state = {"test_err": test_err, "training": net.training}
-            save_checkpoint(path, model_tensors(net), state)
-    tensors, state = read_checkpoint(path)
-    load_model_state(net, tensors, path)
-    return net.train(state["training"]), state["test_err"]
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    """Held by one process at a time (``flock``: released when its holder dies, so a killed
-    run leaves no stale lock)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): a seed may then be trained twice
-        yield
-        return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def tasks(config: IdentityConfig, workdir: Path | None) -> dict[str, Task]:
-    # Every seed's first variant first: the first tasks of a pool train the shallow nets side by
-    # side, and the later ones find them trained.
-    if workdir is not None:
-        shallow_dir = workdir / "shallow"
-    else:
-        shallow_dir = Path(tempfile.mkdtemp(prefix="reslab-identity-"))
-        atexit.register(shutil.rmtree, shallow_dir, ignore_errors=True)
-    seeds = range(config.seeds)
-    return {f"{v}-seed{s}": (config, v, s, str(shallow_dir)) for v in VARIANTS for s in seeds}
+    return {f"seed{s}": (config, s) for s in range(config.seeds)}
 
 
 def check(config: IdentityConfig) -> None:
@@ -227,7 +179,13 @@ def check(config: IdentityConfig) -> None:
     validate(continue_config(config, 0))
 
 
-def summarize(config: IdentityConfig, records: list[VariantRecord]) -> Summary:
+def flat_variants(records: list[SeedRecord]) -> list[VariantRecord]:
+    """Every continued run, seed by seed, each seed's in VARIANTS order."""
+    return [v for record in records for v in record.variants]
+
+
+def summarize(config: IdentityConfig, seed_records: list[SeedRecord]) -> Summary:
+    records = flat_variants(seed_records)
     rows = []
     for variant in VARIANTS:
         group = [r for r in records if r.variant == variant]
@@ -287,10 +245,10 @@ def judge(config: IdentityConfig, summary: Summary) -> Verdict:
     return Verdict(exact and no_harm, text, numbers)
 
 
-def arrays(config: IdentityConfig, records: list[VariantRecord]) -> dict[str, np.ndarray]:
+def arrays(config: IdentityConfig, records: list[SeedRecord]) -> dict[str, np.ndarray]:
     return {
         f"{r.variant}_seed{r.seed}_loss": np.array([r.steps, r.train_loss], dtype=float)
-        for r in records
+        for r in flat_variants(records)
     }
 
 
@@ -302,9 +260,9 @@ EXPERIMENT = register(
         "and loss unchanged; plain layers do not",
         paper="He et al. 2015, sections 1 and 4.2",
         presets=PRESETS,
-        record=VariantRecord,
+        record=SeedRecord,
         tasks=tasks,
-        run_task=continue_variant,
+        run_task=run_seed,
         summarize=summarize,
         judge=judge,
         check=check,
