@@ -46,6 +46,8 @@ def test_bad_values_are_one_error_line_and_no_directory(tmp_path) -> None:
         (["--executor", "slurm"], "accepted: local, ray"),
         (["--steps", "5"], "not both"),
         (["--data", "nosuch"], "nosuch"),
+        (["--device", "tpu"], "device='tpu' is unknown; accepted: auto, cpu, cuda, cuda:N"),
+        (["--set", "optim.lr=abc"], "optim.lr"),
     ]
     for args, message in cases:
         result = runner.invoke(app, ["run", "degradation", *TINY, *args, "--out", str(out)])

@@ -1,4 +1,4 @@
-"""ExperimentResult.load and from_jsonable: the field types say how JSON values come back."""
+"""from_jsonable and the shared measurements: the field types say how JSON values come back."""
 
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ def test_saved_runs_record_start_end_and_wall_time(tiny_degradation_run) -> None
     assert prov["started"] <= prov["finished"] and prov["wall_s"] >= 0
 
 
-def test_scalar_rows_and_run_curves_lay_out_runs_for_csv_and_npz() -> None:
-    from reslab.experiments.common import run_curves, scalar_rows
+def test_run_curves_lay_out_runs_for_npz() -> None:
+    from reslab.experiments.common import run_curves
 
     @dataclass
     class Run:
@@ -126,7 +126,6 @@ def test_scalar_rows_and_run_curves_lay_out_runs_for_csv_and_npz() -> None:
         wall_s: float
 
     runs = [Run("plain", 20, 0, [10, 20], [50.0, 40.0], 1.5)]
-    assert scalar_rows(runs) == [{"kind": "plain", "depth": 20, "seed": 0, "wall_s": 1.5}]
     arrays = run_curves(runs, {"train": ("steps", "err")})
     assert list(arrays) == ["plain20_seed0_train"]
     np.testing.assert_array_equal(arrays["plain20_seed0_train"], [[10, 20], [50.0, 40.0]])

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reslab.experiments.degradation import DegradationConfig, run
+from reslab.experiments.degradation import EXPERIMENT, DegradationConfig
+from reslab.experiments.driver import execute
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def test_degradation_runs_on_cuda_one_process() -> None:
     config = DegradationConfig(data="synthetic1d", depths=(8, 14), seeds=2, epochs=2)
-    result = run(config)  # workers=0: one process on a GPU
+    result = execute(EXPERIMENT, config)  # one process pinned to each visible GPU
     assert result.provenance["cuda"] and "cpu" not in result.provenance["device"]
-    assert len(result.runs) == 8 and all(r.status == "completed" for r in result.runs)
-    assert all(0 <= r.final_train_err <= 100 for r in result.runs)
-    assert result.verdict is not None
+    assert len(result.records) == 8 and all(r.status == "completed" for r in result.records)
+    assert all(0 <= r.final_train_err <= 100 for r in result.records)
+    assert result.verdict.text

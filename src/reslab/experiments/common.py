@@ -56,11 +56,6 @@ def mean_std(values: Any) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-def scalar_rows(records: list[Any]) -> list[dict[str, Any]]:
-    """One CSV row per run record: its scalar fields (its curves go to raw.npz)."""
-    return [{k: v for k, v in vars(r).items() if not isinstance(v, (list, dict))} for r in records]
-
-
 def run_curves(runs: list[Any], curves: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
     """``<kind><depth>_seed<seed>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
     ``name: (x field, y field)`` of ``curves``: the layout the reports read back."""

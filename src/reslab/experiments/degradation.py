@@ -21,7 +21,7 @@ from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.training import fit
-from reslab.training.config import TrainConfig
+from reslab.training.config import TrainConfig, validate
 
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
@@ -129,6 +129,7 @@ def check(config: DegradationConfig) -> None:
         raise ValueError(f"depths={config.depths} needs at least two depths to compare")
     for depth in config.depths:
         blocks_per_stage(depth, "basic")  # raises with the accepted form 6n+2
+    validate(train_config(config, 0))  # ConfigError for a bad recipe or --set override
 
 
 def summarize(config: DegradationConfig, runs: list[RunRecord]) -> Summary:

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from reslab.training.precision import resolve_device
+
 EXECUTORS = ("local", "ray")
 
 
@@ -66,6 +68,7 @@ class ExperimentConfig:
             raise ValueError(
                 f"executor={self.executor!r} is unknown; accepted: {', '.join(EXECUTORS)}"
             )
+        resolve_device(self.device)  # ConfigError naming the accepted devices
 
 
 def identity_fields(config: ExperimentConfig) -> dict[str, Any]:

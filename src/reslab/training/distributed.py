@@ -70,7 +70,3 @@ def all_reduce_sum(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
-
-def barrier(ctx: DistContext) -> None:
-    if ctx.active:
-        dist.barrier()
