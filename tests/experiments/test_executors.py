@@ -431,8 +431,9 @@ def test_ray_packs_fractional_gpus(ray_cluster: Any) -> None:
 
 
 def test_ray_and_local_pool_give_identical_records(
-    ray_cluster: Any, tmp_path: Path, registry: None
+    ray_cluster: Any, tmp_path: Path, registry: None, one_thread: None
 ) -> None:
+    # one_thread: the pool's workers get this process's threads / 2, i.e. 1 like a Ray task.
     from reslab.experiments.degradation import EXPERIMENT
     from reslab.experiments.driver import execute
 

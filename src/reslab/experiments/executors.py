@@ -12,9 +12,10 @@ ask for ``num_gpus=1/K``. A pooled task sets its torch threads to its share of t
 Ray task to its one CPU: on 2 cores with 2 workers both give 1, and the same seeds give the
 same numbers.
 
-When a task fails, the tasks not started yet are cancelled, the results that still arrive are
-reported (the driver keeps them), and the first error is raised: a resumed run redoes only the
-failed and cancelled tasks.
+When a task fails, the first error is raised once the executor has stopped: the local pool
+cancels the tasks not started yet and still reports those already running (they finish anyway,
+and the driver keeps their records); Ray cancels every pending task. A resumed run redoes only
+the failed and cancelled tasks.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ class RayExecutor:
 
     ``use_gpus``: each task asks for ``1/runs_per_gpu`` of a GPU (None: if the cluster has GPUs).
     A GPU task runs in a new worker process (Ray's default for GPU tasks): a reused worker keeps
-    the GPU its CUDA started on even when Ray hands its next task another one.
+    the GPU its CUDA started on even when Ray hands its next task another one. Every task also
+    takes one CPU, so a node runs at most as many tasks at once as it has CPUs.
     """
 
     address: str | None = None
@@ -198,7 +200,7 @@ class RayExecutor:
         ray = _import_ray()
         started = not ray.is_initialized()
         if started:
-            env = _worker_env() if self.address is None else None  # a cluster has its own
+            env = ray_worker_env() if self.address is None else None  # a cluster has its own
             ray.init(
                 address=self.address, include_dashboard=False, log_to_driver=False,
                 configure_logging=False, runtime_env=env,
@@ -244,7 +246,7 @@ def gpu_share(runs_per_gpu: int) -> float:
     return math.floor(10_000 / runs_per_gpu) / 10_000
 
 
-def _worker_env() -> dict[str, Any] | None:
+def ray_worker_env() -> dict[str, Any] | None:
     """The runtime env of a local Ray: workers start as a fresh ``python`` with this process's
     environment, so they import reslab from PYTHONPATH or site-packages, which need not be
     the copy this process runs (a source tree put on ``sys.path`` by hand). Then, and only
