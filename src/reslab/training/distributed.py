@@ -69,4 +69,3 @@ def all_reduce_sum(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     if ctx.active:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
