@@ -130,3 +130,10 @@ def test_config_diff_names_each_field() -> None:
         config_diff({"a": 1}, {"a": 2, "c": 0})
         == "a 1 (saved) != 2 (now); c None (saved) != 0 (now)"
     )
+
+
+def test_a_fixed_step_experiment_names_its_own_budget_rule() -> None:
+    from reslab.experiments.driver import check, make_config
+
+    with pytest.raises(ValueError, match="trains a fixed number of steps"):
+        check(get_experiment("gradients"), make_config("gradients", epochs=3))

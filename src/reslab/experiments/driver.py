@@ -78,6 +78,8 @@ def execute(
     _run_tasks(spec, executor, {k: t for k, t in tasks.items() if k not in done}, done, store,
                progress=progress and rank == 0, total=len(tasks))  # fmt: skip
     records = [done[key] for key in tasks]
+    if seeds := sorted({r.seed for r in records if isinstance(getattr(r, "seed", None), int)}):
+        prov["seeds"] = seeds  # the seeds that ran (depth's deepest net may have more)
     summary = spec.summarize(config, records)
     result = Result(spec.name, config, finished(prov), spec.judge(config, summary), summary,
                     records)  # fmt: skip

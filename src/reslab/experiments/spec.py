@@ -55,7 +55,9 @@ class ExperimentConfig:
 
     def check(self) -> None:
         """The errors every config can hold; an experiment's own ``check`` adds its own."""
-        if self.epochs is not None and self.steps is not None:
+        # An experiment with a fixed number of steps (gradients) rejects epochs in its own check.
+        budget_is_a_choice = _optional(self, "epochs") and _optional(self, "steps")
+        if budget_is_a_choice and self.epochs is not None and self.steps is not None:
             raise ValueError(
                 f"epochs={self.epochs} and steps={self.steps}: give epochs or steps, not both"
             )

@@ -65,8 +65,15 @@ def _value(row: dict[str, Any], key: str) -> Any:
         if mean is None:
             return None
         n = row.get("seeds") if isinstance(row.get("seeds"), int) else None
-        return MeanStd(mean, std or 0.0, n)
+        if n == 1:
+            return _number(mean)  # one seed has no spread to show
+        return MeanStd(_number(mean), _number(std or 0.0), n)
     return _cell(row.get(key))
+
+
+def _number(value: Any) -> Any:
+    # results.json writes inf as "inf" (JSON has no infinities): show it as the number it is.
+    return float(value) if value in ("inf", "-inf") else value
 
 
 def _cell(value: Any) -> Any:
