@@ -10,7 +10,10 @@ from reslab.models import register_model
 
 
 def test_public_names() -> None:
-    assert set(reslab.__all__) == {"__version__", "create_model", "list_models", "model_info"}
+    assert set(reslab.__all__) == {
+        "__version__", "create_model", "list_models", "model_info", "run_experiment"
+    }  # fmt: skip
+    assert reslab.run_experiment.__module__ == "reslab.api"  # loaded on first use
     assert reslab.__version__ == "0.1.0"
 
 
