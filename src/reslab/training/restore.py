@@ -15,8 +15,8 @@ from reslab.training.config import DataConfig, ModelConfig
 from reslab.training.errors import CheckpointError
 from reslab.training.evaluate import evaluate
 from reslab.training.precision import resolve_device
+from reslab.training.prepare import check_compatible, eval_loader
 from reslab.training.rundir import RunDir
-from reslab.training.setup import check_compatible, eval_loader
 
 
 def checkpoint_path(run_dir_or_checkpoint: str | Path) -> Path:

@@ -14,7 +14,7 @@ from reslab.experiments.setup import net_for
 from reslab.models.resnet import ResNet
 from reslab.training import evaluate, fit
 from reslab.training.precision import resolve_device
-from reslab.training.setup import eval_loader
+from reslab.training.prepare import eval_loader
 
 
 def run_seed(task: tuple[IdentityConfig, int]) -> tuple[float, list[VariantRecord]]:
