@@ -37,4 +37,6 @@ def test_synthetic_is_learnable(name: str) -> None:
         torch.nn.functional.cross_entropy(model(x.flatten(1)), y).backward()
         opt.step()
     accuracy = (model(xt.flatten(1)).argmax(1) == yt).float().mean().item()
+    # Measured over seeds 0-7 under ATEN_CPU_CAPABILITY=default and =avx2: synthetic 1.0,
+    # synthetic1d 0.969-1.0 (a convex fit: rounding cannot move it far); chance is 0.1.
     assert accuracy > 0.9

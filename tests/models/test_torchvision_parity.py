@@ -24,5 +24,10 @@ def test_loads_torchvision_weights_and_matches_its_outputs(name: str) -> None:
     with torch.no_grad():
         expected, got = reference(x), ours(x)
     assert got.shape == expected.shape == (1, 1000)
-    assert (got - expected).abs().max().item() <= 1e-5
-    assert expected.abs().max().item() > 1e-3  # the comparison is not between two zero tensors
+    # Relative to the outputs' scale: untrained nets in eval mode reach 1e7 (resnet152), where
+    # one rounding step is ~1 in absolute terms. Measured: identical outputs (difference 0) for
+    # every name, seeds 0-2, under ATEN_CPU_CAPABILITY=default and =avx2; a wrong layer gives
+    # differences of the order of the outputs themselves.
+    scale = expected.abs().max().item()
+    assert scale > 1e-3  # the comparison is not between two zero tensors
+    assert (got - expected).abs().max().item() <= 1e-5 * scale

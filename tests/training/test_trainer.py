@@ -29,16 +29,20 @@ from .helpers import seq_model, tiny_config
 def test_learns_and_returns_plain_data(seq_data, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
-    result = fit(seq_model(), seq_data, tiny_config("train.steps=64", "train.log_every=8"),
-                 device="cpu")  # fmt: skip
+    # lr 0.1, not the recipe's 0.2: at 0.2 these 64 steps are chaotic and the last test error
+    # ranged 0.02-0.45 with the seed and the CPU's kernels (0.45 under AVX-512).
+    config = tiny_config("train.steps=64", "train.log_every=8", "optim.lr=0.1")
+    result = fit(seq_model(), seq_data, config, device="cpu")
     assert list(tmp_path.iterdir()) == []  # out_dir=None writes nothing
     assert result.status == "completed" and result.diverged_step is None and result.steps == 64
     assert [h["step"] for h in result.history] == list(range(8, 65, 8))
     assert set(result.history[0]) == {"step", "epoch", "lr", "train_loss", "train_err", "img_s"}
     # 512 samples / batch 32 = 16 steps per epoch: 4 epochs, each evaluated on the test split.
     assert [(e["epoch"], e["step"]) for e in result.epochs] == [(1, 16), (2, 32), (3, 48), (4, 64)]
-    # synthetic1d is easy: 4 epochs take ResNet-20 (1-D) from chance (90% error) below 40%.
-    assert result.epochs[-1]["test_err"] < 0.4 < 0.8 < result.history[0]["train_err"]
+    # synthetic1d is easy: 4 epochs take ResNet-20 (1-D) from chance (90% error) below 20%.
+    # Measured over seeds 0-9 under ATEN_CPU_CAPABILITY=default and =avx2: last test error
+    # 0.008-0.043, first logged train error (steps 1-8) 0.82-0.92.
+    assert result.epochs[-1]["test_err"] < 0.2 < 0.7 < result.history[0]["train_err"]
     assert set(result.final) == {"test_loss", "test_err", "train_loss", "train_err"}
     assert result.final["test_err"] == result.epochs[-1]["test_err"]
     assert result.config["model"]["name"] == "resnet20"
@@ -88,15 +92,17 @@ def test_divergence_stops_cleanly(seq_data, tmp_path: Path) -> None:
 def test_error_warmup_holds_lr_at_001_until_error_below_80_percent(seq_data) -> None:
     # He et al. 2015, 4.2 (ResNet-110): "0.01 ... until the training error is below 80%".
     config = tiny_config(
-        "train.steps=40", "train.log_every=1", "schedule.error_warmup=always",
+        "train.steps=60", "train.log_every=1", "schedule.error_warmup=always",
         "schedule.error_warmup_window=3", "schedule.milestones=[0.9]", recipe="paper",
     )  # fmt: skip
     torch.manual_seed(0)
     result = fit(seq_model(), seq_data, config, device="cpu")
     lrs = [h["lr"] for h in result.history]
     errs = [h["train_err"] for h in result.history]
+    # The switch must come before the milestone at step 54 (after it the lr is 0.01 again).
+    # Measured over seeds 0-7 under ATEN_CPU_CAPABILITY=default and =avx2: step 11-23.
     switch = lrs.index(0.1)
-    assert 3 <= switch < 36 and set(lrs[:switch]) == {0.01}
+    assert 3 <= switch < 54 and set(lrs[:switch]) == {0.01}
     assert sum(errs[switch - 3 : switch]) / 3 < 0.8
     assert all(sum(errs[i - 3 : i]) / 3 >= 0.8 for i in range(3, switch))
 
@@ -107,9 +113,10 @@ def test_evaluate_matches_a_direct_computation(seq_data) -> None:
     metrics = evaluate(model, loader)
     model.eval()
     with torch.no_grad():
-        x = torch.cat([x for x, _ in loader])
+        # The same batches as evaluate(): a forward over other batch sizes may round
+        # differently, and a near-tie could then change an argmax.
+        logits = torch.cat([model(x) for x, _ in loader])
         y = torch.cat([y for _, y in loader])
-        logits = model(x)
     assert metrics["n"] == 256 and model.training is False
     assert metrics["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
     acc = (logits.argmax(1) == y).float().mean().item()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,8 +64,3 @@ def model_info(
         "paper_macs": entry.paper_macs if entry else None,
         "source": entry.source if entry else None,
     }
-
-
-def parse_depth(name: str) -> int | None:
-    match = re.search(r"(\d+)", name)
-    return int(match.group(1)) if match else None

@@ -17,7 +17,6 @@ from reslab.training.errors import ConfigError
 class DistContext:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -35,9 +34,7 @@ def setup_distributed(device_type: str) -> DistContext:
         return DistContext()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return DistContext(
-        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-    )
+    return DistContext(dist.get_rank(), dist.get_world_size())
 
 
 def per_rank_batch(global_batch: int, world_size: int) -> int:

@@ -1,4 +1,4 @@
-"""Models back from checkpoints: for ``reslab eval`` and for analyses of trained networks."""
+"""Models back from checkpoints: ``evaluate_checkpoint`` for ``reslab eval``."""
 
 from __future__ import annotations
 
@@ -15,21 +15,14 @@ from reslab.training.config import DataConfig, ModelConfig
 from reslab.training.errors import CheckpointError
 from reslab.training.evaluate import evaluate
 from reslab.training.precision import resolve_device
+from reslab.training.prepare import check_compatible, eval_loader
 from reslab.training.rundir import RunDir
-from reslab.training.setup import check_compatible, eval_loader
 
 
 def checkpoint_path(run_dir_or_checkpoint: str | Path) -> Path:
     """A checkpoint file as given, or a run directory's ``checkpoints/latest.safetensors``."""
     path = Path(run_dir_or_checkpoint)
     return RunDir(path).latest if path.is_dir() else path
-
-
-def load_trained_model(path: str | Path, data: DataBundle) -> nn.Module:
-    """The checkpoint's model, built for ``data`` (classes, channels, dims), with its weights."""
-    path = checkpoint_path(path)
-    tensors, state = read_checkpoint(path)
-    return _model_from(tensors, state, path, data)
 
 
 def _model_from(

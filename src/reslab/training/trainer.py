@@ -41,11 +41,7 @@ from reslab.training.evaluate import evaluate
 from reslab.training.metrics import MetricsLog
 from reslab.training.optim import build_optimizer, set_lr
 from reslab.training.precision import autocast, check_precision, grad_scaler, resolve_device
-from reslab.training.result import TrainResult
-from reslab.training.rng import capture_rng, restore_rng, seed_everything
-from reslab.training.rundir import RunDir, check_run_dir, write_json, write_yaml
-from reslab.training.schedule import ErrorWarmup, lr_at, uses_error_warmup
-from reslab.training.setup import (
+from reslab.training.prepare import (
     backend_flags,
     channels_last,
     check_compatible,
@@ -54,6 +50,10 @@ from reslab.training.setup import (
     model_name,
     prepare_model,
 )
+from reslab.training.result import TrainResult
+from reslab.training.rng import capture_rng, restore_rng, seed_everything
+from reslab.training.rundir import RunDir, check_run_dir, write_json, write_yaml
+from reslab.training.schedule import ErrorWarmup, lr_at, uses_error_warmup
 from reslab.training.window import Window
 
 

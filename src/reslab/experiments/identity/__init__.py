@@ -39,7 +39,7 @@ from reslab.models.resnet import ResNet
 from reslab.training import evaluate, fit, set_field
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
-from reslab.training.setup import eval_loader
+from reslab.training.prepare import eval_loader
 
 CONTINUE_SEED = 10_000  # continued runs draw other batches than the shallow run's first epoch
 IDENTITY_TOL = 1e-6  # max |logit change| that still counts as "unchanged" (fp32 round-off)
