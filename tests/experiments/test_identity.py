@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.experiments import get_experiment
 from reslab.experiments.driver import execute
@@ -160,16 +161,7 @@ def test_tiny_run_numbers(tiny_run: Path) -> None:
 
 
 def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
-    saved = Result.load(tiny_run)
-    again = execute(EXPERIMENT, TINY, out=tiny_run, resume=True, executor=_NoRuns())
-    assert again.records == saved.records and again.verdict == saved.verdict
-
-
-class _NoRuns:
-    """An executor that fails if asked to run anything: every record must be restored."""
-
-    def run(self, fn, tasks, on_result) -> None:
-        assert not tasks, f"re-ran {list(tasks)}"
+    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def test_one_independent_task_per_seed(tmp_path: Path) -> None:
