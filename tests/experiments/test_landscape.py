@@ -292,7 +292,7 @@ def _rank_main(rank: int, world: int, init_file: str, out: str) -> None:
         store = SurfaceStore(Path(out) / "surface.npz", "k")
         values = evaluate_points(
             FlatProbe(model), batches, base, dirs, coords, store=store, save_every=3,
-            ctx=DistContext(rank, world, 0),
+            ctx=DistContext(rank, world),
         )  # fmt: skip
         np.save(Path(out) / f"rank{rank}.npy", np.stack([values.loss, values.acc]))
     finally:
