@@ -55,7 +55,7 @@ def test_configure_applies_changes_and_replaces_the_budget() -> None:
     assert configure(quick, {"epochs": 3}) == dataclasses.replace(quick, epochs=3)
     assert configure(quick, {"seeds": 5, "depths": (20, 32)}).depths == (20, 32)
     with pytest.raises(ValueError, match="not both"):
-        configure(quick, {"epochs": 3, "steps": 30})
+        configure(quick, {"epochs": 3, "steps": 30}).check()
     with pytest.raises(ValueError, match="depht is not a setting of DegradationConfig; accepted:"):
         configure(quick, {"depht": 20})
 

@@ -150,7 +150,8 @@ class Experiment(Generic[C, T, R]):
 def configure(base: C, changes: Mapping[str, Any]) -> C:
     """``base`` with ``changes`` (the CLI passes only the options given). Either of
     ``epochs``/``steps`` replaces the preset's whole training budget, so the other one is
-    cleared: a preset of 20 epochs asked for ``steps=50`` runs 50 steps."""
+    cleared: a preset of 20 epochs asked for ``steps=50`` runs 50 steps. Both given stay both,
+    and ``ExperimentConfig.check`` refuses them."""
     changes = dict(changes)
     names = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(changes) - names)
@@ -160,11 +161,6 @@ def configure(base: C, changes: Mapping[str, Any]) -> C:
             f"{type(base).__name__}; accepted: {', '.join(sorted(names))}"
         )
     budget = {k for k in ("epochs", "steps") if changes.get(k) is not None}
-    if budget == {"epochs", "steps"}:
-        raise ValueError(
-            f"epochs={changes['epochs']} and steps={changes['steps']}: give epochs or steps, "
-            "not both"
-        )
     if len(budget) == 1 and {"epochs", "steps"} <= names:
         other = ({"epochs", "steps"} - budget).pop()
         if _optional(base, other):
