@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from reslab.experiments.driver import Log, execute, make_config
 from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
+from reslab.training.distributed import launched
 
 
 def run_experiment(
@@ -27,7 +27,7 @@ def run_experiment(
     config = make_config(name, preset, **changes)
     result = execute(get_experiment(name), config, out=out, resume=resume, progress=progress,
                      log=log)  # fmt: skip
-    if out is not None and int(os.environ.get("RANK", "0")) == 0:
+    if out is not None and launched().is_main:
         from reslab.reporting import build_report
 
         build_report(out)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from reslab.cli.app import app
 from reslab.experiments.store import default_run_dir
 from reslab.training import CheckpointError, TrainResult
 from reslab.training import train as train_model
+from reslab.training.distributed import launched
 from reslab.training.recipes import RECIPES
 from reslab.training.restore import evaluate_checkpoint
 
@@ -94,7 +94,7 @@ def train(
         raise _fail(str(err)) from None
     except KeyboardInterrupt:
         raise _fail(f"interrupted; continue with --resume --out {out}", code=130) from None
-    if os.environ.get("RANK", "0") == "0":
+    if launched().is_main:
         typer.echo(_summary(result, out))
 
 

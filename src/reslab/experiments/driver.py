@@ -10,7 +10,6 @@ rank runs the same tasks one after another in its own process, and only rank 0 w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
 from reslab.experiments.spec import Experiment, ExperimentConfig, configure
 from reslab.experiments.store import RunStore
+from reslab.training.distributed import launched, local_rank
 from reslab.training.precision import resolve_device
 
 Log = Callable[[str], None]
@@ -54,29 +54,26 @@ def execute(
     """
     check(spec, config)
     cached_data(config.data, config.data_dir)  # fail fast on missing data, before any work
-    rank, distributed = int(os.environ.get("RANK", "0")), _world_size() > 1
-    store = RunStore(Path(out), spec) if out is not None and rank == 0 else None
+    ctx = launched()
+    store = RunStore(Path(out), spec) if out is not None and ctx.is_main else None
     if store is not None:
         store.check(config, resume=resume)
     tasks = spec.tasks(config, Path(out) if out is not None else None)
-    prov = provenance(
-        resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0"))),
-        list(range(config.seeds)),
-    )
+    prov = provenance(resolve_device(config.device, local_rank()), list(range(config.seeds)))
     done: dict[str, Any] = {}
     if store is not None:
         store.open(config)
         # Under torchrun the ranks must run the same tasks in step: each recomputes (the
         # landscape grids resume from their own files), none restores records alone.
-        done = store.restore(list(tasks)) if resume and not distributed else {}
+        done = store.restore(list(tasks)) if resume and not ctx.active else {}
         if log and resume:
             log(f"restored {len(done)} of {len(tasks)} runs from {out}")
-    if distributed:
+    if ctx.active:
         executor = LocalExecutor(workers=1)
     elif executor is None:
         executor = make_executor(config, fresh_process=spec.fresh_process(config))
     _run_tasks(spec, executor, {k: t for k, t in tasks.items() if k not in done}, done, store,
-               progress=progress and rank == 0, total=len(tasks))  # fmt: skip
+               progress=progress and ctx.is_main, total=len(tasks))  # fmt: skip
     records = [done[key] for key in tasks]
     if seeds := sorted({r.seed for r in records if isinstance(getattr(r, "seed", None), int)}):
         prov["seeds"] = seeds  # the seeds that ran (depth's deepest net may have more)
@@ -106,10 +103,6 @@ def _run_tasks(
     finally:
         if bar is not None:
             bar.close()
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _bar(total: int, initial: int, name: str) -> Any:

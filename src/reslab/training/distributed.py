@@ -27,10 +27,20 @@ class DistContext:
         return self.world_size > 1
 
 
+def launched() -> DistContext:
+    """This process's rank and world size as ``torchrun`` set them (1 process without it), read
+    from its environment variables: no process group is needed to know them."""
+    return DistContext(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def local_rank() -> int:
+    """This process's GPU on its machine under ``torchrun`` (0 without it)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def setup_distributed(device_type: str) -> DistContext:
     """Join the process group ``torchrun`` describes (once per process); else a single process."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if not launched().active:
         return DistContext()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")

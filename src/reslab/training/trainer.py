@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Sequence
 from itertools import islice
@@ -34,7 +33,12 @@ from reslab.training.checkpoint import (
     save_checkpoint,
 )
 from reslab.training.config import TrainConfig, validate
-from reslab.training.distributed import DistContext, all_reduce_sum, setup_distributed
+from reslab.training.distributed import (
+    DistContext,
+    all_reduce_sum,
+    local_rank,
+    setup_distributed,
+)
 from reslab.training.env import environment
 from reslab.training.errors import CheckpointError, ConfigError
 from reslab.training.evaluate import evaluate
@@ -74,7 +78,7 @@ def fit(
     config = validate(config)
     if resume and out_dir is None:
         raise ConfigError("resume=True needs out_dir, the run directory to resume")
-    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    dev = resolve_device(device, local_rank())
     check_precision(config.train.precision, dev)
     check_compatible(model, data)
     ctx = setup_distributed(dev.type)

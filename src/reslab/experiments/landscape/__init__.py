@@ -17,7 +17,6 @@ points are shared among the ranks.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -51,7 +50,7 @@ from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.training import validate
-from reslab.training.distributed import DistContext, setup_distributed
+from reslab.training.distributed import DistContext, local_rank, setup_distributed
 from reslab.training.precision import resolve_device
 
 Kind = Literal["plain", "residual"]
@@ -189,7 +188,7 @@ def landscape_one(task: Task) -> NetRecord:
     """Train one net (or reuse its checkpoint) and measure its surface and interpolation. With a
     run directory, checkpoint and grids are kept there and resumed point by point."""
     config, kind, seed, workdir = task
-    device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = resolve_device(config.device, local_rank())
     ctx = setup_distributed(device.type)  # under torchrun: the ranks share the grid points
     name, out = f"{kind}{config.depth}-seed{seed}", Path(workdir) if workdir else None
     checkpoint = out / f"net-{name}.safetensors" if out else None
