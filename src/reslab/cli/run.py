@@ -62,28 +62,29 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-# The options every generated command has besides its config's fields.
+# The options every generated command has besides its config's fields: (type, option, default).
 _FIXED = {
-    "preset": (str, typer.Option("--preset", help="quick (minutes on a CPU) or paper.")),
+    "preset": (str, typer.Option("--preset", help="quick (minutes on a CPU) or paper."), "quick"),
     "out": (
         Path | None,
         typer.Option("--out", help="Run directory (default: runs/<experiment>-<time>)."),
+        None,
     ),
     "resume": (
         bool,
         typer.Option("--resume", help="Continue the run in --out: finished runs are kept."),
+        False,
     ),
-    "quiet": (bool, typer.Option("--quiet", "-q", help="No progress bars.")),
+    "quiet": (bool, typer.Option("--quiet", "-q", help="No progress bars."), False),
 }
-_FIXED_DEFAULTS = {"preset": "quick", "out": None, "resume": False, "quiet": False}
 
 
 def add_command(spec: Experiment[Any, Any, Any]) -> None:
     """Register ``reslab run NAME`` with one option per CLI field of the experiment's config."""
     name, config_type = spec.name, spec.config_type
     params, parsers = [], {}
-    for pname, (tp, opt) in _FIXED.items():
-        params.append(_param(pname, Annotated[tp, opt], _FIXED_DEFAULTS[pname]))
+    for pname, (tp, opt, default) in _FIXED.items():
+        params.append(_param(pname, Annotated[tp, opt], default))
     hints = typing.get_type_hints(config_type)
     for f in dataclasses.fields(config_type):
         if not f.metadata.get("cli", True) or f.name in _FIXED:
@@ -124,16 +125,15 @@ def _execute(name: str, changes: dict[str, Any], *, preset: str, out: Path | Non
              resume: bool, quiet: bool) -> None:  # fmt: skip
     """Check, run, save and report one experiment; a mistake in what was asked for is one
     ``error:`` line and exit code 2, before any run directory is made."""
-    import os
-
     from reslab.api import run_experiment
     from reslab.data import DataError
     from reslab.experiments.store import default_run_dir
     from reslab.training import CheckpointError, ConfigError
+    from reslab.training.distributed import launched
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    main_rank = int(os.environ.get("RANK", "0")) == 0
-    if distributed and out is None:
+    ctx = launched()
+    main_rank = ctx.is_main
+    if ctx.active and out is None:
         fail("under torchrun give --out: every rank must use the same run directory")
     if resume and out is None:
         fail("--resume needs --out, the run directory to continue")

@@ -213,7 +213,6 @@ def check(config: DepthConfig) -> None:
             f"checkpoint_from={config.checkpoint_from} must be >= 0 (0: every net), or none for "
             "no checkpointing"
         )
-    resolve_device(config.device)
     train_config(config, max(config.depths), 0)  # a bad recipe or override fails now
 
 

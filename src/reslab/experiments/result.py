@@ -61,9 +61,13 @@ class Result(Generic[C, R]):
     @classmethod
     def load(cls, run_dir: Path | str) -> Result[Any, Any]:
         """The result ``save`` wrote, with its config and records rebuilt as their dataclasses."""
+        return cls.from_json(read_json(Path(run_dir) / RESULTS_FILE))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result[Any, Any]:
+        """The result from the parsed results.json ``data`` (its experiment names the types)."""
         from reslab.experiments.registry import get_experiment
 
-        data = read_json(Path(run_dir) / RESULTS_FILE)
         spec = get_experiment(data.get("experiment", ""))
         return cls(
             experiment=spec.name,

@@ -161,7 +161,7 @@ def configure(base: C, changes: Mapping[str, Any]) -> C:
             f"{type(base).__name__}; accepted: {', '.join(sorted(names))}"
         )
     budget = {k for k in ("epochs", "steps") if changes.get(k) is not None}
-    if len(budget) == 1 and {"epochs", "steps"} <= names:
+    if len(budget) == 1:
         other = ({"epochs", "steps"} - budget).pop()
         if _optional(base, other):
             changes.setdefault(other, None)

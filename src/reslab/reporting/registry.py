@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import RESULTS_FILE, Result
 from reslab.reporting.html import Report
 
@@ -100,14 +101,14 @@ def build_report(run_dir: str | Path) -> Path:
     from reslab.reporting.summary import experiment_report
 
     run_dir = Path(run_dir)
-    experiment = load_results(run_dir)["experiment"]
-    if experiment not in _experiment_names():
-        raise ReportError(
-            f"experiment={experiment!r} is unknown; accepted: {', '.join(_experiment_names())}"
-        )
+    results = load_results(run_dir)
     try:
-        result = Result.load(run_dir)
+        spec = get_experiment(results["experiment"])
+    except ValueError as exc:  # names the experiment and the accepted ones
+        raise ReportError(str(exc)) from None
+    try:
+        result = Result.from_json(results)
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"{str(run_dir / RESULTS_FILE)!r} cannot be read back: {exc}") from None
-    report = experiment_report(result, run_dir, get_figures(experiment))
+    report = experiment_report(result, run_dir, get_figures(spec.name))
     return report.write(run_dir / REPORT_FILE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reslab.experiments.jsonable import to_jsonable
 from reslab.experiments.result import Result, is_table
 from reslab.reporting._format import MeanStd
 from reslab.reporting.html import Report
@@ -83,6 +84,4 @@ def _cell(value: Any) -> Any:
 
 
 def _plain(config: Any) -> dict[str, Any]:
-    from reslab.experiments.jsonable import to_jsonable
-
     return to_jsonable(config)

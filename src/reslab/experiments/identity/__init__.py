@@ -174,7 +174,6 @@ def check(config: IdentityConfig) -> None:
         )
     require_residual_shortcut(config.shortcut)
     require_at_least_one(config, "continue_steps")
-    resolve_device(config.device)  # ConfigError for an unknown device
     validate(shallow_config(config, 0))  # ConfigError for a bad recipe or override
     validate(continue_config(config, 0))
 

@@ -41,7 +41,6 @@ from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.training import evaluate, fit
 from reslab.training.config import TrainConfig, validate
-from reslab.training.precision import resolve_device
 
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("residual", "plain")
@@ -172,7 +171,6 @@ def check(config: LesionConfig) -> None:
             f"depth={config.depth} with {config.block} blocks has no same-shape block to delete; "
             "accepted: a depth with at least two blocks per stage"
         )
-    resolve_device(config.device)  # ConfigError for an unknown device
     validate(train_config(config, 0))  # ConfigError for a bad recipe or override
 
 
