@@ -10,6 +10,7 @@ from torch import nn
 
 from reslab.nn.drop_path import DropPath
 from reslab.nn.layers import is_norm
+from reslab.nn.mappings import Mapping
 from reslab.nn.shortcuts import NoShortcut, is_projection
 
 
@@ -20,9 +21,14 @@ class ResidualBlock(nn.Module):
     projection shortcut as ``downsample``: exactly torchvision's state-dict keys, so its pretrained
     weights load with ``strict=True``. ``branch`` and ``shortcut`` are views over those same
     modules, so hooks, lesions and zero-initialisation work on F and the shortcut directly.
+
+    A ``mapping`` (He et al. 2016, section 3: scaling, gating, dropout) is registered as
+    ``mapping``; the two views then include it, so ``shortcut(x)`` is h(x) and ``branch(x)`` is
+    what is added to it, and forward stays the one line below for every variant.
     """
 
     expansion: ClassVar[int] = 1
+    default_placement: ClassVar[str] = "original"  # where BN and ReLU sit (layout.py)
 
     def __init__(
         self,
@@ -32,6 +38,7 @@ class ResidualBlock(nn.Module):
         drop_path: float = 0.0,
         *,
         changes_shape: bool = False,
+        mapping: Mapping | None = None,
     ) -> None:
         super().__init__()
         # Blocks that change resolution or width cannot become an identity when lesioned
@@ -42,11 +49,16 @@ class ResidualBlock(nn.Module):
         self.add_module("downsample" if is_projection(shortcut) else "shortcut_op", shortcut)
         self.add_module("act", act)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        if mapping is not None:
+            self.add_module("mapping", mapping)
         # Unregistered views: registering them would duplicate every key in the state dict.
-        self.__dict__["branch"] = nn.Sequential(branch)
-        self.__dict__["shortcut"] = shortcut
+        layers = nn.Sequential(branch)
+        self.__dict__["layers"] = layers
+        self.__dict__["branch"] = layers if mapping is None else mapping.branch_side(layers)
+        self.__dict__["shortcut"] = shortcut if mapping is None else mapping.shortcut_side(shortcut)
 
-    branch: nn.Sequential
+    layers: nn.Sequential  # F's own layers, without any mapping's gate or scale
+    branch: nn.Module
     shortcut: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +66,7 @@ class ResidualBlock(nn.Module):
 
     @property
     def is_plain(self) -> bool:
-        return isinstance(self.shortcut, NoShortcut)
+        return isinstance(getattr(self, "shortcut_op", None), NoShortcut)
 
     def zero_init_last(self) -> None:
         """Zero the branch's last scale, so the block starts as exactly its shortcut.
@@ -62,5 +74,5 @@ class ResidualBlock(nn.Module):
         Goyal et al. 2017 (arXiv:1706.02677, 5.1) zero the last BN's gamma; a pre-activation branch
         ends in a conv (He et al. 2016), so there the conv's weight is zeroed instead.
         """
-        last = [m for m in self.branch if is_norm(m) or isinstance(m, nn.modules.conv._ConvNd)][-1]
+        last = [m for m in self.layers if is_norm(m) or isinstance(m, nn.modules.conv._ConvNd)][-1]
         nn.init.zeros_(last.weight)

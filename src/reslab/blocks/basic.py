@@ -1,17 +1,62 @@
-"""Basic (two 3x3 convs) and bottleneck (1x1-3x3-1x1) post-act blocks (He et al. 2015, Fig. 5)."""
+"""Basic (two 3x3 convs) and bottleneck (1x1-3x3-1x1) blocks (He et al. 2015, Fig. 5), in any
+placement of BN and ReLU (``layout.py``) and with any shortcut mapping (``nn/mappings.py``)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Sequence
 
 from torch import nn
 
 from reslab.blocks.base import ResidualBlock
-from reslab.nn.layers import conv1, conv3, norm
+from reslab.blocks.layout import assemble, check_placement, pattern
+from reslab.nn.layers import conv1, conv3
+from reslab.nn.mappings import Mapping, ShortcutMapping, get_mapping
 from reslab.nn.shortcuts import make_shortcut
 
+MappingArg = str | ShortcutMapping | None
 
-class BasicBlock(ResidualBlock):
+
+class ConvBlock(ResidualBlock):
+    """A residual block whose branch is a list of convs laid out by a placement."""
+
+    def __init__(
+        self,
+        convs: Sequence[tuple[nn.Module, int]],
+        in_ch: int,
+        stride: int,
+        *,
+        shortcut: str,
+        dims: int,
+        drop_path: float,
+        placement: str | None,
+        mapping: MappingArg,
+        dropout: float = 0.0,
+    ) -> None:
+        placement = check_placement(placement or self.default_placement)
+        out_ch = convs[-1][1]
+        branch, after = assemble(
+            pattern(placement, len(convs), dropout > 0), convs, in_ch, dims, dropout
+        )
+        spec = get_mapping(mapping or "identity")
+        if shortcut == "none" and not spec.is_identity:
+            raise ValueError(f"mapping={mapping!r} maps a shortcut, but shortcut='none' has none")
+        # The reference pre-activation code (fb.resnet.torch preresnet.lua) projects with a bare
+        # 1x1 conv: a BN there would put a normalisation back on the identity path.
+        shortcut_op = make_shortcut(
+            shortcut, dims, in_ch, out_ch, stride, norm_in_projection=placement != "full_preact"
+        )
+        super().__init__(
+            branch,
+            shortcut_op,
+            after,
+            drop_path,
+            changes_shape=stride > 1 or in_ch != out_ch,
+            mapping=None if spec.is_identity else Mapping(spec, dims, in_ch, out_ch, stride),
+        )
+        self.placement = placement
+
+
+class BasicBlock(ConvBlock):
     expansion = 1
 
     def __init__(
@@ -23,26 +68,22 @@ class BasicBlock(ResidualBlock):
         shortcut: str = "B",
         dims: int = 2,
         drop_path: float = 0.0,
+        placement: str | None = None,
+        mapping: MappingArg = None,
+        dropout: float = 0.0,
     ) -> None:
         out_ch = planes * self.expansion
-        relu = nn.ReLU(inplace=True)
-        branch = OrderedDict(
-            conv1=conv3(dims, in_ch, planes, stride),
-            bn1=norm(dims, planes),
-            relu=relu,
-            conv2=conv3(dims, planes, out_ch),
-            bn2=norm(dims, out_ch),
-        )
+        convs = [
+            (conv3(dims, in_ch, planes, stride), planes),
+            (conv3(dims, planes, out_ch), out_ch),
+        ]
         super().__init__(
-            branch,
-            make_shortcut(shortcut, dims, in_ch, out_ch, stride),
-            relu,
-            drop_path,
-            changes_shape=stride > 1 or in_ch != out_ch,
-        )
+            convs, in_ch, stride, shortcut=shortcut, dims=dims, drop_path=drop_path,
+            placement=placement, mapping=mapping, dropout=dropout,
+        )  # fmt: skip
 
 
-class Bottleneck(ResidualBlock):
+class Bottleneck(ConvBlock):
     """1x1 reduce, 3x3, 1x1 expand (x4). Stride on the 3x3 by default: torchvision's "ResNet v1.5",
     slightly more accurate than the paper's stride on the first 1x1 (``stride_in_1x1=True``)."""
 
@@ -57,6 +98,8 @@ class Bottleneck(ResidualBlock):
         shortcut: str = "B",
         dims: int = 2,
         drop_path: float = 0.0,
+        placement: str | None = None,
+        mapping: MappingArg = None,
         groups: int = 1,
         base_width: int = 64,
         stride_in_1x1: bool = False,
@@ -65,21 +108,12 @@ class Bottleneck(ResidualBlock):
         width = int(planes * (base_width / 64.0)) * groups
         out_ch = planes * self.expansion
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        branch = OrderedDict(
-            conv1=conv1(dims, in_ch, width, s1),
-            bn1=norm(dims, width),
-            relu1=nn.ReLU(inplace=True),
-            conv2=conv3(dims, width, width, s3, groups),
-            bn2=norm(dims, width),
-            relu2=nn.ReLU(inplace=True),
-            conv3=conv1(dims, width, out_ch),
-            bn3=norm(dims, out_ch),
-        )
-        shortcut_op = make_shortcut(shortcut, dims, in_ch, out_ch, stride)
+        convs = [
+            (conv1(dims, in_ch, width, s1), width),
+            (conv3(dims, width, width, s3, groups), width),
+            (conv1(dims, width, out_ch), out_ch),
+        ]
         super().__init__(
-            branch,
-            shortcut_op,
-            nn.ReLU(inplace=True),
-            drop_path,
-            changes_shape=stride > 1 or in_ch != out_ch,
-        )
+            convs, in_ch, stride, shortcut=shortcut, dims=dims, drop_path=drop_path,
+            placement=placement, mapping=mapping,
+        )  # fmt: skip

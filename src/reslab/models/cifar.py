@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from reslab.blocks import get_block
+from reslab.blocks.layout import lead
 from reslab.models.registry import register_model
 from reslab.models.resnet import ResNet, Stage
+from reslab.nn.mappings import get_mapping
 
 _LAYERS_PER_BLOCK = {"basic": 2, "preact_basic": 2, "bottleneck": 3, "preact_bottleneck": 3}
 
@@ -40,14 +43,26 @@ def cifar_resnet(
     dims: int = 2,
     zero_init_residual: bool = False,
     drop_path_rate: float = 0.0,
+    placement: str | None = None,
+    mapping: str = "identity",
+    gate_bias: float | None = None,
 ) -> ResNet:
-    """Any 3-stage CIFAR net, e.g. ``cifar_resnet(1001, block="preact_bottleneck")``."""
+    """Any 3-stage CIFAR net, e.g. ``cifar_resnet(1001, block="preact_bottleneck")``.
+
+    ``placement`` moves BN and ReLU around the addition (He et al. 2016, Fig. 4; default: the
+    block's own), ``mapping`` changes the shortcut (their Fig. 2 and Table 1: identity, scale,
+    scale_both, exclusive_gate, shortcut_gate, dropout; the 1x1-conv row is ``shortcut="C"``) and
+    ``gate_bias`` sets a gate's initial bias b_g.
+    """
     n = blocks_per_stage(depth, block)
     stages = [Stage(n, width, 1), Stage(n, 2 * width, 2), Stage(n, 4 * width, 2)]
+    placement = placement or get_block(block).default_placement
+    # A block that normalises its own input first needs no BN in the stem (He et al. 2016, 4.1).
+    stem = "cifar_preact" if "b" in lead(placement) else "cifar"
     return ResNet(
         stages,
         block=block,
-        stem="cifar_preact" if block.startswith("preact") else "cifar",
+        stem=stem,
         stem_width=width,
         num_classes=num_classes,
         in_channels=in_channels,
@@ -55,6 +70,7 @@ def cifar_resnet(
         shortcut=shortcut,
         zero_init_residual=zero_init_residual,
         drop_path_rate=drop_path_rate,
+        block_kwargs={"placement": placement, "mapping": get_mapping(mapping, gate_bias)},
     )
 
 

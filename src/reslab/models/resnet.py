@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from reslab.blocks import ResidualBlock, get_block
+from reslab.blocks.layout import lead, post_ops
 from reslab.nn.checkpoint import checkpoint_module
 from reslab.nn.drop_path import drop_path_rates
 from reslab.nn.layers import check_dims, conv, global_avg_pool, max_pool, norm
@@ -75,12 +76,9 @@ class ResNet(nn.Module):
             self.stage_names.append(f"layer{i + 1}")
             self.add_module(self.stage_names[-1], nn.Sequential(*blocks))
         self.num_features = in_ch
+        self.placement = (block_kwargs or {}).get("placement") or block_cls.default_placement
         # Pre-activation nets end with the BN-ReLU the last block left out (He et al. 2016, 4.1).
-        self.final_act = (
-            nn.Sequential(norm(dims, in_ch), nn.ReLU(inplace=True))
-            if block.startswith("preact")
-            else nn.Identity()
-        )
+        self.final_act = post_ops(lead(self.placement), dims, in_ch)
         self.avgpool = global_avg_pool(dims)
         self.fc = nn.Linear(in_ch, num_classes)
         self.default_input_size = _natural_input(stem, in_channels, dims)
