@@ -1,0 +1,226 @@
+"""What the block ablations of He et al. 2016 ("Identity Mappings in Deep Residual Networks",
+Tables 1 and 2) share: one net per variant and seed, built from the seed, its per-block gradient
+norms measured at initialisation, trained with one recipe, scored, and measured again; then each
+variant compared with a reference variant over seeds.
+
+``shortcuts.py`` (what the shortcut does) and ``placement.py`` (where BN and ReLU sit) differ only
+in how a variant builds its net, the paper's numbers and the question their verdict asks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reslab.data import DataBundle
+from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std
+from reslab.experiments.gradients.norms import block_gradient_norms, measurement_batches
+from reslab.experiments.protocol import cached_data, recipe_config
+from reslab.experiments.spec import ExperimentConfig, option
+from reslab.models.resnet import ResNet
+from reslab.training import fit
+from reslab.training.config import TrainConfig
+from reslab.training.precision import resolve_device
+
+
+@dataclass(kw_only=True)
+class AblationConfig(ExperimentConfig):
+    variants: tuple[str, ...] = ()  # each experiment sets the default and the help text
+    depth: int = option(20, "Depth of every net.")
+    recipe: str = option("paper", "Training recipe: paper, preact, fast or mnist1d.")
+    epochs: int | None = option(15, "Epochs per run (replaces the preset's --steps).")
+    batch_size: int = option(128, "Batch size.")
+    # As in the degradation quick preset: a short run at lr 0.1 needs a warm-up to start every
+    # net alike (docs/experiments.md, degradation).
+    warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
+    log_every: int = option(10, "Iterations between training-loss points.")
+    batches: int = option(2, "Train batches the per-block gradient norms are averaged over.")
+
+
+@dataclass
+class VariantRecord:
+    variant: str
+    seed: int
+    final_train_err: float  # %, whole training split, eval mode; chance if diverged
+    final_test_err: float
+    status: str
+    diverged_step: int | None
+    # ||dLoss/dx_l|| per block (model.blocks order), mean over the measurement batches.
+    grad_init: list[float]
+    grad_trained: list[float]
+    # The same at init, backward through the shortcuts alone (``shortcut_path_only``); 0 for a
+    # plain net, whose shortcut carries nothing.
+    path_init: list[float]
+    wall_s: float
+
+    def first_over_last(self, part: str = "grad_init") -> float:
+        """How much of the last block's input gradient reaches the first block: on the
+        shortcut path alone ("path_init") about 1 for the identity and prod(lambda) for a
+        scaled shortcut (He et al. 2016, eq. 7). The whole gradient ("grad_init") adds the
+        branches' paths, whose Jacobians BN rescales by 1/std(x_l) at initialisation."""
+        values = getattr(self, part)
+        return values[0] / values[-1] if values[-1] > 0 else float("nan")
+
+
+def train_config(config: AblationConfig, seed: int) -> TrainConfig:
+    return recipe_config(
+        config,
+        seed,
+        ("train.eval_every", 10**9),  # only the final errors are reported
+        ("train.eval_train", True),
+        ("train.checkpoint_every", 0),
+        ("schedule.warmup", config.warmup),
+    )
+
+
+def train_variant(
+    config: AblationConfig, variant: str, seed: int, build: Callable[[DataBundle], ResNet]
+) -> VariantRecord:
+    started = time.perf_counter()
+    bundle = cached_data(config.data, config.data_dir)
+    device = resolve_device(config.device)
+    batches = measurement_batches(bundle, config.batches, config.batch_size, device)
+    torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
+    model = build(bundle).to(device)
+    grad_init = block_gradient_norms(model, batches)["input"].tolist()
+    path_init = shortcut_path_norms(model, batches)
+    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    # A diverged net is measured too: its non-finite norms are the record of the divergence.
+    grad_trained = block_gradient_norms(model, batches)["input"].tolist()
+    return VariantRecord(
+        variant=variant,
+        seed=seed,
+        final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
+        final_test_err=final_err_pct(result, "test_err", bundle.num_classes),
+        status=result.status,
+        diverged_step=result.diverged_step,
+        grad_init=grad_init,
+        grad_trained=grad_trained,
+        path_init=path_init,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def by_variant(records: Sequence[VariantRecord]) -> dict[str, list[VariantRecord]]:
+    out: dict[str, list[VariantRecord]] = {}
+    for r in sorted(records, key=lambda r: r.seed):
+        out.setdefault(r.variant, []).append(r)
+    return out
+
+
+def compare(errs: Sequence[float], reference: Sequence[float]) -> tuple[float, float, str]:
+    """Test error of a variant minus the reference's (points), the gap that counts
+    (``common.gap_and_threshold``), and the outcome: "worse", "tied" or "better"."""
+    gap, threshold = gap_and_threshold(errs, reference)
+    outcome = "worse" if gap > threshold else "better" if gap < -threshold else "tied"
+    return gap, threshold, outcome
+
+
+def variant_rows(
+    config: AblationConfig, records: Sequence[VariantRecord], reference: str
+) -> list[dict[str, Any]]:
+    """One row per variant: errors mean ± std, the comparison with ``reference``, and the
+    first/last input-gradient ratio at initialisation (geometric mean over seeds)."""
+    groups = by_variant(records)
+    ref = [r.final_test_err for r in groups[reference]]
+    rows = []
+    for variant in config.variants:
+        group = groups[variant]
+        test = [r.final_test_err for r in group]
+        train_m, train_s = mean_std([r.final_train_err for r in group])
+        test_m, test_s = mean_std(test)
+        gap, threshold, outcome = compare(test, ref)
+        rows.append(
+            {
+                "variant": variant,
+                "seeds": len(group),
+                "test_err_mean": test_m,
+                "test_err_std": test_s,
+                "train_err_mean": train_m,
+                "train_err_std": train_s,
+                "diverged": sum(r.status == "diverged" for r in group),
+                f"vs_{reference}": "—" if variant == reference else outcome,
+                "gap": gap,
+                "threshold": threshold,
+                "grad_first_over_last_init": _geomean([r.first_over_last() for r in group]),
+                "shortcut_path_first_over_last_init": _geomean(
+                    [r.first_over_last("path_init") for r in group]
+                ),
+            }
+        )
+    return rows
+
+
+def _geomean(values: Sequence[float]) -> float:
+    logs = [math.log(v) for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(logs) / len(logs)) if len(logs) == len(values) else float("nan")
+
+
+def rank_agreement(ours: dict[str, float], paper: dict[str, float]) -> float | None:
+    """Spearman's rho between our mean errors and the paper's, over the variants both have;
+    None with fewer than three."""
+    common = [v for v in ours if v in paper and paper[v] is not None]
+    if len(common) < 3:
+        return None
+    a = _ranks([ours[v] for v in common])
+    b = _ranks([paper[v] for v in common])
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    # Average ranks for ties: the paper's "fail" rows share one value.
+    arr = np.asarray(values, dtype=float)
+    return np.array([(arr < v).sum() + ((arr == v).sum() - 1) / 2 for v in arr])
+
+
+def gradient_arrays(records: Sequence[VariantRecord]) -> dict[str, np.ndarray]:
+    """``<variant>_seed<seed>_grad`` -> (3, blocks): input-gradient norms at init, trained, and
+    at init through the shortcut path alone."""
+    return {
+        f"{r.variant}_seed{r.seed}_grad": np.array(
+            [r.grad_init, r.grad_trained, r.path_init], dtype=float
+        )
+        for r in records
+    }
+
+
+def check_variants(variants: Sequence[str], reference: str, spec: Callable[[str], object]) -> None:
+    """``spec(variant)`` raises for an unknown variant, naming the accepted ones."""
+    for variant in variants:
+        spec(variant)
+    if reference not in variants:
+        raise ValueError(f"variants={tuple(variants)} must include the reference {reference!r}")
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"variants={tuple(variants)} repeats a variant")
+
+
+def shortcut_path_norms(model: ResNet, batches: Sequence[Any]) -> list[float]:
+    if any(b.is_plain for b in model.blocks):
+        return [0.0] * len(model.blocks)  # no shortcut: no gradient reaches a block that way
+    with shortcut_path_only(model):
+        return block_gradient_norms(model, batches)["input"].tolist()
+
+
+@contextmanager
+def shortcut_path_only(model: ResNet) -> Iterator[None]:
+    """Forward unchanged, backward through the shortcuts alone: every branch's output is detached.
+    The input-gradient norms measured inside are then the product of the shortcut Jacobians, the
+    term that He et al. 2016 (eq. 5 and 7) show is 1 for the identity and prod(lambda) else."""
+    hooks = [b.branch.register_forward_hook(_detach) for b in model.blocks]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _detach(_module: nn.Module, _args: Any, output: torch.Tensor) -> torch.Tensor:
+    return output.detach()

@@ -1,0 +1,134 @@
+"""The activation-placement experiment (He et al. 2016, Fig. 4 and Table 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from tests.experiments.resume_check import assert_resume_restores_everything
+
+from reslab.blocks.layout import PLACEMENTS
+from reslab.data import load_data
+from reslab.experiments.ablation import VariantRecord
+from reslab.experiments.driver import execute
+from reslab.experiments.placement import (
+    EXPERIMENT,
+    PRESETS,
+    PlacementConfig,
+    build,
+    judge,
+    summarize,
+)
+from reslab.experiments.result import Result
+
+TINY = PlacementConfig(
+    data="synthetic1d", depth=8, seeds=1, epochs=None, steps=3, batch_size=32, batches=1,
+    workers=1, device="cpu",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("placement") / "run"
+    execute(EXPERIMENT, TINY, out=run_dir)
+    return run_dir
+
+
+def test_tiny_run_trains_all_five_placements(tiny_run: Path) -> None:
+    r = Result.load(tiny_run)
+    assert [x.variant for x in r.records] == list(PLACEMENTS)
+    assert all(len(x.grad_init) == 3 and min(x.path_init) > 0 for x in r.records)
+    rows = [row["variant"] for row in r.summary["variants"]]
+    assert rows == list(PLACEMENTS)
+    assert set(r.summary["vs_full_preact"]) == set(PLACEMENTS)
+
+
+def test_resume_restores_everything(tiny_run: Path) -> None:
+    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+def test_build_uses_the_placement_and_block(block: str) -> None:
+    bundle = load_data("synthetic1d")
+    depth = 20 if block == "basic" else 29
+    for placement in PLACEMENTS:
+        net = build(replace(TINY, block=block, depth=depth), placement, bundle)
+        assert net.placement == placement and all(b.placement == placement for b in net.blocks)
+        assert type(net.blocks[0]).__name__ == ("BasicBlock" if block == "basic" else "Bottleneck")
+
+
+def rec(variant: str, seed: int, test: float) -> VariantRecord:
+    return VariantRecord(variant, seed, test, test, "completed", None, [1.0], [1.0], [1.0], 0.0)
+
+
+def summary_for(errors: dict[str, list[float]], **changes: object) -> dict:
+    config = replace(TINY, variants=tuple(errors), seeds=3, **changes)
+    return summarize(config, [rec(v, s, e) for v, es in errors.items() for s, e in enumerate(es)])
+
+
+PAPERLIKE = {"original": [6.6, 6.5, 6.7], "bn_after_add": [8.2, 8.1, 8.3],
+             "relu_before_add": [7.8, 7.9, 7.7], "relu_preact": [6.7, 6.8, 6.6],
+             "full_preact": [6.4, 6.3, 6.5]}  # fmt: skip
+
+
+def test_summary_and_verdict_on_the_papers_own_numbers() -> None:
+    s = summary_for(PAPERLIKE, data="cifar10")
+    rows = {r["variant"]: r for r in s["variants"]}
+    assert rows["bn_after_add"]["paper_test_err_110"] == 8.17
+    assert rows["full_preact"]["paper_test_err_164"] == 5.46
+    assert s["rank_agreement_table2"] == pytest.approx(1.0)
+    v = judge(TINY, s)
+    assert v.ok and v.numbers["bn_after_add_vs_original"] == "worse"
+    assert v.numbers["order"][0] == "full_preact" and "no placement beats" in v.text
+
+
+def test_verdict_fails_when_a_placement_beats_full_preact() -> None:
+    s = summary_for({**PAPERLIKE, "relu_before_add": [3.0, 3.1, 2.9]})
+    v = judge(TINY, s)
+    assert not v.ok and v.numbers["beat_full_preact"] == ["relu_before_add"]
+    assert rows_paper(s) == {None}  # not CIFAR-10: nothing beside ours
+
+
+def rows_paper(summary: dict) -> set:
+    return {r["paper_test_err_110"] for r in summary["variants"]}
+
+
+def test_verdict_fails_when_bn_after_addition_does_not_hurt() -> None:
+    s = summary_for({**PAPERLIKE, "bn_after_add": [6.6, 6.5, 6.7]})
+    v = judge(TINY, s)
+    assert not v.ok and v.numbers["bn_after_add_vs_original"] == "tied"
+    assert "does not hurt" in v.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"variants": ("original", "post")}, "placement='post'"),
+        ({"variants": ("original", "relu_preact")}, "must include 'full_preact'"),
+        ({"variants": ("full_preact",)}, "must include the reference 'original'"),
+        ({"block": "wide"}, "block='wide'; accepted: basic, bottleneck"),
+        ({"shortcut": "C"}, "shortcut='C'; accepted: A, B"),
+        ({"block": "bottleneck", "depth": 21}, "9n\\+2"),
+    ],
+)
+def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_presets() -> None:
+    quick, paper = PRESETS["quick"], PRESETS["paper"]
+    assert quick.data == "mnist1d" and quick.seeds >= 3 and quick.variants == PLACEMENTS
+    assert (paper.data, paper.depth, paper.steps, paper.block) == ("cifar10", 110, 64000, "basic")

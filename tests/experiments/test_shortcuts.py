@@ -1,0 +1,184 @@
+"""The shortcut-variants experiment (He et al. 2016, Table 1; He et al. 2015, Table 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tests.experiments.resume_check import assert_resume_restores_everything
+
+from reslab.data import load_data
+from reslab.experiments.ablation import VariantRecord, shortcut_path_norms
+from reslab.experiments.driver import execute
+from reslab.experiments.gradients.norms import measurement_batches
+from reslab.experiments.shortcuts import (
+    DEFAULT_VARIANTS,
+    EXPERIMENT,
+    FAIL,
+    PRESETS,
+    ShortcutsConfig,
+    build,
+    judge,
+    summarize,
+    tasks,
+    variant_spec,
+)
+from reslab.nn.shortcuts import NoShortcut
+
+TINY = ShortcutsConfig(
+    data="synthetic1d", depth=8, seeds=2, epochs=None, steps=4, batch_size=32, batches=1,
+    variants=("identity", "scale", "exclusive_gate_b-6"), workers=1, device="cpu",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("shortcuts") / "run"
+    execute(EXPERIMENT, TINY, out=run_dir)
+    return run_dir
+
+
+def test_variant_names_parse_to_the_papers_rows() -> None:
+    assert variant_spec("identity")[0] == "A" and variant_spec("identity")[1].is_identity
+    assert variant_spec("C") == ("C", variant_spec("identity")[1])
+    shortcut, mapping = variant_spec("exclusive_gate_b-6.5")
+    assert (shortcut, mapping.gate, mapping.gate_bias) == ("A", "exclusive", -6.5)
+    assert variant_spec("shortcut_gate_b0")[1].gate_bias == 0.0
+    assert variant_spec("scale_both")[1].branch_scale == 0.5
+    with pytest.raises(ValueError, match="accepted: identity, B, C, plain"):
+        variant_spec("gate_b-6")
+
+
+def test_every_default_variant_builds_its_shortcut() -> None:
+    bundle = load_data("synthetic1d")
+    for variant in DEFAULT_VARIANTS:
+        net = build(replace(TINY, depth=20), variant, bundle)
+        blocks = net.blocks
+        if variant == "plain":
+            assert all(isinstance(b.shortcut, NoShortcut) for b in blocks)
+        elif variant == "C":  # a 1x1 projection on every block, not only where shapes change
+            assert all(hasattr(b, "downsample") for b in blocks)
+        elif variant in ("identity", "B"):
+            assert not any(hasattr(b, "mapping") for b in blocks)
+        else:
+            assert all(hasattr(b, "mapping") for b in blocks)
+
+
+def path_ratio(variant: str, seed: int = 0) -> float:
+    bundle = load_data("synthetic1d")
+    batches = measurement_batches(bundle, 1, 64, torch.device("cpu"))
+    torch.manual_seed(seed)
+    norms = shortcut_path_norms(build(replace(TINY, depth=20), variant, bundle), batches)
+    return norms[0] / norms[-1] if norms[-1] else 0.0
+
+
+def test_the_shortcut_path_carries_lambda_to_the_power_of_the_blocks() -> None:
+    # lambda = 0.5 on the 8 blocks between the first and the last: 0.5^8 = 1/256 of what the
+    # identity's path carries (He et al. 2016, eq. 7), up to the ReLU masks. Measured 1/710
+    # (seed 0): 0.36 x 0.5^8.
+    ratio = path_ratio("scale") / path_ratio("identity")
+    assert 0.5**8 / 10 < ratio < 0.5**8 * 1.5
+    assert path_ratio("exclusive_gate_b-6") > path_ratio("exclusive_gate_b0") * 20
+    assert path_ratio("plain") == 0.0
+
+
+def test_tiny_run_records_every_variant_and_seed(tiny_run: Path) -> None:
+    from reslab.experiments.result import Result
+
+    r = Result.load(tiny_run)
+    assert sorted((x.variant, x.seed) for x in r.records) == sorted(
+        (v, s) for v in TINY.variants for s in range(2)
+    )
+    assert all(len(x.grad_init) == 3 and len(x.grad_trained) == 3 for x in r.records)
+    rows = {row["variant"]: row for row in r.summary["variants"]}
+    assert rows["identity"]["vs_identity"] == "—"
+    assert rows["scale"]["paper_test_err"] is None  # not CIFAR-10: no paper number beside it
+    assert rows["scale"]["paper_imagenet_top1"] is None
+    assert (tiny_run / "variants.csv").read_text().startswith("variant,seeds,test_err_mean")
+
+
+def test_resume_restores_everything(tiny_run: Path) -> None:
+    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+
+
+def rec(variant: str, seed: int, test: float) -> VariantRecord:
+    return VariantRecord(variant, seed, test, test, "completed", None, [1.0], [1.0], [1.0], 0.0)
+
+
+def summary_for(errors: dict[str, list[float]], data: str = "cifar10") -> dict:
+    config = replace(TINY, variants=tuple(errors), data=data, seeds=3)
+    records = [rec(v, s, e) for v, errs in errors.items() for s, e in enumerate(errs)]
+    return summarize(config, records)
+
+
+def test_summary_puts_the_papers_numbers_beside_ours_on_cifar10() -> None:
+    s = summary_for({"identity": [7, 7, 7], "scale": [30, 31, 29], "C": [8, 8, 8],
+                     "plain": [9, 9, 9]})  # fmt: skip
+    rows = {r["variant"]: r for r in s["variants"]}
+    assert rows["identity"]["paper_test_err"] == 6.61
+    assert rows["scale"]["paper_test_err"] == FAIL
+    assert rows["C"]["paper_imagenet_top1"] == 24.19 and rows["plain"]["paper_test_err"] is None
+    assert s["rank_agreement_table1"] == pytest.approx(1.0)
+
+
+def test_judge_passes_when_identity_wins() -> None:
+    s = summary_for({"identity": [7, 7.2, 6.8], "scale": [40, 41, 39], "dropout": [50, 52, 48],
+                     "shortcut_gate_b-6": [7.3, 7.0, 7.1]})  # fmt: skip
+    v = judge(TINY, s)
+    assert v.ok and v.numbers["worse_than_identity"] == ["scale", "dropout"]
+    assert v.numbers["beat_identity"] == [] and "beats" in v.text
+
+
+def test_judge_fails_when_a_manipulation_wins_or_a_paper_failure_trains_fine() -> None:
+    v = judge(TINY, summary_for({"identity": [10, 10, 10], "scale_both": [5, 5, 5]}))
+    assert not v.ok and v.numbers["beat_identity"] == ["scale_both"]
+    v = judge(TINY, summary_for({"identity": [10, 10, 10], "dropout": [10.2, 9.9, 10.1]}))
+    assert not v.ok and v.numbers["paper_failures_not_worse"] == ["dropout"]
+    assert "does not clearly beat" in v.text
+
+
+def test_tasks_cover_variants_and_seeds() -> None:
+    keys = list(tasks(TINY, None))
+    assert keys[:3] == ["identity-seed0", "scale-seed0", "exclusive_gate_b-6-seed0"]
+    assert len(keys) == 6
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"variants": ("scale",)}, "must include the reference 'identity'"),
+        ({"variants": ("identity", "half")}, "variant 'half' is unknown"),
+        ({"depth": 21}, "6n\\+2"),
+    ],
+)
+def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_presets() -> None:
+    quick, paper = PRESETS["quick"], PRESETS["paper"]
+    assert quick.data == "mnist1d" and quick.seeds >= 3 and quick.depth == 20
+    assert paper.data == "cifar10" and paper.depth == 110 and paper.steps == 64000
+    assert "exclusive_gate_b-7" in paper.variants and set(DEFAULT_VARIANTS) <= set(paper.variants)
+
+
+def test_arrays_hold_both_profiles(tiny_run: Path) -> None:
+    from reslab.experiments.result import load_arrays
+
+    arrays = load_arrays(tiny_run)
+    assert arrays["scale_seed1_grad"].shape == (3, 3)
+    assert np.all(np.isfinite(arrays["identity_seed0_grad"]))
