@@ -33,7 +33,7 @@ from reslab.models import cifar_resnet
 
 TINY = {
     "data": "synthetic1d", "seeds": 1, "batches": 1, "batch_size": 32, "workers": 1,
-    "device": "cpu",
+    "device": "cpu", "variants": (),
 }  # fmt: skip
 
 
@@ -53,8 +53,8 @@ def batch(synthetic1d):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    """Depths 8 and 14, two seeds, depth 8 also trained 2 steps; saved."""
-    config = GradientsConfig(**{**TINY, "seeds": 2, "batches": 2},
+    """Depths 8 and 14, two seeds, depth 8 also trained 2 steps, one shortcut variant; saved."""
+    config = GradientsConfig(**{**TINY, "seeds": 2, "batches": 2, "variants": ("scale",)},
                              depths=(8, 14), train_max_depth=8, steps=2)  # fmt: skip
     run_dir = tmp_path_factory.mktemp("gradients") / "run"
     return run(config, run_dir), run_dir
@@ -118,7 +118,7 @@ def test_deep_plain_net_explodes_where_shortcut_nets_do_not() -> None:
 
 def test_tiny_run_numbers(tiny_run) -> None:
     result, run_dir = tiny_run
-    assert len(result.records) == 3 * 2 * 2
+    assert len(result.records) == 4 * 2 * 2
     for r in result.records:
         blocks = {8: 3, 14: 6}[r.depth]
         init = [r.profile(p, "init") for p in ("input", "weight", "activation")]
@@ -131,7 +131,7 @@ def test_tiny_run_numbers(tiny_run) -> None:
         else:
             assert r.status == "init-only" and r.profile("input", "trained").size == 0
     rows = {(row["kind"], row["depth"]): row for row in result.summary["nets"]}
-    assert len(rows) == 6
+    assert len(rows) == 8 and ("scale", 14) in rows
     for (kind, depth), row in rows.items():
         ratios = [first_last_ratio(r.profile("input", "init")) for r in result.records
                   if r.kind == kind and r.depth == depth]  # fmt: skip
@@ -157,7 +157,7 @@ def test_result_round_trips_through_save_and_load(tiny_run) -> None:
 
 
 def test_tasks_run_the_deepest_nets_first() -> None:
-    config = GradientsConfig(depths=(8, 20, 14), seeds=2)
+    config = GradientsConfig(depths=(8, 20, 14), seeds=2, variants=())
     keys = list(tasks(config, None))
     assert keys[:3] == ["plain20-seed0", "residual20-seed0", "preact20-seed0"]
     assert keys[-1] == "preact8-seed1" and len(set(keys)) == len(keys) == 3 * 3 * 2
@@ -284,6 +284,9 @@ def test_quick_preset_trains_up_to_110_layers() -> None:
         ({"train_max_depth": 0}, "train_max_depth=0"),
         ({"batches": 17, "batch_size": 32}, "accepted: batches <= 16"),
         ({"depths": (8, 8)}, "distinct"),
+        ({"variants": ("halve",)}, "variant 'halve' is unknown; accepted: identity"),
+        ({"variants": ("identity",)}, "'identity' is measured already"),
+        ({"variants": ("scale", "scale")}, "repeat"),
     ],
 )
 def test_bad_config_fails_before_measuring(tmp_path, changes, message) -> None:
@@ -313,3 +316,12 @@ def test_quick_preset_shows_the_highway() -> None:
     numbers = result.verdict.numbers
     assert numbers["highway_holds"] and numbers["plain_breaks"], result.verdict.text
     assert result.verdict.ok
+
+
+def test_a_scaled_shortcut_net_is_measured_as_its_own_kind(batch, synthetic1d) -> None:
+    # lambda = 0.5 on every block: the scaled variant of the residual net, same weights layout.
+    from reslab.experiments.gradients import build_net
+
+    scaled, residual = (build_net(k, 20, "basic", synthetic1d) for k in ("scale", "residual"))
+    assert all(b.mapping.spec.scale == 0.5 for b in scaled.blocks)
+    assert [n for n, _ in scaled.named_parameters()] == [n for n, _ in residual.named_parameters()]

@@ -25,8 +25,8 @@ from reslab.experiments.shortcuts import (
     judge,
     summarize,
     tasks,
-    variant_spec,
 )
+from reslab.nn.mappings import shortcut_variant
 from reslab.nn.shortcuts import NoShortcut
 
 TINY = ShortcutsConfig(
@@ -51,14 +51,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_variant_names_parse_to_the_papers_rows() -> None:
-    assert variant_spec("identity")[0] == "A" and variant_spec("identity")[1].is_identity
-    assert variant_spec("C") == ("C", variant_spec("identity")[1])
-    shortcut, mapping = variant_spec("exclusive_gate_b-6.5")
+    assert shortcut_variant("identity")[0] == "A" and shortcut_variant("identity")[1].is_identity
+    assert shortcut_variant("C") == ("C", shortcut_variant("identity")[1])
+    shortcut, mapping = shortcut_variant("exclusive_gate_b-6.5")
     assert (shortcut, mapping.gate, mapping.gate_bias) == ("A", "exclusive", -6.5)
-    assert variant_spec("shortcut_gate_b0")[1].gate_bias == 0.0
-    assert variant_spec("scale_both")[1].branch_scale == 0.5
+    assert shortcut_variant("shortcut_gate_b0")[1].gate_bias == 0.0
+    assert shortcut_variant("scale_both")[1].branch_scale == 0.5
     with pytest.raises(ValueError, match="accepted: identity, B, C, plain"):
-        variant_spec("gate_b-6")
+        shortcut_variant("gate_b-6")
 
 
 def test_every_default_variant_builds_its_shortcut() -> None:

@@ -36,7 +36,7 @@ class AblationConfig(ExperimentConfig):
     variants: tuple[str, ...] = ()  # each experiment sets the default and the help text
     depth: int = option(20, "Depth of every net.")
     recipe: str = option("paper", "Training recipe: paper, preact, fast or mnist1d.")
-    epochs: int | None = option(15, "Epochs per run (replaces the preset's --steps).")
+    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
     batch_size: int = option(128, "Batch size.")
     # As in the degradation quick preset: a short run at lr 0.1 needs a warm-up to start every
     # net alike (docs/experiments.md, degradation).

@@ -63,7 +63,7 @@ class PlacementConfig(AblationConfig):
 
 
 PRESETS: dict[str, PlacementConfig] = {
-    # Minutes on 2 CPU cores: 1-D ResNet-20 on MNIST-1D, the paper's recipe cut to 15 epochs with
+    # Minutes on 2 CPU cores: 1-D ResNet-20 on MNIST-1D, the paper's recipe cut to 10 epochs with
     # a warm-up, 3 seeds.
     "quick": PlacementConfig(),
     # He et al. 2016, Table 2: ResNet-110 on CIFAR-10 (--block bottleneck --depth 164 for the

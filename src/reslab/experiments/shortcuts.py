@@ -10,7 +10,6 @@ initialisation, how much of the last block's input gradient reaches the first bl
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,26 +32,11 @@ from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
-from reslab.nn.mappings import ShortcutMapping, get_mapping
+from reslab.nn.mappings import shortcut_variant, variant_family
 from reslab.training.config import validate
 
 REFERENCE = "identity"
-# shortcut option and mapping of each fixed variant. "identity" is the original ResNet with
-# option A where the shape changes (He et al. 2015, 4.2; the 6.61% of Table 1); "C" puts a 1x1
-# conv (with BN, as option C of He et al. 2015, 3.3) on every block: Table 1's "1x1 conv shortcut".
-FIXED: dict[str, tuple[str, str]] = {
-    "identity": ("A", "identity"),
-    "B": ("B", "identity"),
-    "C": ("C", "identity"),
-    "plain": ("none", "identity"),
-    "scale": ("A", "scale"),
-    "scale_both": ("A", "scale_both"),
-    "dropout": ("A", "dropout"),
-}
-# Gated variants carry their bias init in the name: exclusive_gate_b-6, shortcut_gate_b0, ...
-GATED = re.compile(r"^(exclusive|shortcut)_gate_b(-?\d+(?:\.\d+)?)$")
 PAPER_GATE_BIASES = (0.0, -6.0)
-ACCEPTED = (*FIXED, "exclusive_gate_b<bias>", "shortcut_gate_b<bias>")
 # Table 1 (ResNet-110, CIFAR-10 test error %, median of 5 runs); "fail" is above 20%.
 FAIL = "fail (>20)"
 PAPER_TABLE1: dict[str, float | str] = {
@@ -72,22 +56,6 @@ DEFAULT_VARIANTS = (
 )  # fmt: skip
 
 
-def variant_spec(variant: str) -> tuple[str, ShortcutMapping]:
-    if variant in FIXED:
-        shortcut, mapping = FIXED[variant]
-        return shortcut, get_mapping(mapping)
-    match = GATED.match(variant)
-    if match is None:
-        raise ValueError(f"variant {variant!r} is unknown; accepted: {', '.join(ACCEPTED)}")
-    return "A", get_mapping(f"{match[1]}_gate", float(match[2]))
-
-
-def family(variant: str) -> str:
-    """The variant's row family: its name without a gate's bias."""
-    match = GATED.match(variant)
-    return f"{match[1]}_gate" if match else variant
-
-
 @dataclass(kw_only=True)
 class ShortcutsConfig(AblationConfig):
     variants: tuple[str, ...] = option(
@@ -99,7 +67,7 @@ class ShortcutsConfig(AblationConfig):
 
 
 PRESETS: dict[str, ShortcutsConfig] = {
-    # Minutes on 2 CPU cores: 1-D ResNet-20 (9 blocks) on MNIST-1D, the paper's recipe cut to 15
+    # Minutes on 2 CPU cores: 1-D ResNet-20 (9 blocks) on MNIST-1D, the paper's recipe cut to 10
     # epochs with a warm-up, 3 seeds.
     "quick": ShortcutsConfig(),
     # He et al. 2016, Table 1: ResNet-110 on CIFAR-10, the paper's 64k iterations, 5 seeds
@@ -121,7 +89,7 @@ Task = tuple[ShortcutsConfig, str, int]
 
 
 def build(config: ShortcutsConfig, variant: str, bundle: DataBundle) -> ResNet:
-    shortcut, mapping = variant_spec(variant)
+    shortcut, mapping = shortcut_variant(variant)
     return cifar_resnet(
         config.depth, shortcut=shortcut, mapping=mapping, dims=bundle.dims,
         in_channels=bundle.in_channels, num_classes=bundle.num_classes,
@@ -138,7 +106,7 @@ def tasks(config: ShortcutsConfig, workdir: Path | None) -> dict[str, Task]:
 
 
 def check(config: ShortcutsConfig) -> None:
-    check_variants(config.variants, REFERENCE, variant_spec)
+    check_variants(config.variants, REFERENCE, shortcut_variant)
     blocks_per_stage(config.depth, "basic")  # raises with the accepted form 6n+2
     validate(train_config(config, 0))
 
@@ -166,7 +134,7 @@ def judge(config: ShortcutsConfig, summary: Summary) -> Verdict:
     identity (beyond ``common.gap_and_threshold``'s threshold), and every variant the paper saw
     fail (above 20%) trains measurably worse than it."""
     rows = {r["variant"]: r for r in summary["variants"]}
-    manipulated = [v for v in rows if family(v) in MULTIPLICATIVE]
+    manipulated = [v for v in rows if variant_family(v) in MULTIPLICATIVE]
     beat = [v for v in manipulated if rows[v]["vs_identity"] == "better"]
     failing = [v for v in manipulated if PAPER_TABLE1.get(v) == FAIL]
     not_worse = [v for v in failing if rows[v]["vs_identity"] != "worse"]

@@ -10,6 +10,7 @@ keeps the "+1" highway; every variant here multiplies it by something else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -55,6 +56,40 @@ MAPPINGS: dict[str, ShortcutMapping] = {
     "shortcut_gate": ShortcutMapping(gate="shortcut"),
     "dropout": ShortcutMapping(dropout=0.5),
 }
+
+
+# Named shortcut variants: (shortcut option, mapping). "identity" is the original ResNet with
+# option A where the shape changes (He et al. 2015, 4.2; the 6.61% of Table 1); "C" puts a 1x1
+# conv (with BN, as option C of He et al. 2015, 3.3) on every block: Table 1's "1x1 conv shortcut".
+FIXED_VARIANTS: dict[str, tuple[str, str]] = {
+    "identity": ("A", "identity"),
+    "B": ("B", "identity"),
+    "C": ("C", "identity"),
+    "plain": ("none", "identity"),
+    "scale": ("A", "scale"),
+    "scale_both": ("A", "scale_both"),
+    "dropout": ("A", "dropout"),
+}
+# Gated variants carry their bias init in the name: exclusive_gate_b-6, shortcut_gate_b0, ...
+GATED = re.compile(r"^(exclusive|shortcut)_gate_b(-?\d+(?:\.\d+)?)$")
+ACCEPTED_VARIANTS = (*FIXED_VARIANTS, "exclusive_gate_b<bias>", "shortcut_gate_b<bias>")
+
+
+def shortcut_variant(name: str) -> tuple[str, ShortcutMapping]:
+    """The shortcut option and mapping of a named variant of He et al. 2016, Table 1."""
+    if name in FIXED_VARIANTS:
+        shortcut, mapping = FIXED_VARIANTS[name]
+        return shortcut, get_mapping(mapping)
+    match = GATED.match(name)
+    if match is None:
+        raise ValueError(f"variant {name!r} is unknown; accepted: {', '.join(ACCEPTED_VARIANTS)}")
+    return "A", get_mapping(f"{match[1]}_gate", float(match[2]))
+
+
+def variant_family(name: str) -> str:
+    """The variant's row of Table 1: its name without a gate's bias."""
+    match = GATED.match(name)
+    return f"{match[1]}_gate" if match else name
 
 
 def get_mapping(mapping: str | ShortcutMapping, gate_bias: float | None = None) -> ShortcutMapping:

@@ -29,8 +29,9 @@ from reslab.experiments.gradients.norms import block_gradient_norms, measurement
 from reslab.experiments.protocol import cached_data, net_for
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
-from reslab.models.cifar import blocks_per_stage
+from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
+from reslab.nn.mappings import shortcut_variant
 from reslab.training import apply_overrides, fit, load_recipe, set_field
 from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device
@@ -77,6 +78,17 @@ class GradientsConfig(ExperimentConfig):
     )
     batch_size: int = option(128, "Batch size of the measurement batches and of training.")
     recipe: str = option("mnist1d", "Training recipe: paper, preact, fast or mnist1d.")
+    # He et al. 2016, Table 1's shortcuts on the residual block, for the interactive highway of
+    # the report; the verdict judges plain, residual and pre-activation only.
+    variants: tuple[str, ...] = option(
+        ("scale", "exclusive_gate_b0"),
+        "Shortcut variants measured as well (names of `reslab run shortcuts --variants`, e.g. "
+        "scale, dropout, exclusive_gate_b-6); not judged.",
+    )
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (*KINDS, *self.variants)
 
     def trains(self, depth: int) -> bool:
         return self.steps > 0 and (self.train_max_depth is None or depth <= self.train_max_depth)
@@ -100,12 +112,12 @@ PRESETS: dict[str, GradientsConfig] = {
 }
 
 
-Task = tuple[GradientsConfig, Kind, int, int]
+Task = tuple[GradientsConfig, str, int, int]
 
 
 @dataclass
 class GradientRecord:
-    kind: Kind
+    kind: str  # one of KINDS, or a shortcut variant
     depth: int
     seed: int
     # "<part>_<phase>" -> one value per block (model.blocks order), mean over the measurement
@@ -135,9 +147,15 @@ def train_config(config: GradientsConfig, seed: int) -> TrainConfig:
     return apply_overrides(cfg, config.overrides)
 
 
-def build_net(kind: Kind, depth: int, family: str, bundle: DataBundle) -> ResNet:
-    block, shortcut = ARCHS[family][kind]
-    return net_for(bundle, depth, shortcut=shortcut, block=block)
+def build_net(kind: str, depth: int, family: str, bundle: DataBundle) -> ResNet:
+    if kind in ARCHS[family]:
+        block, shortcut = ARCHS[family][kind]  # type: ignore[index]
+        return net_for(bundle, depth, shortcut=shortcut, block=block)
+    shortcut, mapping = shortcut_variant(kind)  # a variant of the residual (post-act) net
+    return cifar_resnet(
+        depth, block=ARCHS[family]["residual"][0], shortcut=shortcut, mapping=mapping,
+        dims=bundle.dims, in_channels=bundle.in_channels, num_classes=bundle.num_classes,
+    )  # fmt: skip
 
 
 def measure_one(task: Task) -> GradientRecord:
@@ -172,7 +190,8 @@ def tasks(config: GradientsConfig, workdir: Path | None) -> dict[str, Task]:
     # Deepest first: the longest runs start early, so the pool's workers finish together.
     return {
         f"{k}{d}-seed{s}": (config, k, d, s)
-        for d in sorted(config.depths, reverse=True) for s in range(config.seeds) for k in KINDS
+        for d in sorted(config.depths, reverse=True) for s in range(config.seeds)
+        for k in config.kinds
     }  # fmt: skip
 
 
@@ -190,6 +209,12 @@ def check(config: GradientsConfig) -> None:
         )
     for depth in config.depths:
         blocks_per_stage(depth, config.block)  # raises with the accepted form 6n+2 / 9n+2
+    for variant in config.variants:
+        shortcut_variant(variant)  # raises naming the accepted variants
+        if variant in ("identity", "plain"):
+            raise ValueError(f"variants: {variant!r} is measured already (residual / plain)")
+    if len(set(config.kinds)) != len(config.kinds):
+        raise ValueError(f"variants={config.variants} repeat a net or each other")
     for name, value, low in (
         ("steps", config.steps, 0), ("batches", config.batches, 1),
         ("batch_size", config.batch_size, 1),
@@ -219,7 +244,7 @@ def first_last_ratio(profile: Sequence[float] | np.ndarray) -> float:
 def summarize(config: GradientsConfig, records: list[GradientRecord]) -> Summary:
     """Per kind and depth, the first/last block ratios over seeds (and the trained nets' error)."""
     rows = []
-    for kind in KINDS:
+    for kind in config.kinds:
         for depth in sorted(config.depths):
             group = sorted((r for r in records if r.kind == kind and r.depth == depth),
                            key=lambda r: r.seed)  # fmt: skip
