@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from reslab.models.registry import register_model
 from reslab.models.resnet import ResNet, Stage
 from reslab.models.vgg import VGG
+from reslab.nn.mappings import get_mapping
 
 
 def imagenet_resnet(
@@ -22,10 +24,14 @@ def imagenet_resnet(
     groups: int = 1,
     width_per_group: int = 64,
     stride_in_1x1: bool = False,
+    placement: str | None = None,
+    mapping: str = "identity",
+    gate_bias: float | None = None,
 ) -> ResNet:
-    kwargs = {}
+    # The placements and shortcut mappings of He et al. 2016 (Fig. 4, Fig. 2), as on CIFAR.
+    kwargs: dict[str, Any] = {"placement": placement, "mapping": get_mapping(mapping, gate_bias)}
     if block == "bottleneck":
-        kwargs = {"groups": groups, "base_width": width_per_group, "stride_in_1x1": stride_in_1x1}
+        kwargs |= {"groups": groups, "base_width": width_per_group, "stride_in_1x1": stride_in_1x1}
     elif (groups, width_per_group, stride_in_1x1) != (1, 64, False):
         raise ValueError(
             "groups / width_per_group / stride_in_1x1 only apply to block='bottleneck'; "
