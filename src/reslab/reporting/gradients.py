@@ -126,6 +126,7 @@ MENUS = ("net", "depth", "moment")  # the button rows, top to bottom: the keys o
 # px: the figure, its title, a row of buttons, the space between the buttons and the plot
 HIGHWAY_HEIGHT, TITLE_PX, ROW_PX, GAP_PX = 600, 44, 36, 10
 Key = tuple[int, int, int]  # a view: indices into the kinds, depths and moments
+MARKED_BLOCKS = 60
 # Plotly's updatemenus cannot combine independent menus: a button applies a fixed restyle, never
 # one that depends on what the other menus show. So the buttons "skip" (Plotly still draws them
 # and records which one is active), and this listener joins the active indices into a key of
@@ -248,8 +249,10 @@ def _net_traces(norms: np.ndarray, kind: str, name: str) -> list[dict[str, Any]]
         traces.append({**edge, "y": stats["min"], "name": "min", "showlegend": False})
         traces.append({**edge, "y": stats["max"], "name": f"min–max over {seeds} seeds",
                        "fill": "tonexty", "fillcolor": fill})  # fmt: skip
+    # A marker per block while the blocks can be told apart (ResNet-1202 has 600).
+    mode = "lines+markers" if norms.shape[1] <= MARKED_BLOCKS else "lines"
     traces.append({
-        **common, "y": stats["mean"], "mode": "lines+markers", "marker": {"size": 4},
+        **common, "y": stats["mean"], "mode": mode, "marker": {"size": 4},
         "line": {"color": color, "width": 2}, "legendgroup": "mean",
         "name": f"geometric mean over {seeds} seed{'s' if seeds > 1 else ''}",
         "hovertemplate": "block %{x}: %{y:.3g}<extra>%{meta}</extra>",
@@ -397,11 +400,11 @@ def _add_highway(report: Report, result: Result[Any, Any], arrays: dict[str, np.
         script=HIGHWAY_JS,
     )
     report.add_text(
-        "Start with the plain stack and watch the gradient fade (or blow up) from the top block "
-        "down; then add the skip connection (residual: one ReLU after each addition still "
-        "crosses the path); then follow the highway with pre-activation blocks, where nothing "
-        "sits on the shortcut and x_L = x_l + Σ F(x_i) is a full residual stream (He et al. "
-        "2016, eq. 4-5). Deeper nets make the contrast starker."
+        "Start with the plain stack and watch the gradient fade (or blow up) on its way back "
+        "from the last block to the first; then add the skip connection (residual: one ReLU "
+        "after each addition still crosses the path); then follow the highway with "
+        "pre-activation blocks, where nothing sits on the shortcut and x_L = x_l + Σ F(x_i) is a "
+        "full residual stream (He et al. 2016, eq. 4-5). Deeper nets make the contrast starker."
     )
 
 
