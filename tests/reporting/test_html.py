@@ -136,6 +136,16 @@ def test_plotly_labels_cannot_close_the_script():
     assert json.loads(spec)["layout"]["title"]["text"] == HOSTILE
 
 
+def test_plotly_script_runs_once_drawn_and_cannot_close_its_element():
+    fig = go.Figure(go.Scatter(x=[1], y=[1]))
+    html = Report("t").add_plotly(fig, script="gd.dataset.ready='yes';").to_html()
+    draw = next(s for s in parse(html).scripts if "Plotly.newPlot" in s)
+    assert ".then(function(gd){gd.dataset.ready='yes';})" in draw
+    for bad in ("var s='</script>';", "<!--"):
+        with pytest.raises(ValueError, match="accepted: JavaScript without them"):
+            Report("t").add_plotly(fig, script=bad)
+
+
 def test_table_formats_numbers_and_highlights_best():
     html = (
         Report("t")

@@ -103,20 +103,34 @@ def plotly_json(fig: Any) -> str:
     )
 
 
-def plotly_figure(spec_json: str, div_id: str, caption: str | None, height: int) -> Markup:
+def plotly_figure(
+    spec_json: str, div_id: str, caption: str | None, height: int, script: str | None = None
+) -> Markup:
     # '<', '>' and '&' only occur inside JSON strings, where \u escapes are equivalent; escaping
     # them means no label text can close the <script> element (HTML injection).
     safe = spec_json.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    then = f".then(function(gd){{{_checked_script(script)}}})" if script else ""
     draw = (
         f'(function(){{var s=JSON.parse(document.getElementById("{div_id}-json").textContent);'
         f'Plotly.newPlot("{div_id}",s.data||[],s.layout||{{}},'
-        "{responsive:true,displaylogo:false});})();"
+        f"{{responsive:true,displaylogo:false}}){then};}})();"
     )
     return Markup(
         f'<figure><div id="{div_id}" class="plotly-graph" style="height:{int(height)}px"></div>'
         f'<script type="application/json" id="{div_id}-json">{safe}</script>'
         f"<script>{draw}</script>{_figcaption(caption)}</figure>"
     )
+
+
+def _checked_script(script: str) -> str:
+    # The script is code the report's author wrote, never data; still, "</" would end the
+    # enclosing <script> element early and leave the rest of the page broken.
+    if "</" in script or "<!--" in script:
+        raise ValueError(
+            f"add_plotly script contains '</' or '<!--' ({script[:60]!r}...); accepted: "
+            "JavaScript without them (write '<\\/' inside strings)"
+        )
+    return script
 
 
 def verdict(text: str, ok: bool | None) -> Markup:

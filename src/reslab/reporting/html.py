@@ -70,13 +70,20 @@ class Report:
         return self
 
     def add_plotly(
-        self, figure: Any, caption: str | None = None, *, height: int = PLOTLY_HEIGHT
+        self,
+        figure: Any,
+        caption: str | None = None,
+        *,
+        height: int = PLOTLY_HEIGHT,
+        script: str | None = None,
     ) -> Report:
-        """An interactive Plotly chart from a Figure, a dict, or its JSON string."""
+        """An interactive Plotly chart from a Figure, a dict, or its JSON string. `script`:
+        JavaScript run once the chart is drawn, with its graph div bound to `gd` (for controls
+        Plotly's own buttons cannot express, e.g. several menus combined)."""
         spec = _blocks.plotly_json(figure)
         self._plotly_count += 1
         div_id = f"plotly-figure-{self._plotly_count}"
-        self._blocks.append(_blocks.plotly_figure(spec, div_id, caption, height))
+        self._blocks.append(_blocks.plotly_figure(spec, div_id, caption, height, script))
         return self
 
     def add_verdict(self, text: str, ok: bool | None) -> Report:
