@@ -32,8 +32,9 @@ def response_layers(model: ResNet) -> list[nn.Module]:
             if not _is_conv3x3(layer):
                 continue
             if after is None or not is_norm(after):
+                follows = type(after).__name__ if after is not None else "nothing"
                 raise ValueError(
-                    f"a 3x3 conv followed by {type(after).__name__}: layer responses need a BN "
+                    f"a 3x3 conv followed by {follows}: layer responses need a BN "
                     f"after every 3x3 conv; accepted: post-activation nets (block='basic' or "
                     f"'bottleneck'), got block={model.block_kind!r}"
                 )
