@@ -13,7 +13,7 @@ from reslab.experiments import list_experiments
 
 runner = CliRunner()
 TINY = ["--data", "synthetic1d", "--depths", "8,14", "--seeds", "1", "--epochs", "1",
-        "--workers", "1", "--quiet"]  # fmt: skip
+        "--workers", "1", "--cost-steps", "1", "--quiet"]  # fmt: skip
 
 
 def test_list_shows_every_experiment_with_claim_paper_and_time() -> None:
@@ -73,7 +73,7 @@ def test_run_then_refuse_then_resume(tmp_path) -> None:
 
     resumed = runner.invoke(app, ["run", "degradation", *TINY, "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, resumed.output
-    assert f"restored 4 of 4 runs from {out}" in resumed.output
+    assert f"restored 6 of 6 runs from {out}" in resumed.output  # 4 trainings, 2 cost tasks
     assert json.loads((out / "results.json").read_text())["summary"] == numbers
 
 

@@ -20,6 +20,8 @@ TINY = [
     "1",
     "--workers",
     "1",
+    "--cost-steps",
+    "1",
     "--quiet",
 ]
 

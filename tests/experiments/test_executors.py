@@ -270,7 +270,10 @@ def tiny(**changes: Any) -> Any:
     from reslab.experiments.degradation import PRESETS
     from reslab.experiments.spec import configure
 
-    base = {"data": "synthetic1d", "depths": (8, 14), "epochs": 1, "seeds": 2, "device": "cpu"}
+    # No cost tasks: their step times differ from run to run, and these tests compare the
+    # records of two runs.
+    base = {"data": "synthetic1d", "depths": (8, 14), "epochs": 1, "seeds": 2, "device": "cpu",
+            "cost_steps": 0}  # fmt: skip
     return configure(PRESETS["quick"], {**base, "log_every": 2, **changes})
 
 
@@ -334,8 +337,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_records(
     from reslab.experiments.driver import execute
     from reslab.experiments.executors import LocalExecutor
 
+    # No cost tasks: their step times differ from run to run (see ``tiny``).
     changes = {"data": "synthetic1d", "depths": (8, 14), "epochs": 1, "seeds": 3,
-               "device": "cpu", "log_every": 2, "workers": 1}  # fmt: skip
+               "device": "cpu", "log_every": 2, "workers": 1, "cost_steps": 0}  # fmt: skip
     crashed, clean = tmp_path / "crashed", tmp_path / "clean"
     path = [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}

@@ -33,8 +33,14 @@ def gap_and_threshold(a: Any, b: Any) -> tuple[float, float]:
     size a gap must exceed to count: 1 point or twice its standard error over seeds, whichever is
     larger, so a single lucky or unlucky seed cannot decide a verdict."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    se = math.sqrt(_sample_var(a) / len(a) + _sample_var(b) / len(b))
-    return float(a.mean() - b.mean()), max(1.0, 2 * se)
+    return float(a.mean() - b.mean()), max(1.0, 2 * diff_standard_error(a, b))
+
+
+def diff_standard_error(a: Any, b: Any) -> float:
+    """Standard error of mean(a) - mean(b), two independent groups of seeds (0 for one seed
+    each: a single seed has no spread to estimate)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return math.sqrt(_sample_var(a) / len(a) + _sample_var(b) / len(b))
 
 
 def _sample_var(x: np.ndarray) -> float:

@@ -97,7 +97,9 @@ def _fits(tp: Any, value: Any) -> bool:
     if tp is Any or origin is typing.Literal:
         return True
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return isinstance(value, dict)
+        # Every field without a default present: tells apart a union of record types (an
+        # experiment whose tasks return different records).
+        return isinstance(value, dict) and all(f.name in value for f in _required_fields(tp))
     if tp is bool:
         return isinstance(value, bool)
     if tp is int:
@@ -112,6 +114,15 @@ def _fits(tp: Any, value: Any) -> bool:
     if tp is dict or origin in _MAPPINGS:
         return isinstance(value, dict)
     return False
+
+
+def _required_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    missing = dataclasses.MISSING
+    return [
+        f
+        for f in dataclasses.fields(cls)
+        if f.init and f.default is missing and f.default_factory is missing
+    ]
 
 
 def _dataclass_from_json(cls: type, data: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ and the plain functions it names; see docs/ARCHITECTURE.md, "How to add an exper
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,10 @@ class Experiment(Generic[C, T, R]):
     task may keep files it can resume from (None when nothing is saved). ``run_task(task)`` is a
     top-level function (picklable for process pools and Ray) returning one ``record`` dataclass.
     ``summarize(config, records)`` gives the tables, with the paper's numbers beside them;
-    ``judge(config, summary)`` the verdict. ``arrays`` adds bulky numbers for raw.npz;
-    ``fresh_process`` asks for every task in a new process (peak-memory measurements).
+    ``judge(config, summary)`` the verdict. ``record`` is a dataclass, or a union of them where
+    tasks of different jobs return different records (told apart by their required fields).
+    ``arrays`` adds bulky numbers for raw.npz; ``fresh_process`` asks for every task in a new
+    process (peak-memory measurements).
     """
 
     name: str
@@ -127,7 +130,7 @@ class Experiment(Generic[C, T, R]):
     claim: str
     paper: str
     presets: Mapping[str, C]
-    record: type[R]
+    record: type[R] | types.UnionType
     tasks: Callable[[C, Path | None], dict[str, T]]
     run_task: Callable[[T], R]
     summarize: Callable[[C, list[R]], Summary]

@@ -1,4 +1,5 @@
-"""Report of the degradation experiment: He et al. 2015, Figure 6, plus a verdict table."""
+"""Report of the degradation experiment: He et al. 2015, Figures 6 and 7, plus a verdict table
+and what a shortcut costs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from reslab.reporting.html import Report
 from reslab.reporting.registry import register_figures
 
 KINDS = ("plain", "residual")
+LINESTYLE = {"plain": "--", "residual": "-"}  # He et al. 2015, Figure 7
 
 
 def stacked_curves(arrays: dict[str, np.ndarray], kind: str, depth: int, part: str) -> np.ndarray:
@@ -45,6 +47,34 @@ def figure_png(arrays: dict[str, np.ndarray], depths: list[int]) -> bytes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("error (%)")
+    return fig_to_png(fig)
+
+
+def mean_responses(arrays: dict[str, np.ndarray], kind: str, depth: int) -> np.ndarray | None:
+    """Per layer, the response std of one net, mean over its seeds (None: not measured)."""
+    rows = [arrays[k] for k in sorted(arrays) if k.startswith(f"{kind}{depth}_seed")
+            and k.endswith("_responses")]  # fmt: skip
+    return np.mean(rows, axis=0) if rows else None
+
+
+def responses_png(arrays: dict[str, np.ndarray], depths: list[int]) -> bytes | None:
+    """He et al. 2015, Figure 7: std of each 3x3 layer's response by layer index (top) and the
+    same values sorted in descending order (bottom); plain dashed, residual solid."""
+    curves = {(k, d): mean_responses(arrays, k, d) for k in KINDS for d in depths}
+    if all(c is None for c in curves.values()):
+        return None  # a result saved before responses were measured
+    fig, (top, bottom) = new_figure(2, 1, size=(8, 7))
+    for (kind, depth), std in curves.items():
+        if std is None:
+            continue
+        style = {"color": depth_colors(depths, kind)[depth], "linestyle": LINESTYLE[kind],
+                 "label": f"{kind}-{depth}"}  # fmt: skip
+        layers = np.arange(1, len(std) + 1)
+        top.plot(layers, std, **style)
+        bottom.plot(layers, np.sort(std)[::-1], **style)
+    top.set(xlabel="layer index (original)", ylabel="std")
+    bottom.set(xlabel="layer index (sorted by magnitude)", ylabel="std")
+    top.legend(fontsize=8, ncols=2)
     return fig_to_png(fig)
 
 
@@ -87,3 +117,53 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "augmentation. The verdict compares the deepest and the shallowest net of each kind: a "
         "gap counts when it exceeds 1 point and twice its standard error over seeds."
     )
+    add_responses(result, report, run_dir, depths)
+    if result.summary.get("cost_of_a_shortcut"):
+        report.add_section("Cost of a shortcut").add_text(COST_TEXT)
+
+
+COST_TEXT = (
+    "The *cost of a shortcut* table (under Summary) puts each residual net beside its plain twin, "
+    "built side by side in one process on the experiment's device, data and batch size. Option "
+    "A shortcuts have no parameters, and PyTorch's FLOP counter, which counts the convolutions "
+    "and the linear head, gives both nets the same multiply-adds (macs ratio 1). What a "
+    "shortcut adds is one addition per element of its block's output (shortcut adds, per sample; "
+    "adds per mac relates them to the multiply-adds). Step ratio: the median time of a training "
+    "step (forward and backward) of the residual net over the plain net's, the two taking turns "
+    "step by step after a warm-up, so that both see the same machine state. The plain twin is "
+    "the same net with its shortcuts removed; its blocks still add a scalar 0 (an element-wise "
+    "pass of their own), so the step ratio compares adding a tensor with adding a constant, plus "
+    "option A's subsampling and zero padding where a stage starts. The verdict does not depend "
+    "on any of this."
+)
+
+
+def add_responses(
+    result: Result[Any, Any], report: Report, run_dir: Path, depths: list[int]
+) -> None:
+    png = responses_png(result.arrays(), depths)
+    if png is None:
+        return
+    (Path(run_dir) / "responses.png").write_bytes(png)
+    report.add_section("Layer responses")
+    report.add_text(
+        "He et al. 2015 (4.2, Figure 7) measure the standard deviation of each 3x3 layer's "
+        "response: its output after BN and before the ReLU or the addition. Here: every trained "
+        "net, on the whole test split in eval mode; the stem's 3x3 conv counts as layer 1, then "
+        "two layers per block. Each channel's std is taken over samples and positions, then "
+        "averaged over the layer's channels (the spread between channel means is a BN bias, not "
+        "a response)."
+    )
+    report.add_figure(
+        png,
+        caption="Std of each 3x3 layer's response, mean over seeds: top in layer order, bottom "
+        "sorted in descending order. Dashed: plain nets; solid: residual nets (option A).",
+    )
+    report.add_text(
+        "In the paper (CIFAR-10), ResNets have generally smaller responses than their plain "
+        "counterparts, and the deeper the ResNet the smaller its responses: ResNet-110 < 56 < 20 "
+        "(plain-20 and plain-56 above them). The figure has no table of numbers; ours are in "
+        "the *responses* table (each net's std averaged over its layers, mean ± std over seeds)."
+    )
+    if claim := result.summary.get("responses_claim"):
+        report.add_text(claim[0].upper() + claim[1:] + ".")
