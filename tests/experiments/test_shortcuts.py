@@ -104,8 +104,8 @@ def test_tiny_run_records_every_variant_and_seed(tiny_run: Path) -> None:
     assert all(len(x.grad_init) == 3 and len(x.grad_trained) == 3 for x in r.records)
     rows = {row["variant"]: row for row in r.summary["variants"]}
     assert rows["identity"]["vs_identity"] == "—"
-    assert rows["scale"]["paper_test_err"] is None  # not CIFAR-10: no paper number beside it
-    assert rows["scale"]["paper_imagenet_top1"] is None
+    assert rows["scale"]["paper_test_err"] == FAIL  # the reference, on any data
+    assert rows["identity"]["paper_imagenet_top1"] == 25.03
     assert (tiny_run / "variants.csv").read_text().startswith("variant,seeds,test_err_mean")
 
 
@@ -123,7 +123,7 @@ def summary_for(errors: dict[str, list[float]], data: str = "cifar10") -> dict:
     return summarize(config, records)
 
 
-def test_summary_puts_the_papers_numbers_beside_ours_on_cifar10() -> None:
+def test_summary_puts_the_papers_numbers_beside_ours() -> None:
     s = summary_for({"identity": [7, 7, 7], "scale": [30, 31, 29], "C": [8, 8, 8],
                      "plain": [9, 9, 9]})  # fmt: skip
     rows = {r["variant"]: r for r in s["variants"]}
@@ -172,6 +172,7 @@ def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path:
 def test_presets() -> None:
     quick, paper = PRESETS["quick"], PRESETS["paper"]
     assert quick.data == "mnist1d" and quick.seeds >= 3 and quick.depth == 20
+    assert quick.epochs == 8
     assert paper.data == "cifar10" and paper.depth == 110 and paper.steps == 64000
     assert "exclusive_gate_b-7" in paper.variants and set(DEFAULT_VARIANTS) <= set(paper.variants)
 

@@ -115,11 +115,8 @@ def check(config: PlacementConfig) -> None:
 def summarize(config: PlacementConfig, records: list[VariantRecord]) -> Summary:
     rows = variant_rows(config, records, REFERENCE)
     column = BLOCKS[config.block]
-    cifar = config.data == "cifar10"
-    for row in rows:
-        pair = PAPER_TABLE2[row["variant"]]
-        row["paper_test_err_110"] = pair[0] if cifar else None
-        row["paper_test_err_164"] = pair[1] if cifar else None
+    for row in rows:  # CIFAR-10 numbers, the reference on any data (as in shortcuts.py)
+        row["paper_test_err_110"], row["paper_test_err_164"] = PAPER_TABLE2[row["variant"]]
     means = {r["variant"]: r["test_err_mean"] for r in rows}
     paper = {v: pair[column] for v, pair in PAPER_TABLE2.items()}
     errs = {v: [r.final_test_err for r in records if r.variant == v] for v in config.variants}

@@ -20,7 +20,7 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         run_dir,
         column,
         caption="Left: test error per placement of BN and ReLU (Fig. 4), mean ± std over seeds; "
-        "diamonds: He et al. 2016, Table 2 (CIFAR-10; shown when the run is on CIFAR-10). "
+        "diamonds: He et al. 2016, Table 2 (CIFAR-10: the reference, on its own data). "
         "Middle and right: per-block norm of the loss gradient w.r.t. the block's input. A BN "
         "or ReLU after the addition sits on the shortcut path, so each block rescales or masks "
         "the gradient passing through it; the pre-activation placements leave the path a pure "

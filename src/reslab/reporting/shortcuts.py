@@ -19,7 +19,7 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         run_dir,
         "paper_test_err",
         caption="Left: test error per shortcut variant, mean ± std over seeds; diamonds: He et "
-        "al. 2016, Table 1 (ResNet-110, CIFAR-10; shown when the run is on CIFAR-10). Middle and "
+        "al. 2016, Table 1 (ResNet-110 on CIFAR-10: the reference, on its own data). Middle and "
         "right: per-block norm of the loss gradient w.r.t. the block's input. A scaled or gated "
         "shortcut multiplies the gradient reaching block l by a factor per later block (eq. 7 "
         "of the paper). Top right: the same backward pass through the shortcuts alone (every "
