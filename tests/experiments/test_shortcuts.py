@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.data import load_data
-from reslab.experiments.ablation import VariantRecord, shortcut_path_norms
+from reslab.experiments.ablation import VariantRecord, shortcut_path_norms, variant_tasks
 from reslab.experiments.driver import execute
 from reslab.experiments.gradients.norms import measurement_batches
 from reslab.experiments.shortcuts import (
@@ -24,7 +23,6 @@ from reslab.experiments.shortcuts import (
     build,
     judge,
     summarize,
-    tasks,
 )
 from reslab.nn.mappings import shortcut_variant
 from reslab.nn.shortcuts import NoShortcut
@@ -35,12 +33,7 @@ TINY = ShortcutsConfig(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +143,7 @@ def test_judge_fails_when_a_manipulation_wins_or_a_paper_failure_trains_fine() -
 
 
 def test_tasks_cover_variants_and_seeds() -> None:
-    keys = list(tasks(TINY, None))
+    keys = list(variant_tasks(TINY, None))
     assert keys[:3] == ["identity-seed0", "scale-seed0", "exclusive_gate_b-6-seed0"]
     assert len(keys) == 6
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -181,7 +182,16 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     return np.array([(arr < v).sum() + ((arr == v).sum() - 1) / 2 for v in arr])
 
 
-def gradient_arrays(records: Sequence[VariantRecord]) -> dict[str, np.ndarray]:
+def variant_tasks(
+    config: AblationConfig, workdir: Path | None
+) -> dict[str, tuple[AblationConfig, str, int]]:
+    """One task per variant and seed: ``(config, variant, seed)``."""
+    return {f"{v}-seed{s}": (config, v, s) for s in range(config.seeds) for v in config.variants}
+
+
+def gradient_arrays(
+    config: AblationConfig, records: Sequence[VariantRecord]
+) -> dict[str, np.ndarray]:
     """``<variant>_seed<seed>_grad`` -> (3, blocks): input-gradient norms at init, trained, and
     at init through the shortcut path alone."""
     return {

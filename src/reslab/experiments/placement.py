@@ -12,10 +12,7 @@ training error and, per block, the input-gradient norm at initialisation and aft
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from reslab.blocks.layout import PLACEMENTS, check_placement
 from reslab.data import DataBundle
@@ -29,6 +26,7 @@ from reslab.experiments.ablation import (
     train_config,
     train_variant,
     variant_rows,
+    variant_tasks,
 )
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, Summary, Verdict, option
@@ -96,10 +94,6 @@ def run_one(task: Task) -> VariantRecord:
     return train_variant(config, placement, seed, lambda b: build(config, placement, b))
 
 
-def tasks(config: PlacementConfig, workdir: Path | None) -> dict[str, Task]:
-    return {f"{v}-seed{s}": (config, v, s) for s in range(config.seeds) for v in config.variants}
-
-
 def check(config: PlacementConfig) -> None:
     check_variants(config.variants, REFERENCE, check_placement)
     if BEST not in config.variants:
@@ -152,10 +146,6 @@ def judge(config: PlacementConfig, summary: Summary) -> Verdict:
     return Verdict(ok, text, numbers)
 
 
-def arrays(config: PlacementConfig, records: list[VariantRecord]) -> dict[str, np.ndarray]:
-    return gradient_arrays(records)
-
-
 EXPERIMENT = register(
     Experiment(
         name="placement",
@@ -164,12 +154,12 @@ EXPERIMENT = register(
         paper="He et al. 2016, Figure 4 and Table 2",
         presets=PRESETS,
         record=VariantRecord,
-        tasks=tasks,
+        tasks=variant_tasks,
         run_task=run_one,
         summarize=summarize,
         judge=judge,
         check=check,
-        arrays=arrays,
+        arrays=gradient_arrays,
         quick_time="5 min",
     )
 )

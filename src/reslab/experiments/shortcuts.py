@@ -11,7 +11,6 @@ initialisation, how much of the last block's input gradient reaches the first bl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from reslab.experiments.ablation import (
     train_config,
     train_variant,
     variant_rows,
+    variant_tasks,
 )
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, Summary, Verdict, option
@@ -101,10 +101,6 @@ def run_one(task: Task) -> VariantRecord:
     return train_variant(config, variant, seed, lambda bundle: build(config, variant, bundle))
 
 
-def tasks(config: ShortcutsConfig, workdir: Path | None) -> dict[str, Task]:
-    return {f"{v}-seed{s}": (config, v, s) for s in range(config.seeds) for v in config.variants}
-
-
 def check(config: ShortcutsConfig) -> None:
     check_variants(config.variants, REFERENCE, shortcut_variant)
     blocks_per_stage(config.depth, "basic")  # raises with the accepted form 6n+2
@@ -156,10 +152,6 @@ def judge(config: ShortcutsConfig, summary: Summary) -> Verdict:
     return Verdict(ok, text, numbers)
 
 
-def arrays(config: ShortcutsConfig, records: list[VariantRecord]) -> dict[str, np.ndarray]:
-    return gradient_arrays(records)
-
-
 EXPERIMENT = register(
     Experiment(
         name="shortcuts",
@@ -168,12 +160,12 @@ EXPERIMENT = register(
         paper="He et al. 2016, Table 1; He et al. 2015, Table 3",
         presets=PRESETS,
         record=VariantRecord,
-        tasks=tasks,
+        tasks=variant_tasks,
         run_task=run_one,
         summarize=summarize,
         judge=judge,
         check=check,
-        arrays=arrays,
+        arrays=gradient_arrays,
         quick_time="8 min",
     )
 )
