@@ -387,3 +387,11 @@ def test_tasks_presets_and_bad_configs(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=message):
             execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
         assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_default_quick_run_finds_short_effective_paths() -> None:
+    # Measured: windows 4-11, 4-11, 4-12 of 27 blocks (limit 13.5), decay 0.40 per block.
+    result = execute(EXPERIMENT, PRESETS["quick"])
+    assert result.verdict.ok, result.verdict.text
+    assert result.summary["effective_paths"][0]["decay_per_block_mean"] < 0.6
