@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from reslab.experiments.driver import execute
+from reslab.experiments.paths import EXPERIMENT, PathsConfig
+from reslab.reporting import build_report
+
+from .browser import is_blank, load_and_check
+
+
+@pytest.fixture(scope="module")
+def paths_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
+    config = PathsConfig(
+        data="synthetic1d", depth=14, seeds=2, draws=2, epochs=None, steps=10, batch_size=64,
+        workers=1, device="cpu",
+    )  # fmt: skip
+    run_dir = tmp_path_factory.mktemp("paths")
+    execute(EXPERIMENT, config, out=run_dir)
+    torch.set_num_threads(threads)
+    yield run_dir
+
+
+def test_paths_report_renders(paths_run: Path, browser) -> None:
+    path = build_report(paths_run)
+    html = path.read_text()
+    assert "effective paths much shorter than the net: " in html and "Veit et al. 2016" in html
+    assert "Effective paths" in html and "Figure 6" in html
+    assert (paths_run / "paths.png").read_bytes().startswith(b"\x89PNG")
+    errors, screenshot, images, _ = load_and_check(path, browser)
+    assert errors == []
+    assert images == 1
+    assert not is_blank(screenshot)
+
+
+def test_report_tables_put_the_paper_beside_ours(paths_run: Path) -> None:
+    html = build_report(paths_run).read_text()
+    assert "k hi (paper)" in html and "paths pct (paper)" in html and "±" in html
+    lengths = html[html.index("<caption>path lengths") :]
+    lengths = lengths[: lengths.index("</table>")]
+    assert lengths.count("<tr>") == 1 + 7  # the header and k = 0..6 of a 6-block net
