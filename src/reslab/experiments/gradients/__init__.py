@@ -377,6 +377,6 @@ EXPERIMENT = register(
         judge=judge,
         check=check,
         arrays=arrays,
-        quick_time="2 min",
+        quick_time="4 min",
     )
 )
