@@ -17,19 +17,22 @@ class DataError(ValueError):
 
 @dataclass
 class Split:
-    """One split held as CPU tensors: uint8 (N, C, H, W) images or float32 (N, C, L) sequences."""
+    """One split held as CPU tensors: uint8 (N, C, H, W) images, float32 (N, C, L) sequences or
+    int64 (N, T) token ids. ``y`` is int64: (N,) labels, or one label per pixel (N, H, W) or per
+    position (N, T) for dense targets (segmentation masks, next tokens)."""
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __post_init__(self) -> None:
-        if self.x.dtype not in (torch.uint8, torch.float32):
+        if self.x.dtype not in (torch.uint8, torch.float32, torch.int64):
             raise ValueError(
-                f"Split.x dtype={self.x.dtype} is not accepted; accepted: uint8, float32"
+                f"Split.x dtype={self.x.dtype} is not accepted; accepted: uint8, float32, int64"
             )
-        if self.y.dtype != torch.int64 or self.y.dim() != 1:
+        if self.y.dtype != torch.int64 or self.y.dim() < 1:
             raise ValueError(
-                f"Split.y must be int64 of shape (N,), got {self.y.dtype} {tuple(self.y.shape)}"
+                f"Split.y must be int64 of shape (N,) or (N, ...), got {self.y.dtype} "
+                f"{tuple(self.y.shape)}"
             )
         if len(self.x) != len(self.y):
             raise ValueError(f"Split has {len(self.x)} inputs but {len(self.y)} labels")
@@ -52,8 +55,8 @@ class DataBundle:
     val: SplitLike | None
     num_classes: int
     in_channels: int
-    dims: int  # 1 sequences, 2 images
-    input_size: tuple[int, ...]  # (C, L) or (C, H, W)
+    dims: int  # 0 token ids, 1 sequences, 2 images
+    input_size: tuple[int, ...]  # (T,), (C, L) or (C, H, W)
     mean: tuple[float, ...]  # per channel, in units of x/255 for uint8 images, raw for float
     std: tuple[float, ...]
     source: str

@@ -30,6 +30,11 @@ class Loader:
         self, source: TensorSource | DatasetSource, *, bundle: DataBundle, batch_size: int,
         shuffle: bool, augment: Augment, drop_last: bool, seed: int, rank: int, world_size: int,
     ) -> None:  # fmt: skip
+        if source.tokens and augment.moves_pixels:
+            raise ValueError(
+                f"augment={augment} crops or flips, but this split holds token ids; "
+                "use Augment(crop_padding=0, flip=False)"
+            )
         self.source = source
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -79,9 +84,13 @@ class Loader:
         start = 0
         for x, y in self.source.batches(order, self.batch_size):
             if draw is not None:
-                x = crop_and_flip(x, draw[start : start + len(x)], aug.crop_padding, aug.flip)
+                part = draw[start : start + len(x)]
+                x = crop_and_flip(x, part, aug.crop_padding, aug.flip)
+                if y.dim() > 1:  # a mask moves with its image; padding is label 0
+                    y = crop_and_flip(y.unsqueeze(1), part, aug.crop_padding, aug.flip)[:, 0]
             start += len(x)
-            yield to_float(x, self._scale, self._shift), y
+            # Token ids are indices into an embedding: they are never scaled.
+            yield (x if self.source.tokens else to_float(x, self._scale, self._shift)), y
 
 
 def make_loader(

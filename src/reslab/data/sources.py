@@ -18,6 +18,7 @@ class TensorSource:
         self.y = y.to(device)
         self.device = device
         self.uint8 = x.dtype == torch.uint8
+        self.tokens = x.dtype == torch.int64
 
     def __len__(self) -> int:
         return len(self.y)
@@ -49,6 +50,7 @@ class DatasetSource:
     The dataset must yield (uint8 CHW tensor, int label), as ``imagefolder`` datasets do."""
 
     uint8 = True
+    tokens = False
 
     def __init__(
         self, dataset: Dataset, device: torch.device, batch_size: int, num_workers: int

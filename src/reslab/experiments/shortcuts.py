@@ -68,7 +68,8 @@ class ShortcutsConfig(AblationConfig):
 
 PRESETS: dict[str, ShortcutsConfig] = {
     # Minutes on 2 CPU cores: 1-D ResNet-20 (9 blocks) on MNIST-1D, the paper's recipe cut to 8
-    # epochs with a warm-up, 3 seeds (11 variants x 3 seeds: 5.5 min; 10 epochs took 12 min beside another job).
+    # epochs with a warm-up, 3 seeds (11 variants x 3 seeds: 5.5 min; 10 epochs took 12 min
+    # beside another job).
     "quick": ShortcutsConfig(epochs=8),
     # He et al. 2016, Table 1: ResNet-110 on CIFAR-10, the paper's 64k iterations, 5 seeds
     # (they report the median of 5; we give mean ± std). Hours per run on a GPU.

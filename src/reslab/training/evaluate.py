@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from reslab.training.objective import class_dim, loss, wrong_and_count
 from reslab.training.precision import autocast, check_precision
 
 
@@ -19,7 +19,8 @@ def evaluate(
     precision: str = "fp32",
     channels_last: bool = False,
 ) -> dict[str, float]:
-    """``{"loss", "acc", "err", "n"}``: mean cross-entropy (no label smoothing) and top-1 rates.
+    """``{"loss", "acc", "err", "n"}``: mean cross-entropy (no label smoothing) and top-1 rates,
+    per target (``n``: targets counted; one per sample for a classifier, see ``objective``).
 
     ``device`` defaults to where the model's parameters are; batches are moved there.
     """
@@ -29,8 +30,9 @@ def evaluate(
     model.eval()
     # Sums stay on the device: one host sync at the end, not one per batch.
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-    correct = torch.zeros((), dtype=torch.int64, device=dev)
-    n = 0
+    wrong = torch.zeros((), dtype=torch.int64, device=dev)
+    count = torch.zeros((), dtype=torch.int64, device=dev)
+    dim = class_dim(model)
     try:
         with torch.no_grad():
             for x, y in loader:
@@ -39,12 +41,14 @@ def evaluate(
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast(precision, dev):
                     logits = model(x)
-                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
-                correct += (logits.argmax(1) == y).sum()
-                n += len(y)
+                loss_sum += loss(logits.float(), y, dim=dim, reduction="sum").double()
+                batch_wrong, batch_count = wrong_and_count(logits, y, dim=dim)
+                wrong += batch_wrong
+                count += batch_count
     finally:
         model.train(was_training)
+    n = int(count.item())
     if n == 0:
-        raise ValueError("evaluate() got an empty loader: nothing to measure")
-    acc = correct.item() / n
-    return {"loss": loss_sum.item() / n, "acc": acc, "err": 1.0 - acc, "n": n}
+        raise ValueError("evaluate() found no targets: an empty loader, or only ignored ones")
+    err = wrong.item() / n
+    return {"loss": loss_sum.item() / n, "acc": 1.0 - err, "err": err, "n": n}

@@ -32,7 +32,7 @@ def check_compatible(model: nn.Module, data: DataBundle) -> None:
     name = model_name(model)
     dims = getattr(model, "dims", None)
     if dims is not None and dims != data.dims:
-        kind = {1: "sequences", 2: "images"}
+        kind = {0: "token ids", 1: "sequences", 2: "images"}
         raise ConfigError(
             f"model {name} is {dims}-D ({kind.get(dims, dims)}) but {data.name} holds "
             f"{data.dims}-D {kind.get(data.dims, '')}; build the model with dims={data.dims}"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -43,6 +42,7 @@ from reslab.training.env import environment
 from reslab.training.errors import CheckpointError, ConfigError
 from reslab.training.evaluate import evaluate
 from reslab.training.metrics import MetricsLog
+from reslab.training.objective import class_dim, loss, wrong_and_count
 from reslab.training.optim import build_optimizer, set_lr
 from reslab.training.precision import autocast, check_precision, grad_scaler, resolve_device
 from reslab.training.prepare import (
@@ -106,6 +106,7 @@ class _Trainer:
         self.run_dir, self.device, self.ctx, self.callbacks = run, device, ctx, callbacks
         self.writes = run is not None and ctx.is_main
         self.models = prepare_model(model, self.loop, device, ctx)
+        self.class_dim = class_dim(model)
         self.nhwc = channels_last(model, self.loop)
         self.loaders = make_loaders(data, config.data, self.loop.seed, device, ctx)
         self.steps_per_epoch = len(self.loaders.train)
@@ -118,7 +119,7 @@ class _Trainer:
             s = config.schedule
             self.warmup = ErrorWarmup(s.low_lr, s.error_warmup_until, s.error_warmup_window)
         self.step = self.epoch = self.batch = 0  # batch: batches of ``epoch`` already trained
-        self.pending: list[tuple[torch.Tensor, int]] = []  # (loss sum, wrong), batch size
+        self.pending: list[torch.Tensor] = []  # per step: (loss sum, wrong, targets)
         self.interval, self.epoch_window = Window(), Window()
         self.history: list[dict[str, Any]] = []
         self.epochs: list[dict[str, Any]] = []
@@ -191,19 +192,20 @@ class _Trainer:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.loop.precision, self.device):
             logits = self.models.train(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=self.loop.label_smoothing)
+            objective = loss(logits, y, dim=self.class_dim,
+                             label_smoothing=self.loop.label_smoothing)  # fmt: skip
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(objective).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
+            objective.backward()
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.last_loss = loss.detach()
-        wrong = (logits.detach().argmax(1) != y).sum()
-        stats = torch.stack([self.last_loss.double() * len(y), wrong.double()])
-        self.pending.append((stats, len(y)))
+        self.last_loss = objective.detach()
+        # Per target, not per sample: a mask or a text window holds many targets each.
+        wrong, n = wrong_and_count(logits.detach(), y, dim=self.class_dim)
+        self.pending.append(torch.stack([self.last_loss.double() * n, wrong.double(), n.double()]))
 
     def _scheduled_lr(self) -> float:
         return lr_at(self.step, self.total, self.config.optim.lr, self.config.schedule)
@@ -232,10 +234,11 @@ class _Trainer:
         """Read back the pending steps' losses (one sync, one all-reduce) and account them."""
         if not self.pending:
             return
-        stats = all_reduce_sum(torch.stack([s for s, _ in self.pending]), self.ctx).tolist()
+        # Summed over ranks: each step's loss, errors and target count for the global batch.
+        stats = all_reduce_sum(torch.stack(self.pending), self.ctx).tolist()
         first = self.step - len(self.pending) + 1
-        for i, ((loss_sum, wrong), (_, n)) in enumerate(zip(stats, self.pending, strict=True)):
-            n_all = n * self.ctx.world_size  # every rank's share of the global batch is equal
+        for i, (loss_sum, wrong, n_all) in enumerate(stats):
+            n_all = int(n_all)
             if not math.isfinite(loss_sum):
                 self.diverged_step = first + i
                 break

@@ -9,11 +9,11 @@ from itertools import islice
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from reslab.blocks import ResidualBlock
 from reslab.data import DataBundle, make_loader
 from reslab.models.resnet import ResNet
+from reslab.training import objective
 
 # Per block: ||dL/dx_l|| (the block's input), ||dL/dtheta_l|| (its parameters) and ||x_l||.
 PARTS = ("input", "weight", "activation")
@@ -56,7 +56,7 @@ def _batch_norms(
     inputs: list[torch.Tensor] = []
     hooks = [b.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for b in blocks]
     try:
-        loss = F.cross_entropy(model(x), y)
+        loss = objective.loss(model(x), y, dim=objective.class_dim(model))
     finally:
         for hook in hooks:
             hook.remove()
