@@ -140,6 +140,19 @@ def _natural_input(stem: Stem, in_channels: int, dims: int) -> tuple[int, ...]:
     return (in_channels, side, side)
 
 
+def layers_per_block(depth: int, bottleneck: bool = True) -> int:
+    # depth = 3 blocks * n layers * convs per layer + the stem conv, 2 transitions and the fc.
+    convs_per_layer = 2 if bottleneck else 1
+    n, rest = divmod(depth - 4, 3 * convs_per_layer)
+    if rest or n < 1:
+        step = 3 * convs_per_layer
+        raise ValueError(
+            f"depth={depth} does not fit a 3-block {'DenseNet-BC' if bottleneck else 'DenseNet'}; "
+            f"it must be {step}n+4 (e.g. {step + 4}, {2 * step + 4}, ...)"
+        )
+    return n
+
+
 def cifar_densenet(
     depth: int,
     growth_rate: int = 12,
@@ -159,14 +172,7 @@ def cifar_densenet(
     2k initial channels, compression 0.5. Depth counts the stem conv, the layers' convs, the two
     transition convs and the classifier.
     """
-    convs_per_layer = 2 if bottleneck else 1
-    n, rest = divmod(depth - 4, 3 * convs_per_layer)
-    if rest or n < 1:
-        step = 3 * convs_per_layer
-        raise ValueError(
-            f"depth={depth} does not fit a 3-block {'DenseNet-BC' if bottleneck else 'DenseNet'}; "
-            f"it must be {step}n+4 (e.g. {step + 4}, {2 * step + 4}, ...)"
-        )
+    n = layers_per_block(depth, bottleneck)
     return DenseNet(
         (n, n, n),
         growth_rate=growth_rate,
