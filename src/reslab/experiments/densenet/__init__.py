@@ -135,6 +135,7 @@ class MemoryRecord:
 
 
 Task = tuple[DenseNetConfig, str, int, int]  # (config, net or memory variant, batch or 0, seed)
+Row = dict[str, Any]
 
 
 def build(config: DenseNetConfig, net: str, bundle: DataBundle) -> nn.Module:
@@ -245,10 +246,13 @@ def summarize(config: DenseNetConfig, records: list[Any]) -> Summary:
     groups = {n: [r for r in runs if r.net == n] for n in NETS}
     params = {n: groups[n][0].params for n in NETS}
     difference = abs(params["densenet"] - params["resnet"]) / params["resnet"]
+    per_seed: dict[str, dict[str, list[float]]] = {n: {} for n in (*NETS, "memory")}
+    mems = [r for r in records if isinstance(r, MemoryRecord)]
     return {
-        "nets": [_net_row(n, groups[n]) for n in NETS],
+        "nets": [_net_row(n, groups[n], per_seed[n]) for n in NETS],
         "params": {**params, "relative_difference": difference},
-        "memory": _memory_rows(config, [r for r in records if isinstance(r, MemoryRecord)]),
+        "memory": _memory_rows(config, mems, per_seed["memory"]),
+        "per_seed": per_seed,
         "gradient_profiles": {n: _mean_profiles(groups[n]) for n in NETS},
         "reuse_maps": {w: _mean_maps(groups["densenet"], w) for w in ("init", "trained")},
         "paper_densenet40": PAPER_DENSENET40,
@@ -272,41 +276,48 @@ def first_over_last(profile: list[float]) -> float:
     return math.log10(profile[0] / profile[-1]) if profile[0] > 0 < profile[-1] else float("nan")
 
 
-def _net_row(net: str, group: list[TrainRecord]) -> dict[str, Any]:
+def _net_row(net: str, group: list[TrainRecord], per_seed: dict[str, list[float]]) -> Row:
+    """One net's row of scalars; its per-seed values go into ``per_seed`` (the verdict weighs
+    gaps against their spread over seeds)."""
     test_m, test_s = mean_std([r.final_test_err for r in group])
     train_m, train_s = mean_std([r.final_train_err for r in group])
-    row: dict[str, Any] = {
+    row: Row = {
         "net": net, "params": group[0].params, "seeds": len(group),
         "test_err_mean": test_m, "test_err_std": test_s,
         "train_err_mean": train_m, "train_err_std": train_s,
         "diverged": sum(r.status == "diverged" for r in group),
     }  # fmt: skip
     for when in ("init", "trained"):
-        logs = [first_over_last(getattr(r, f"grad_{when}")) for r in group]
-        row[f"log10_grad_first_over_last_{when}"] = logs
-        row[f"log10_grad_first_over_last_{when}_mean"], row[
-            f"log10_grad_first_over_last_{when}_std"] = mean_std(logs)  # fmt: skip
+        per_seed[f"log10_grad_first_over_last_{when}"] = [
+            first_over_last(getattr(r, f"grad_{when}")) for r in group
+        ]
         if net == "densenet":
-            reuse = [np.mean([old_source_weight(np.array(m)) for m in getattr(r, f"reuse_{when}")])
-                     for r in group]  # fmt: skip
-            row[f"reuse_{when}"] = [float(v) for v in reuse]
-            row[f"reuse_{when}_mean"], row[f"reuse_{when}_std"] = mean_std(reuse)
+            per_seed[f"reuse_{when}"] = [
+                float(
+                    np.mean([old_source_weight(np.array(m)) for m in getattr(r, f"reuse_{when}")])
+                )
+                for r in group
+            ]
+    for key, values in per_seed.items():
+        row[f"{key}_mean"], row[f"{key}_std"] = mean_std(values)
     return {**row, **PAPER_TABLE2[net]}
 
 
-def _memory_rows(config: DenseNetConfig, mems: list[MemoryRecord]) -> list[dict[str, Any]]:
+def _memory_rows(
+    config: DenseNetConfig, mems: list[MemoryRecord], per_seed: dict[str, list[float]]
+) -> list[Row]:
     small, large = config.memory_batches
     rows = []
     for variant in MEMORY_VARIANTS:
         at = {(r.seed, r.batch): r.peak_mb - r.base_mb for r in mems if r.variant == variant}
         seeds = sorted({s for s, _ in at})
-        per_sample = [(at[s, large] - at[s, small]) / (large - small) for s in seeds]
-        mean, std = mean_std(per_sample)
+        per_seed[variant] = [(at[s, large] - at[s, small]) / (large - small) for s in seeds]
+        mean, std = mean_std(per_seed[variant])
         first = next(r for r in mems if r.variant == variant)
         rows.append({
             "variant": variant, "params": first.params, "seeds": len(seeds),
-            "mb_per_sample": per_sample, "mb_per_sample_mean": mean, "mb_per_sample_std": std,
-            "batches": [small, large], "kind": first.kind,
+            "mb_per_sample_mean": mean, "mb_per_sample_std": std,
+            "batches": f"{small}, {large}", "kind": first.kind,
         })  # fmt: skip
     base = rows[0]["mb_per_sample_mean"]
     for row in rows:
@@ -330,11 +341,13 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     mode's saving is reported beside them."""
     nets = {r["net"]: r for r in summary["nets"]}
     dense, res = nets["densenet"], nets["resnet"]
-    flow = compare(dense["log10_grad_first_over_last_init"], res["log10_grad_first_over_last_init"])
+    seeds = summary["per_seed"]
+    key = "log10_grad_first_over_last_init"
+    flow = compare(seeds["densenet"][key], seeds["resnet"][key])
     reuse = dense["reuse_trained_mean"]
     mem = {r["variant"]: r for r in summary["memory"]}
-    more_memory = compare(mem["densenet"]["mb_per_sample"], mem["resnet"]["mb_per_sample"])
-    saving = compare(mem["densenet_efficient"]["mb_per_sample"], mem["densenet"]["mb_per_sample"])
+    more_memory = compare(seeds["memory"]["densenet"], seeds["memory"]["resnet"])
+    saving = compare(seeds["memory"]["densenet_efficient"], seeds["memory"]["densenet"])
     matched = summary["params"]["relative_difference"] <= config.param_tolerance
     part_a = flow == "higher" and reuse >= REUSE_THRESHOLD
     part_b = more_memory == "higher"
@@ -383,6 +396,6 @@ EXPERIMENT = register(
         check=check,
         arrays=arrays,
         fresh_process=fresh_process,
-        quick_time="",
+        quick_time="5 min",
     )
 )
