@@ -14,6 +14,8 @@ import torchvision
 from reslab import create_model
 from reslab.blocks.dense import DenseLayer
 from reslab.experiments.gradients.norms import block_gradient_norms
+from reslab.experiments.landscape.directions import param_vector, random_direction
+from reslab.experiments.landscape.surface import FlatProbe
 from reslab.experiments.lesion.lesions import lesioned
 from reslab.models import cifar_densenet, count_depth, count_params, model_info
 
@@ -175,3 +177,21 @@ def test_per_layer_gradient_norms_cover_every_dense_layer() -> None:
     per_block = len(model.stages[0]._modules)
     first = norms["activation"][:per_block]
     assert (first[1:] > first[:-1]).all()
+
+
+def test_landscape_probe_moves_every_dense_layer() -> None:
+    # The landscape tool deep-copies the model and makes its parameters views of one vector: the
+    # branch views must still share the copy's layers, or moving would not reach H_l.
+    torch.manual_seed(0)
+    model = cifar_densenet(22, dims=1, in_channels=1).eval()
+    probe = FlatProbe(model)
+    layer = probe.model.blocks[0]
+    assert layer.branch.first[2] is layer.conv1 and layer.branch.rest[2] is layer.conv2
+    x = torch.randn(4, 1, 40)
+    base = param_vector(model)
+    direction = random_direction(model, seed=0)
+    with torch.no_grad():
+        probe.move_to(base, [direction], [0.0])
+        assert torch.equal(probe.model(x), model(x))
+        probe.move_to(base, [direction], [0.5])
+        assert not torch.allclose(probe.model(x), model(x))
