@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.experiments.test_densenet import TINY
 
 from reslab.experiments.densenet import EXPERIMENT
 from reslab.experiments.driver import execute
 from reslab.reporting import build_report
 from reslab.reporting.densenet import reuse_png
 from reslab.reporting.registry import get_figures
-from tests.experiments.test_densenet import TINY
 
 from .browser import is_blank, load_and_check
 
