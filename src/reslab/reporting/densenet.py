@@ -93,6 +93,7 @@ def reuse_png(maps: list[list[list[float]]]) -> bytes:
         with np.errstate(invalid="ignore"):
             shown = values / np.nanmax(values, axis=1, keepdims=True)
         image = ax.imshow(np.ma.masked_invalid(shown), cmap="viridis", vmin=0, vmax=1)
+        ax.grid(False)
         ax.set_title(f"dense block {i + 1}")
         ax.set_xlabel("source layer s")
         ax.set_ylabel("target layer l")

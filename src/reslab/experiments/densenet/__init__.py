@@ -345,6 +345,9 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     key = "log10_grad_first_over_last_init"
     flow = compare(seeds["densenet"][key], seeds["resnet"][key])
     reuse = dense["reuse_trained_mean"]
+    # At initialisation every source has the same expected weight: the trained value means reuse
+    # only where training had the time to prune what a layer does not use.
+    reuse_init = dense.get("reuse_init_mean", float("nan"))
     mem = {r["variant"]: r for r in summary["memory"]}
     more_memory = compare(seeds["memory"]["densenet"], seeds["memory"]["resnet"])
     saving = compare(seeds["memory"]["densenet_efficient"], seeds["memory"]["densenet"])
@@ -356,7 +359,8 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
         f"(a) gradient flow and reuse {'hold' if part_a else 'do not hold'}: first/last RMS "
         f"gradient at init 10^{dense['log10_grad_first_over_last_init_mean']:.2f} (DenseNet) vs "
         f"10^{res['log10_grad_first_over_last_init_mean']:.2f} (ResNet), {flow}; older features "
-        f"keep {reuse:.2f} of a layer's strongest weight (threshold {REUSE_THRESHOLD}); "
+        f"keep {reuse:.2f} of a layer's strongest weight ({reuse_init:.2f} at init; threshold "
+        f"{REUSE_THRESHOLD}); "
         f"(b) memory {'holds' if part_b else 'does not hold'}: "
         f"{mem['densenet']['mb_per_sample_mean']:.3f} vs {mem['resnet']['mb_per_sample_mean']:.3f}"
         f" MB/sample ({mem['densenet']['vs_resnet']:.2f}x the ResNet, {more_memory}); "
