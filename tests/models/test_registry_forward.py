@@ -21,7 +21,7 @@ def num_classes(name: str) -> int:
 
 
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 25
+    assert len(list_models()) == 30
     assert set(HUGE) <= set(list_models())
 
 

@@ -31,12 +31,12 @@ def frozen_norm_stats(module: nn.Module) -> Iterator[None]:
                     current.copy_(before)
 
 
-def checkpoint_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def checkpoint_module(module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     # Non-reentrant checkpointing (the variant PyTorch recommends) restores the RNG state, so
     # dropout and drop-path masks are the same when recomputed; BN statistics are kept as above.
     return checkpoint(
         module,
-        x,
+        *inputs,
         use_reentrant=False,
         context_fn=lambda: (nullcontext(), frozen_norm_stats(module)),
     )

@@ -8,6 +8,7 @@ _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 _MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
 _AVGPOOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
+_HALVE = {1: nn.AvgPool1d, 2: nn.AvgPool2d}
 
 
 def check_dims(dims: int) -> int:
@@ -55,3 +56,8 @@ def global_avg_pool(dims: int) -> nn.Module:
 
 def is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def avg_pool2(dims: int) -> nn.Module:
+    # Halves the resolution by averaging 2x2 windows (the transitions of Huang et al. 2017, 3).
+    return _HALVE[dims](kernel_size=2, stride=2)

@@ -6,6 +6,9 @@ so act(x) = x: Veit et al.'s identity, exactly; a pre-activation block has no ac
 downsampling block keeps its option-A/B shortcut (the only way to keep the shapes). A plain block
 has no shortcut: deleted, it becomes the identity where its input and output shapes match; a
 shape-changing plain block cannot be deleted.
+
+A dense layer (Huang et al. 2017) combines by concatenation; deleted, it keeps its shortcut (the
+earlier feature maps) and contributes zeros in place of its k new ones, so the shapes are kept.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from reslab.blocks import ResidualBlock
+from reslab.blocks.dense import DenseLayer
 from reslab.models.resnet import ResNet
 
 
@@ -63,6 +67,8 @@ def random_lesions(candidates: list[int], k: int, draws: int, seed: int) -> list
 
 
 def _without_branch(block: ResidualBlock) -> Callable[[torch.Tensor], torch.Tensor]:
+    if isinstance(block, DenseLayer):
+        return block.forward_without_branch  # type: ignore[return-value]
     if block.is_plain:
         return lambda x: x
 

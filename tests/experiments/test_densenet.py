@@ -1,0 +1,162 @@
+"""The DenseNet experiment (Huang et al. 2017): concatenation against addition at equal size."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.experiments.resume_check import assert_resume_restores_everything
+
+from reslab.data import load_data
+from reslab.experiments.densenet import (
+    EXPERIMENT,
+    MEMORY_VARIANTS,
+    NETS,
+    PRESETS,
+    DenseNetConfig,
+    MemoryRecord,
+    TrainRecord,
+    build,
+    judge,
+    tasks,
+)
+from reslab.experiments.densenet.reuse import old_source_weight, reuse_maps
+from reslab.experiments.driver import execute
+from reslab.experiments.result import Result
+from reslab.models import cifar_densenet, count_params
+
+# DenseNet-BC-22 (3 layers per block, 40,006 parameters in 1-D) against ResNet-8 of width 20
+# (1-D, 39,870): matched within 0.4%.
+TINY = DenseNetConfig(
+    data="synthetic1d", dense_depth=22, resnet_depth=8, resnet_width=20, seeds=2, epochs=None,
+    steps=3, batch_size=32, batches=1, memory_batches=(8, 32), isolate=False, workers=1,
+    device="cpu",
+)  # fmt: skip
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("densenet") / "run"
+    execute(EXPERIMENT, TINY, out=run_dir)
+    return run_dir
+
+
+def test_presets_compare_nets_of_equal_size() -> None:
+    bundle = load_data("synthetic1d")
+    for preset, tolerance in (("quick", 0.001), ("paper", 0.02)):
+        config = PRESETS[preset]
+        shape = bundle if preset == "quick" else replace(bundle, dims=2, in_channels=3)
+        dense, res = (count_params(build(config, n, shape)) for n in NETS)
+        assert abs(dense - res) / res < tolerance, (preset, dense, res)
+    assert (
+        count_params(build(PRESETS["paper"], "densenet", replace(bundle, dims=2, in_channels=3)))
+        == 769_162
+    )
+    paper = PRESETS["paper"]
+    assert (paper.data, paper.epochs, paper.batch_size, paper.recipe) == ("cifar10", 300, 64,
+                                                                         "paper")  # fmt: skip
+    assert "optim.nesterov=true" in paper.overrides and PRESETS["quick"].seeds >= 3
+
+
+def test_tiny_run_records_every_net_memory_variant_and_seed(tiny_run: Path) -> None:
+    result = Result.load(tiny_run)
+    train = [r for r in result.records if isinstance(r, TrainRecord)]
+    memory = [r for r in result.records if isinstance(r, MemoryRecord)]
+    assert sorted((r.net, r.seed) for r in train) == sorted(
+        (n, s) for n in NETS for s in range(TINY.seeds)
+    )
+    assert len(memory) == len(MEMORY_VARIANTS) * 2 * TINY.seeds
+    dense = next(r for r in train if r.net == "densenet")
+    assert len(dense.grad_init) == 9 and all(g > 0 for g in dense.grad_init)  # 3 blocks x 3
+    assert len(dense.reuse_trained) == 3 and np.array(dense.reuse_trained[0]).shape == (4, 4)
+    rows = {r["net"]: r for r in result.summary["nets"]}
+    assert rows["densenet"]["paper_c10_plus"] == 4.51 and rows["resnet"]["paper_c10_plus"] == 6.41
+    assert result.summary["params"]["relative_difference"] < 0.01
+    assert set(result.verdict.numbers) >= {"gradient_flow_and_reuse", "memory"}
+
+
+def test_resume_restores_everything(tiny_run: Path) -> None:
+    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+
+
+def test_tasks_cover_nets_memory_variants_and_seeds() -> None:
+    keys = tasks(TINY, None)
+    assert len(keys) == TINY.seeds * (len(NETS) + 2 * len(MEMORY_VARIANTS))
+    assert "densenet-seed1" in keys and "memory-densenet_efficient-b32-seed0" in keys
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"dense_depth": 20}, r"6n\+4"), ({"resnet_depth": 21}, r"6n\+2"),
+     ({"memory_batches": (32, 8)}, "two increasing"), ({"growth_rate": 0}, "growth_rate")],
+)  # fmt: skip
+def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
+
+
+def test_reuse_maps_read_each_source_from_its_channels() -> None:
+    model = cifar_densenet(22, dims=1, in_channels=1)
+    layer = model.blocks[2]  # the third layer of the first block reads sources 0, 1 and 2
+    c0, k = model.blocks[0].conv1.in_channels, model.growth_rate
+    weight = layer.conv1.weight.data
+    weight.zero_()
+    weight[:, c0 + k : c0 + 2 * k] = 1.0  # only layer 2's maps
+    grid = reuse_maps(model)[0]
+    assert grid.shape == (4, 4)
+    np.testing.assert_array_equal(grid[2, :3], [0.0, 0.0, 1.0])
+    assert np.isnan(grid[2, 3]) and np.isnan(grid[0, 1])
+    assert old_source_weight(np.array([[1, np.nan], [0.5, 1.0]])) == 0.5
+
+
+def summary(*, flow: tuple[float, float], reuse: float, mem: tuple[float, float, float]) -> Any:
+    """A hand-made summary: log10 first/last gradient ratios (DenseNet, ResNet), the DenseNet's
+    trained reuse, and MB per sample (ResNet, DenseNet, memory-efficient DenseNet)."""
+    spread = np.array([-0.01, 0.0, 0.01])
+    key = "log10_grad_first_over_last_init"
+    nets = [
+        {"net": "densenet", "params": 1000, "reuse_trained_mean": reuse, f"{key}_mean": flow[0]},
+        {"net": "resnet", "params": 1010, f"{key}_mean": flow[1]},
+    ]
+    memory = [
+        {"variant": v, "mb_per_sample_mean": m, "vs_resnet": m / mem[0]}
+        for v, m in zip(MEMORY_VARIANTS, mem, strict=True)
+    ]
+    per_seed = {
+        "densenet": {key: list(flow[0] + spread)},
+        "resnet": {key: list(flow[1] + spread)},
+        "memory": {v: list(m + spread / 100) for v, m in zip(MEMORY_VARIANTS, mem, strict=True)},
+    }
+    return {"nets": nets, "memory": memory, "per_seed": per_seed,
+            "params": {"relative_difference": 0.01}}  # fmt: skip
+
+
+def test_judge_passes_when_both_halves_hold() -> None:
+    verdict = judge(TINY, summary(flow=(0.2, -0.5), reuse=0.8, mem=(0.2, 0.5, 0.3)))
+    assert verdict.ok, verdict.text
+    assert verdict.numbers["memory_efficient_vs_plain"] == "lower"
+
+
+@pytest.mark.parametrize(
+    ("flow", "reuse", "mem", "failed"),
+    [((-0.5, 0.2), 0.8, (0.2, 0.5, 0.3), "gradient_flow_and_reuse"),
+     ((0.2, -0.5), 0.3, (0.2, 0.5, 0.3), "gradient_flow_and_reuse"),
+     ((0.2, -0.5), 0.8, (0.5, 0.2, 0.1), "memory"),
+     ((0.2, -0.5), 0.8, (0.5, 0.5, 0.3), "memory")],
+)  # fmt: skip
+def test_judge_fails_when_either_half_fails(flow, reuse, mem, failed: str) -> None:
+    verdict = judge(TINY, summary(flow=flow, reuse=reuse, mem=mem))
+    assert not verdict.ok and not verdict.numbers[failed], verdict.text
+
+
+def test_judge_fails_when_the_nets_differ_in_size() -> None:
+    s = summary(flow=(0.2, -0.5), reuse=0.8, mem=(0.2, 0.5, 0.3))
+    s = copy.deepcopy(s) | {"params": {"relative_difference": 0.3}}
+    verdict = judge(TINY, s)
+    assert not verdict.ok and "not matched" in verdict.text

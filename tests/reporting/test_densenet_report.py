@@ -1,0 +1,56 @@
+"""Report of the DenseNet experiment (Huang et al. 2017, Table 2 and Figure 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tests.experiments.test_densenet import TINY
+
+from reslab.experiments.densenet import EXPERIMENT
+from reslab.experiments.driver import execute
+from reslab.reporting import build_report
+from reslab.reporting.densenet import reuse_png
+from reslab.reporting.registry import get_figures
+
+from .browser import is_blank, load_and_check
+
+
+@pytest.fixture(scope="module")
+def densenet_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
+    run_dir = tmp_path_factory.mktemp("densenet") / "run"
+    execute(EXPERIMENT, TINY, out=run_dir)
+    torch.set_num_threads(threads)
+    yield run_dir
+
+
+def test_densenet_report_renders_both_figures(densenet_run: Path, browser) -> None:
+    assert get_figures("densenet") is not None
+    path = build_report(densenet_run)
+    html = path.read_text()
+    assert "Huang et al. 2017" in html and "Feature reuse (Figure 5)" in html
+    for name in ("densenet.png", "densenet_reuse.png"):
+        assert (densenet_run / name).read_bytes().startswith(b"\x89PNG")
+    errors, screenshot, images, _ = load_and_check(path, browser)
+    assert errors == [] and images == 2 and not is_blank(screenshot)
+
+
+def test_report_tables_put_the_paper_beside_ours(densenet_run: Path) -> None:
+    html = build_report(densenet_run).read_text()
+    assert "c10 plus (paper)" in html and "4.51" in html and "6.41" in html
+    nets = html[html.index("<caption>nets") :]
+    nets = nets[: nets.index("</table>")]
+    assert nets.count("<tr>") == 1 + 2 and "±" in nets
+    assert "<caption>memory" in html and "mb per sample" in html
+
+
+def test_reuse_figure_draws_one_panel_per_block() -> None:
+    grid = np.full((3, 3), np.nan)
+    grid[np.tril_indices(3)] = [1.0, 0.5, 1.0, 0.2, 0.4, 0.8]
+    png = reuse_png([grid.tolist(), grid.tolist()])
+    assert png.startswith(b"\x89PNG")
