@@ -196,16 +196,26 @@ class _Trainer:
                              label_smoothing=self.loop.label_smoothing)  # fmt: skip
         if self.scaler is not None:
             self.scaler.scale(objective).backward()
+            if self.config.optim.grad_clip > 0:
+                # Clip the true gradients: unscale first (PyTorch AMP notes, "gradient clipping").
+                self.scaler.unscale_(self.optimizer)
+                self._clip()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             objective.backward()
+            self._clip()
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.last_loss = objective.detach()
         # Per target, not per sample: a mask or a text window holds many targets each.
         wrong, n = wrong_and_count(logits.detach(), y, dim=self.class_dim)
         self.pending.append(torch.stack([self.last_loss.double() * n, wrong.double(), n.double()]))
+
+    def _clip(self) -> None:
+        if self.config.optim.grad_clip > 0:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
 
     def _scheduled_lr(self) -> float:
         return lr_at(self.step, self.total, self.config.optim.lr, self.config.schedule)
