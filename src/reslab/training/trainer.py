@@ -43,7 +43,7 @@ from reslab.training.errors import CheckpointError, ConfigError
 from reslab.training.evaluate import evaluate
 from reslab.training.metrics import MetricsLog
 from reslab.training.objective import class_dim, loss, wrong_and_count
-from reslab.training.optim import build_optimizer, set_lr
+from reslab.training.optim import build_optimizer, clip_gradients, set_lr
 from reslab.training.precision import autocast, check_precision, grad_scaler, resolve_device
 from reslab.training.prepare import (
     backend_flags,
@@ -196,26 +196,18 @@ class _Trainer:
                              label_smoothing=self.loop.label_smoothing)  # fmt: skip
         if self.scaler is not None:
             self.scaler.scale(objective).backward()
-            if self.config.optim.grad_clip > 0:
-                # Clip the true gradients: unscale first (PyTorch AMP notes, "gradient clipping").
-                self.scaler.unscale_(self.optimizer)
-                self._clip()
+            clip_gradients(self.optimizer, self.config.optim.grad_clip, self.scaler)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             objective.backward()
-            self._clip()
+            clip_gradients(self.optimizer, self.config.optim.grad_clip)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.last_loss = objective.detach()
         # Per target, not per sample: a mask or a text window holds many targets each.
         wrong, n = wrong_and_count(logits.detach(), y, dim=self.class_dim)
         self.pending.append(torch.stack([self.last_loss.double() * n, wrong.double(), n.double()]))
-
-    def _clip(self) -> None:
-        if self.config.optim.grad_clip > 0:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
 
     def _scheduled_lr(self) -> float:
         return lr_at(self.step, self.total, self.config.optim.lr, self.config.schedule)
