@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,3 +162,23 @@ def test_inputs_are_checked() -> None:
         model(torch.zeros(1, 9, dtype=torch.long))
     with pytest.raises(ValueError, match="int64 token ids"):
         model(torch.zeros(1, 4))
+
+
+def test_landscape_tools_move_the_tied_weights_as_one() -> None:
+    from reslab.experiments.landscape.directions import param_vector, random_direction
+    from reslab.experiments.landscape.surface import FlatProbe, evaluate_points
+
+    model = tiny(norm="post")
+    ids = tokens(4)
+    batches = [(ids, (ids + 1) % 11)]
+    base, direction = param_vector(model), random_direction(model, seed=0)
+    assert base.numel() == count_params(model)  # the tied matrix counted once
+    probe = FlatProbe(model)
+    assert probe.model.lm_head.weight is probe.model.wte.weight
+    grid = evaluate_points(probe, batches, base, [direction], np.array([[0.0], [0.5]]))
+    with torch.no_grad():
+        at_base = torch.nn.functional.cross_entropy(
+            model.eval()(ids).flatten(0, 1), batches[0][1].flatten()
+        )
+    assert grid.loss[0] == pytest.approx(at_base.item(), rel=1e-5)
+    assert grid.loss[1] != pytest.approx(grid.loss[0], rel=1e-3)
