@@ -36,6 +36,12 @@ def test_a_text_file_becomes_next_character_windows(text_file: Path) -> None:
     assert decode(encode("not to be", data.classes), data.classes) == "not to be"
 
 
+def test_windows_can_be_held_out_for_validation(text_file: Path) -> None:
+    data = load_data(f"text:{text_file}", block_size=16, val_size=5, seed=1)
+    assert len(data.val) == 5 and len(data.train) == (int(len(TEXT) * 0.9) - 17) // 16 + 1 - 5
+    assert data.val.x.dtype == torch.int64 and data.mean == (0.0,)
+
+
 def test_batches_are_token_ids_in_an_order_fixed_by_the_seed(text_file: Path) -> None:
     data = load_data(f"text:{text_file}", block_size=8)
 

@@ -85,7 +85,7 @@ def carve_val(bundle: DataBundle, val_size: int, seed: int) -> DataBundle:
     perm = torch.randperm(n, generator=derive_generator(seed, STREAM_VAL_SPLIT))
     val_index, train_index = perm[:val_size].sort().values, perm[val_size:].sort().values
     train, val = _subset(bundle.train, train_index), _subset(bundle.train, val_index)
-    if isinstance(train, Split):
+    if isinstance(train, Split) and bundle.dims != 0:  # token ids are never normalised
         mean, std = channel_stats(train.x)
         return replace(bundle, train=train, val=val, mean=mean, std=std)
     return replace(bundle, train=train, val=val)
