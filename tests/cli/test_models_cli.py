@@ -79,3 +79,12 @@ def test_bad_names_exit_non_zero_with_a_message_and_no_traceback(
     assert code == 2
     assert message in err
     assert "Traceback" not in out + err
+
+
+def test_gpt_is_listed_with_nanogpts_count() -> None:
+    code, out, _ = invoke("gpt")
+    assert code == 0, out
+    row = out.splitlines()[1].split()
+    # 10.75M with the position embeddings, which nanoGPT's printed 10.65M leaves out.
+    assert row[:5] == ["gpt", "transformer", "6", "10.75M", "10.65M"]
+    assert row[-1] == "256"

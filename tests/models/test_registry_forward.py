@@ -20,8 +20,20 @@ def num_classes(name: str) -> int:
     return 1000 if get_entry(name).family.startswith("imagenet") else 10
 
 
+def is_language_model(name: str) -> bool:
+    return get_entry(name).family == "transformer"
+
+
+def small_batch(name: str) -> torch.Tensor:
+    if is_language_model(name):  # (N, T) token ids; targets are the next tokens, (N, T)
+        return torch.randint(0, 65, (2, 16))
+    # 32x32 also runs the ImageNet nets (their last stage is then 1x1) and VGG (its adaptive
+    # pool upsamples to 7x7), which keeps this test fast.
+    return torch.randn(2, 3, 32, 32)
+
+
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 30
+    assert len(list_models()) == 31
     assert set(HUGE) <= set(list_models())
 
 
@@ -29,15 +41,15 @@ def test_registry_is_populated() -> None:
 def test_forward_backward_on_a_small_batch(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name).train()
-    # 32x32 also runs the ImageNet nets (their last stage is then 1x1) and VGG (its adaptive
-    # pool upsamples to 7x7), which keeps this test fast.
-    x = torch.randn(2, 3, 32, 32)
+    x = small_batch(name)
+    lead = tuple(x.shape) if is_language_model(name) else (2,)  # a prediction per token
     features = model.forward_features(x)
-    assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
+    assert model.forward_head(features, pre_logits=True).shape == (*lead, model.num_features)
     out = model.forward_head(features)
-    assert out.shape == (2, num_classes(name))
+    assert out.shape == (*lead, 65 if is_language_model(name) else num_classes(name))
     assert torch.isfinite(out).all()
-    F.cross_entropy(out, torch.tensor([0, 1])).backward()
+    targets = x if is_language_model(name) else torch.tensor([0, 1])
+    F.cross_entropy(out.movedim(-1, 1), targets).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"{name}: parameters without a gradient: {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
@@ -51,6 +63,10 @@ def test_uniform_interface(name: str) -> None:
     missing = [a for a in INTERFACE if not hasattr(model, a)]
     assert not missing, f"{name} lacks {missing}"
     assert model.reslab_name == name
+    if is_language_model(name):
+        assert model.dims == 0 and model.class_dim == -1
+        assert tuple(model.default_input_size) == (model.block_size,) and model.blocks
+        return
     assert model.dims == 2 and model.in_channels == 3
     side = 224 if get_entry(name).family.startswith("imagenet") else 32
     assert tuple(model.default_input_size) == (3, side, side)

@@ -89,3 +89,20 @@ def test_cuda_evaluation_equals_cpu_evaluation(image_data, no_tf32) -> None:
     gpu = evaluate(model.cuda(), loader, device="cuda")
     assert gpu["loss"] == pytest.approx(cpu["loss"], rel=1e-4)
     assert gpu["err"] == pytest.approx(cpu["err"], abs=2 / 256)
+
+
+def test_fp16_with_gradient_clipping_trains_a_gpt_on_cuda(tmp_path) -> None:
+    # The GradScaler path unscales before clipping (training/optim.py, clip_gradients).
+    from reslab.data import load_data
+
+    path = tmp_path / "play.txt"
+    path.write_text("to be, or not to be: that is the question. " * 60, encoding="utf-8")
+    data = load_data(f"text:{path}", block_size=16)
+    torch.manual_seed(0)
+    model = create_model("gpt", vocab_size=data.num_classes, block_size=16, n_layer=2, n_head=2,
+                         n_embd=16)  # fmt: skip
+    config = tiny_config("train.precision=fp16", "optim.grad_clip=1.0", "optim.name=adamw",
+                         "optim.lr=0.01", "data.augment=false", "train.steps=30")  # fmt: skip
+    result = fit(model, data, config, device="cuda")
+    assert result.status == "completed" and math.isfinite(result.final["test_loss"])
+    assert result.final["test_loss"] < math.log(data.num_classes)

@@ -30,7 +30,9 @@ def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros(1, *input_size, device=next(model.parameters()).device)
+        # A language model (dims 0) takes int64 token ids, every other model float inputs.
+        dtype = torch.long if getattr(model, "dims", None) == 0 else torch.float32
+        x = torch.zeros(1, *input_size, dtype=dtype, device=next(model.parameters()).device)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(x)
     finally:

@@ -61,10 +61,14 @@ def build_model(config: ModelConfig, data: DataBundle) -> nn.Module:
     accepted = get_entry(config.name).accepted_overrides
     fitted = {
         "num_classes": data.num_classes, "in_channels": data.in_channels, "dims": data.dims,
+        # A language model is sized by its vocabulary and context instead.
+        "vocab_size": data.num_classes, "block_size": data.input_size[0],
     }  # fmt: skip
     kwargs = {k: v for k, v in fitted.items() if k in accepted}
     kwargs.update(
-        zero_init_residual=config.zero_init_residual, drop_path_rate=config.drop_path_rate
+        zero_init_residual=config.zero_init_residual,
+        drop_path_rate=config.drop_path_rate,
+        dropout=config.dropout,
     )
     return create_model(config.name, **kwargs)
 
@@ -100,7 +104,7 @@ def train(
     )  # fmt: skip
     data = load_data(
         config.data.name, data_dir=data_dir, download=download, val_size=config.data.val_size,
-        seed=config.train.seed,
+        seed=config.train.seed, block_size=config.data.block_size,
     )  # fmt: skip
     seed_everything(config.train.seed)  # the initial weights are a function of the seed
     model = build_model(config.model, data)

@@ -32,9 +32,21 @@ def remove_stale_temps(directory: Path) -> None:
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
     header = {"format": FORMAT, "sha256": _digest(tensors), "state": json.dumps(state)}
     atomic_write(Path(path), safetensors.torch.save(tensors, metadata=header))
+
+
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses tensors that share memory; tied weights (a GPT's embedding and output
+    # matrix, Press & Wolf 2017) are one tensor under two names, so the second name gets a copy.
+    seen: set[int] = set()
+    out = {}
+    for key, value in tensors.items():
+        ptr = value.untyped_storage().data_ptr()
+        out[key] = value.clone() if ptr in seen and value.numel() else value
+        seen.add(ptr)
+    return out
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

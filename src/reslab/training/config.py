@@ -21,6 +21,7 @@ class ModelConfig:
     name: str = "resnet20"
     zero_init_residual: bool | None = None  # None keeps the model's own default
     drop_path_rate: float | None = None
+    dropout: float | None = None  # a Transformer's dropout (nanoGPT's); None: the model's own
 
 
 @dataclass
@@ -33,6 +34,7 @@ class DataConfig:
     crop_padding: int | None = None  # None: the dataset's default (4 for CIFAR, 0 for digits)
     flip: bool | None = None  # None: the dataset's default
     num_workers: int = 0  # only for image folders too large to hold as tensors
+    block_size: int | None = None  # context of a text dataset (None: 256, nanoGPT's)
 
 
 @dataclass
@@ -45,6 +47,8 @@ class OptimConfig:
     weight_decay: float = 1e-4
     # He et al. decay every weight; "bag of tricks" (He et al. 2019, 3.1) exempts BN and biases.
     decay_norm_and_bias: bool = True
+    # Clip the global gradient norm to this before each step (0: off), as nanoGPT's grad_clip.
+    grad_clip: float = 0.0
 
 
 @dataclass
@@ -139,6 +143,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     ):
         if count < 0:
             raise ConfigError(f"{name}={count} must be >= 0 (0 turns it off)")
+    if not config.optim.grad_clip >= 0:
+        raise ConfigError(f"optim.grad_clip={config.optim.grad_clip} must be >= 0 (0 turns it off)")
     return config
 
 

@@ -35,3 +35,18 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def clip_gradients(
+    optimizer: torch.optim.Optimizer, max_norm: float, scaler: torch.amp.GradScaler | None = None
+) -> None:
+    """Scale the gradients of ``optimizer``'s parameters down to a global norm of ``max_norm``
+    (Pascanu et al. 2013; nanoGPT's grad_clip); 0 turns it off."""
+    if max_norm <= 0:
+        return
+    if scaler is not None:
+        # Clip the true gradients, not the loss-scaled ones: unscale first; ``scaler.step`` then
+        # knows they are unscaled (PyTorch AMP examples, "Gradient clipping").
+        scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, max_norm)

@@ -43,7 +43,7 @@ from reslab.training.errors import CheckpointError, ConfigError
 from reslab.training.evaluate import evaluate
 from reslab.training.metrics import MetricsLog
 from reslab.training.objective import class_dim, loss, wrong_and_count
-from reslab.training.optim import build_optimizer, set_lr
+from reslab.training.optim import build_optimizer, clip_gradients, set_lr
 from reslab.training.precision import autocast, check_precision, grad_scaler, resolve_device
 from reslab.training.prepare import (
     backend_flags,
@@ -196,10 +196,12 @@ class _Trainer:
                              label_smoothing=self.loop.label_smoothing)  # fmt: skip
         if self.scaler is not None:
             self.scaler.scale(objective).backward()
+            clip_gradients(self.optimizer, self.config.optim.grad_clip, self.scaler)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             objective.backward()
+            clip_gradients(self.optimizer, self.config.optim.grad_clip)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.last_loss = objective.detach()

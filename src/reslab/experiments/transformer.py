@@ -1,0 +1,452 @@
+"""The residual Transformer: where the LayerNorm sits, and whether the skips are there at all.
+
+Xiong et al. 2020 ("On Layer Normalization in the Transformer Architecture", sections 3-4): in a
+post-LN Transformer (Vaswani et al. 2017) the gradient of the last layers' parameters does not
+shrink with depth at initialisation, so large early steps blow it up and it needs a learning-rate
+warm-up; a pre-LN one's shrinks like 1/sqrt(L) and trains without. Wang et al. 2022 ("DeepNet")
+up-weight the skip by alpha before the LN and shrink the branches' initialisation by beta
+(DeepNorm), which they report trains post-LN nets of 1000 layers. Without any skip, depth alone
+should make the stack untrainable (He et al. 2015's degradation, in a Transformer).
+
+We train a character-level GPT on Tiny Shakespeare (nanoGPT's shakespeare_char) as pre-LN,
+post-LN, DeepNorm and without skips: a depth sweep at one learning rate, with and without
+warm-up, and a learning-rate grid at the deepest depth; plus, at initialisation, the gradient
+norm of every layer's FFN weights (Xiong et al., Fig. 3).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reslab.data import DataBundle, Split, load_data
+from reslab.data.text import unigram_entropy
+from reslab.experiments.common import mean_std
+from reslab.experiments.gradients.norms import measurement_batches
+from reslab.experiments.protocol import recipe_config, require_at_least_one
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.models.gpt import GPT
+from reslab.training import fit
+from reslab.training.config import TrainConfig, validate
+from reslab.training.precision import resolve_device
+
+# variant -> (norm, residual). "plain" is the pre-LN stack with every skip removed (LN -> f, no
+# addition); it keeps the final LN, so it differs from "pre" in the skips only.
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "pre": ("pre", True), "post": ("post", True), "deepnorm": ("deepnorm", True),
+    "plain": ("pre", False),
+}  # fmt: skip
+# Xiong et al. 2020, Fig. 2 / 3.1: post-LN Transformer on IWSLT14 De-En (BLEU), Adam at lr 5e-4:
+# 8.45 without warm-up, about 34 with 4000 warm-up steps (read off their figure).
+XIONG_BLEU = {True: 34.0, False: 8.45}
+# nanoGPT's README: the baby GPT (pre-LN, 6 layers) on shakespeare_char, val loss after 5000 it.
+NANOGPT_VAL_LOSS = 1.4697
+# Xiong et al. 2020, Theorem 1 / Fig. 3: ||dL/dW_FFN|| of the last layer scales as L^slope.
+PAPER_SLOPE = {"pre": -0.5, "post": 0.0}
+MIN_GAP = 0.05  # nats per character: the smallest loss difference a verdict counts
+
+
+@dataclass(kw_only=True)
+class TransformerConfig(ExperimentConfig):
+    data: str = option("shakespeare_char", "Text: shakespeare_char (DATA_DIR/tinyshakespeare/"
+                       "input.txt) or text:PATH.")  # fmt: skip
+    variants: tuple[str, ...] = option(
+        tuple(VARIANTS), "Variants: pre (pre-LN), post (post-LN), deepnorm, plain (no skips)."
+    )
+    depths: tuple[int, ...] = option((2, 6, 24), "Layers (attention + MLP) per net.")
+    lr: float = option(3e-3, "Peak learning rate of the depth sweep.")
+    lrs: tuple[float, ...] = option(
+        (1e-3, 3e-3, 1e-2), "Learning rates tried at the deepest depth."
+    )
+    lr_variants: tuple[str, ...] = option(
+        ("pre", "post", "deepnorm"), "Variants in the learning-rate grid."
+    )
+    warmup: float = option(0.2, "Warm-up fraction of the runs 'with warm-up' (others: none).")
+    n_embd: int = option(32, "Width.")
+    n_head: int = option(2, "Attention heads.")
+    block_size: int = option(32, "Context in characters.")
+    dropout: float = option(0.0, "Dropout (nanoGPT's shakespeare_char: 0.2).")
+    recipe: str = option("gpt", "Training recipe (AdamW, cosine decay, clipping).")
+    epochs: int | None = option(None, "Epochs per run (replaces --steps).")
+    steps: int | None = option(120, "Iterations per run.")
+    batch_size: int = option(16, "Batch size.")
+    log_every: int = option(10, "Iterations between training-loss points.")
+    val_windows: int = option(256, "Held-out windows the final loss is measured on (0: all).")
+    batches: int = option(2, "Train batches the initial gradient norms are averaged over.")
+
+
+PRESETS: dict[str, TransformerConfig] = {
+    # Minutes on 2 CPU cores: a 32-wide, 2-head GPT on 32-character windows, 120 steps of 16,
+    # 3 seeds: the depth sweep (4 variants x depths 2, 6, 24 x warm-up on/off, 72 runs) and the
+    # lr grid at depth 24 (3 variants x 2 more lrs x warm-up on/off, 36 runs). One 24-layer run
+    # took 25-30 s (150 steps) beside other jobs on the 2 cores, a 2-layer one 7 s; a fourth
+    # depth (12) did not fit 10 minutes. Val loss on 256 held-out windows (8k characters).
+    "quick": TransformerConfig(),
+    # nanoGPT's baby GPT and recipe (config/train_shakespeare_char.py) at 6, 12 and 24 layers:
+    # width 384, 6 heads, context 256, dropout 0.2, 5000 iterations of 64, warm-up 100 steps,
+    # the whole held-out split. Hours per run on a CPU; meant for a GPU.
+    "paper": TransformerConfig(
+        preset="paper",
+        depths=(6, 12, 24),
+        lr=1e-3,
+        lrs=(3e-4, 1e-3, 3e-3),
+        warmup=0.02,
+        n_embd=384,
+        n_head=6,
+        block_size=256,
+        dropout=0.2,
+        steps=5000,
+        batch_size=64,
+        log_every=50,
+        val_windows=0,
+    ),
+}
+
+
+@dataclass
+class RunRecord:
+    variant: str
+    depth: int
+    lr: float
+    warmup: bool
+    seed: int
+    val_loss: float  # nats per character on the held-out windows; ln(vocab) if diverged
+    failed: bool  # diverged, or no better than the unigram entropy (see ``failed``)
+    status: str
+    diverged_step: int | None
+    unigram: float  # entropy of the train characters, nats
+    ffn_grad_init: list[float]  # per layer, ||dLoss/d(FFN weights)|| at initialisation
+    steps: list[int]
+    train_loss: list[float]
+    wall_s: float
+
+
+Task = tuple[TransformerConfig, str, int, float, bool, int]
+
+
+def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
+    """(variant, depth, lr, warm-up) of every run: the depth sweep at ``lr``, then the lr grid at
+    the deepest depth (cells already in the sweep are not repeated)."""
+    deepest = max(config.depths)
+    out = [(v, d, config.lr, w) for v in config.variants for d in config.depths
+           for w in (True, False)]  # fmt: skip
+    grid = [(v, deepest, lr, w) for v in config.lr_variants for lr in config.lrs
+            for w in (True, False)]  # fmt: skip
+    return out + [c for c in grid if c not in out]
+
+
+def tasks(config: TransformerConfig, workdir: Path | None) -> dict[str, Task]:
+    return {
+        f"{v}-L{d}-lr{lr:g}-{'warm' if w else 'nowarm'}-seed{s}": (config, v, d, lr, w, s)
+        for v, d, lr, w in cells(config) for s in range(config.seeds)
+    }  # fmt: skip
+
+
+@functools.lru_cache(maxsize=2)
+def text_data(name: str, data_dir: str | None, block_size: int, val_windows: int) -> DataBundle:
+    """The text in windows of ``block_size``, loaded once per process; the held-out split cut to
+    its first ``val_windows`` windows (0: all) so that the final measurement stays cheap."""
+    bundle = load_data(name, data_dir=data_dir, block_size=block_size)
+    test = bundle.test
+    if val_windows and isinstance(test, Split) and len(test) > val_windows:
+        test = Split(test.x[:val_windows], test.y[:val_windows])
+    return replace(bundle, test=test)
+
+
+def build(config: TransformerConfig, variant: str, depth: int, vocab_size: int) -> GPT:
+    norm, residual = VARIANTS[variant]
+    return GPT(
+        vocab_size=vocab_size, block_size=config.block_size, n_layer=depth, n_head=config.n_head,
+        n_embd=config.n_embd, dropout=config.dropout, norm=norm, residual=residual,
+    )  # fmt: skip
+
+
+def train_config(config: TransformerConfig, lr: float, warmup: bool, seed: int) -> TrainConfig:
+    return recipe_config(
+        config, seed,
+        ("optim.lr", lr), ("schedule.warmup", config.warmup if warmup else 0.0),
+        ("data.block_size", config.block_size), ("model.dropout", config.dropout),
+        ("train.eval_every", 10**9), ("train.checkpoint_every", 0), ("train.eval_train", False),
+    )  # fmt: skip
+
+
+def ffn_grad_norms(model: GPT, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
+    """Per layer, ||dLoss/d(c_fc, c_proj weights)||, mean over ``batches`` (Xiong et al. 2020,
+    Fig. 3 measures the FFN sub-layers' weight gradients). Eval mode: no dropout mask."""
+    was_training = model.training
+    model.eval()
+    weights = [[b.c_fc.weight, b.c_proj.weight] for b in model.blocks[1::2]]
+    per_batch = []
+    try:
+        for x, y in batches:
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+            grads = torch.autograd.grad(loss, [w for pair in weights for w in pair])
+            squares = [g.double().pow(2).sum() for g in grads]
+            per_batch.append([float((squares[2 * i] + squares[2 * i + 1]).sqrt())
+                              for i in range(len(weights))])  # fmt: skip
+    finally:
+        model.train(was_training)
+    return np.mean(per_batch, axis=0).tolist()
+
+
+def failed(status: str, val_loss: float, unigram: float) -> bool:
+    """A run fails when it diverges (a non-finite loss stops it) or ends no better than the
+    unigram entropy: what predicting every character from its frequency alone, without the
+    context, costs; a model that cannot beat it has learned nothing of the text's order."""
+    return status == "diverged" or not val_loss < unigram
+
+
+def run_one(task: Task) -> RunRecord:
+    config, variant, depth, lr, warmup, seed = task
+    started = time.perf_counter()
+    bundle = text_data(config.data, config.data_dir, config.block_size, config.val_windows)
+    device = resolve_device(config.device)
+    batches = measurement_batches(bundle, config.batches, config.batch_size, device)
+    torch.manual_seed(seed)
+    model = build(config, variant, depth, bundle.num_classes).to(device)
+    grads = ffn_grad_norms(model, batches)
+    result = fit(model, bundle, train_config(config, lr, warmup, seed), device=config.device)
+    loss = result.final.get("test_loss", math.nan)
+    if result.status == "diverged" or not math.isfinite(loss):
+        loss = math.log(bundle.num_classes)  # a diverged net counts as a uniform guess
+    unigram = unigram_entropy(bundle.train.y, bundle.num_classes)  # type: ignore[union-attr]
+    return RunRecord(
+        variant=variant, depth=depth, lr=lr, warmup=warmup, seed=seed, val_loss=loss,
+        failed=failed(result.status, loss, unigram), status=result.status,
+        diverged_step=result.diverged_step, unigram=unigram, ffn_grad_init=grads,
+        steps=[h["step"] for h in result.history],
+        train_loss=[h["train_loss"] for h in result.history],
+        wall_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def check(config: TransformerConfig) -> None:
+    for name, values, accepted in (
+        ("variants", config.variants, VARIANTS),
+        ("lr_variants", config.lr_variants, VARIANTS),
+    ):
+        bad = [v for v in values if v not in accepted]
+        if bad or not values:
+            raise ValueError(f"{name}={values!r}: {bad or 'none'}; accepted: {', '.join(VARIANTS)}")
+    if "pre" not in config.variants:
+        raise ValueError(f"variants={config.variants!r} must include 'pre', the reference")
+    if not config.depths or min(config.depths) < 1 or not config.lrs or min(config.lrs) <= 0:
+        raise ValueError(f"depths={config.depths} and lrs={config.lrs} must be non-empty, > 0")
+    require_at_least_one(config, "n_embd", "n_head", "block_size", "batch_size", "batches")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
+    if config.val_windows < 0 or not 0 < config.warmup < 1:
+        raise ValueError(f"val_windows={config.val_windows} must be >= 0 and warmup="
+                         f"{config.warmup} in (0, 1)")  # fmt: skip
+    validate(train_config(config, config.lr, True, 0))
+
+
+# -- summary and verdict --------------------------------------------------------------------------
+
+
+def _group(records: Sequence[RunRecord]) -> dict[tuple[str, int, float, bool], list[RunRecord]]:
+    out: dict[tuple[str, int, float, bool], list[RunRecord]] = {}
+    for r in sorted(records, key=lambda r: r.seed):
+        out.setdefault((r.variant, r.depth, r.lr, r.warmup), []).append(r)
+    return out
+
+
+def _row(variant: str, depth: int, lr: float, warmup: bool, runs: list[RunRecord]) -> dict:
+    m, s = mean_std([r.val_loss for r in runs])
+    return {
+        "variant": variant, "depth": depth, "lr": lr, "warmup": warmup, "seeds": len(runs),
+        "val_loss_mean": m, "val_loss_std": s, "failed": sum(r.failed for r in runs),
+        "diverged": sum(r.status == "diverged" for r in runs),
+        "paper_xiong_bleu_iwslt14": XIONG_BLEU[warmup] if variant == "post" else None,
+        "paper_nanogpt_val_loss": NANOGPT_VAL_LOSS if variant == "pre" and depth == 6 else None,
+    }  # fmt: skip
+
+
+def grad_rows(config: TransformerConfig, records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """Per variant and depth, the FFN weight-gradient norms at init (geometric mean over seeds)."""
+    rows = []
+    for v in config.variants:
+        for d in config.depths:
+            runs = [r for r in records if (r.variant, r.depth, r.lr, r.warmup) ==
+                    (v, d, config.lr, True)]  # fmt: skip
+            if not runs:
+                continue
+            per_layer = np.exp(np.mean(np.log([r.ffn_grad_init for r in runs]), axis=0))
+            rows.append({"variant": v, "depth": d, "per_layer": per_layer.tolist(),
+                         "first": float(per_layer[0]), "last": float(per_layer[-1])})  # fmt: skip
+    return rows
+
+
+def slopes(grads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The least-squares slope of log ||dL/dW_FFN|| of the last layer against log depth: Xiong et
+    al.'s -1/2 for pre-LN, 0 for post-LN."""
+    out = []
+    for v in dict.fromkeys(g["variant"] for g in grads):
+        pts = [(g["depth"], g["last"]) for g in grads if g["variant"] == v]
+        if len(pts) < 2:
+            continue
+        slope = float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
+        out.append({"variant": v, "last_layer_slope": slope, "paper_slope": PAPER_SLOPE.get(v)})
+    return out
+
+
+def summarize(config: TransformerConfig, records: list[RunRecord]) -> Summary:
+    groups = _group(records)
+    deepest = max(config.depths)
+    depth_rows = [_row(*key, groups[key]) for key in groups if key[2] == config.lr]
+    lr_rows = [_row(*key, groups[key]) for key in groups if key[1] == deepest]
+    grads = grad_rows(config, records)
+    return {
+        "depth_sweep": sorted(
+            depth_rows, key=lambda r: (r["variant"], not r["warmup"], r["depth"])
+        ),
+        "lr_grid": sorted(lr_rows, key=lambda r: (r["variant"], not r["warmup"], r["lr"])),
+        "grad_init": [{k: v for k, v in g.items() if k != "per_layer"} for g in grads],
+        "grad_slopes": slopes(grads),
+        "grad_profiles": {f"{g['variant']}-L{g['depth']}": g["per_layer"] for g in grads},
+        "unigram_entropy": records[0].unigram if records else None,
+        "paper": [
+            {
+                "source": "Xiong et al. 2020, Fig. 2 (IWSLT14 De-En, post-LN, BLEU)",
+                "with_warmup": XIONG_BLEU[True],
+                "without_warmup": XIONG_BLEU[False],
+            },
+            {
+                "source": "nanoGPT README (baby GPT, pre-LN, 6 layers, val loss nats/char)",
+                "with_warmup": NANOGPT_VAL_LOSS,
+                "without_warmup": None,
+            },
+        ],
+    }
+
+
+def _cell(summary: Summary, **key: Any) -> dict[str, Any] | None:
+    return next((r for t in ("depth_sweep", "lr_grid") for r in summary[t]
+                 if all(r[k] == v for k, v in key.items())), None)  # fmt: skip
+
+
+def worse_by(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+    """(mean loss of a - mean loss of b, the gap that counts: ``MIN_GAP`` or twice the standard
+    error of the difference over seeds, whichever is larger)."""
+    gap = a["val_loss_mean"] - b["val_loss_mean"]
+    se = math.sqrt(a["val_loss_std"] ** 2 / a["seeds"] + b["val_loss_std"] ** 2 / b["seeds"])
+    return gap, max(MIN_GAP, 2 * se)
+
+
+def _worse(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
+    if a is None or b is None:
+        return None
+    gap, threshold = worse_by(a, b)
+    return gap > threshold
+
+
+def _needs_warmup(
+    summary: Summary, variant: str, deepest: int, lrs: Sequence[float]
+) -> bool | None:
+    """Without warm-up worse than with it at the majority of the grid's learning rates."""
+    votes = [_worse(_cell(summary, variant=variant, depth=deepest, lr=lr, warmup=False),
+                    _cell(summary, variant=variant, depth=deepest, lr=lr, warmup=True))
+             for lr in lrs]  # fmt: skip
+    known = [v for v in votes if v is not None]
+    return None if not known else sum(known) > len(known) / 2
+
+
+def _degrades(
+    summary: Summary, variant: str, config: TransformerConfig, warmup: bool
+) -> bool | None:
+    """The deepest net ends worse than the best shallower one (beyond the counted gap)."""
+    rows = [r for r in summary["depth_sweep"] if r["variant"] == variant and r["warmup"] == warmup]
+    deep = [r for r in rows if r["depth"] == max(config.depths)]
+    if not deep or len(rows) < 2:
+        return None
+    best = min((r for r in rows if r is not deep[0]), key=lambda r: r["val_loss_mean"])
+    return _worse(deep[0], best)
+
+
+def judge(config: TransformerConfig, summary: Summary) -> Verdict:
+    deepest, shallowest = max(config.depths), min(config.depths)
+    numbers: dict[str, Any] = {"deepest": deepest, "unigram_entropy": summary["unigram_entropy"]}
+    answers: list[str] = []
+    # (1) no skips: untrainable at depth = most seeds fail at the deepest depth (with warm-up)
+    # while pre-LN fails none there.
+    plain = _cell(summary, variant="plain", depth=deepest, lr=config.lr, warmup=True)
+    pre = _cell(summary, variant="pre", depth=deepest, lr=config.lr, warmup=True)
+    q1 = None
+    if plain is not None and pre is not None:
+        q1 = plain["failed"] > plain["seeds"] / 2 and pre["failed"] == 0
+        shallow = _cell(summary, variant="plain", depth=shallowest, lr=config.lr, warmup=True)
+        numbers.update(plain_deep_failed=plain["failed"], plain_deep_loss=plain["val_loss_mean"],
+                       plain_shallow_loss=shallow and shallow["val_loss_mean"],
+                       pre_deep_loss=pre["val_loss_mean"])  # fmt: skip
+        answers.append(
+            f"(1) no skips {'untrainable' if q1 else 'still trainable'} at {deepest} layers: "
+            f"{plain['failed']}/{plain['seeds']} failed, loss {plain['val_loss_mean']:.2f} vs "
+            f"pre-LN {pre['val_loss_mean']:.2f}"
+        )
+    # (2) post-LN needs warm-up and degrades with depth without it; pre-LN neither.
+    needs = {v: _needs_warmup(summary, v, deepest, config.lrs) for v in ("pre", "post", "deepnorm")}
+    degrade = {v: _degrades(summary, v, config, False) for v in ("pre", "post", "deepnorm")}
+    numbers.update(needs_warmup=needs, degrades_without_warmup=degrade)
+    q2 = None
+    if needs["post"] is not None and needs["pre"] is not None:
+        q2 = bool(needs["post"] and not needs["pre"] and degrade["post"] and not degrade["pre"])
+        answers.append(
+            f"(2) post-LN {'needs' if needs['post'] else 'does not need'} warm-up "
+            f"({'degrades' if degrade['post'] else 'does not degrade'} with depth without it), "
+            f"pre-LN {'needs' if needs['pre'] else 'does not need'} it "
+            f"({'degrades' if degrade['pre'] else 'does not degrade'})"
+        )
+    # (3) DeepNorm without warm-up at the deepest depth: within the counted gap of pre-LN, and
+    # (if post-LN has a gap) better than post-LN.
+    q3 = None
+    nowarm = {v: _cell(summary, variant=v, depth=deepest, lr=config.lr, warmup=False)
+              for v in ("pre", "post", "deepnorm")}  # fmt: skip
+    if all(nowarm.values()):
+        gap_post, thr_post = worse_by(nowarm["post"], nowarm["pre"])  # type: ignore[arg-type]
+        gap_deep, thr_deep = worse_by(nowarm["deepnorm"], nowarm["pre"])  # type: ignore[arg-type]
+        q3 = gap_deep <= thr_deep and (gap_post <= thr_post or gap_deep < gap_post - thr_post)
+        numbers.update(post_minus_pre_nowarm=gap_post, deepnorm_minus_pre_nowarm=gap_deep)
+        answers.append(
+            f"(3) DeepNorm {'closes' if q3 else 'does not close'} the gap without warm-up: "
+            f"{gap_deep:+.3f} nats vs pre-LN (post-LN {gap_post:+.3f})"
+        )
+    numbers.update(q1_plain_untrainable=q1, q2_post_needs_warmup=q2, q3_deepnorm_closes=q3)
+    ok = q1 is True and q2 is True and q3 is True
+    return Verdict(ok, "; ".join(answers) or "no comparable runs", numbers)
+
+
+def arrays(config: TransformerConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
+    return {
+        f"{r.variant}-L{r.depth}-lr{r.lr:g}-{'warm' if r.warmup else 'nowarm'}-seed{r.seed}":
+        np.array([r.steps, r.train_loss], dtype=float) for r in records
+    }  # fmt: skip
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="transformer",
+        title="Residual Transformer: pre-LN, post-LN, DeepNorm, no skips",
+        claim="post-LN needs warm-up and degrades with depth, pre-LN and DeepNorm do not, and "
+        "without skips a deep Transformer does not train",
+        paper="Xiong et al. 2020, Fig. 2-3; Wang et al. 2022 (DeepNet); Vaswani et al. 2017",
+        presets=PRESETS,
+        record=RunRecord,
+        tasks=tasks,
+        run_task=run_one,
+        summarize=summarize,
+        judge=judge,
+        check=check,
+        arrays=arrays,
+        quick_time="~10 min (extrapolated from single runs; not measured)",
+    )
+)
