@@ -17,11 +17,17 @@ INTERFACE = (
 
 
 def num_classes(name: str) -> int:
-    return 1000 if get_entry(name).family.startswith("imagenet") else 10
+    family = get_entry(name).family
+    return 1000 if family.startswith("imagenet") else 2 if family == "unet" else 10
+
+
+def per_pixel(name: str) -> tuple[int, ...]:
+    # Segmentation nets keep the 32x32 grid: one feature vector and one label per pixel.
+    return (32, 32) if get_entry(name).family == "unet" else ()
 
 
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 25
+    assert len(list_models()) == 27
     assert set(HUGE) <= set(list_models())
 
 
@@ -33,11 +39,14 @@ def test_forward_backward_on_a_small_batch(name: str) -> None:
     # pool upsamples to 7x7), which keeps this test fast.
     x = torch.randn(2, 3, 32, 32)
     features = model.forward_features(x)
-    assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
+    grid = per_pixel(name)
+    assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features, *grid)
     out = model.forward_head(features)
-    assert out.shape == (2, num_classes(name))
+    assert out.shape == (2, num_classes(name), *grid)
     assert torch.isfinite(out).all()
-    F.cross_entropy(out, torch.tensor([0, 1])).backward()
+    F.cross_entropy(
+        out, torch.tensor([0, 1]).view(2, *(1,) * len(grid)).expand(2, *grid)
+    ).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"{name}: parameters without a gradient: {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())

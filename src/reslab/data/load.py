@@ -17,7 +17,7 @@ from reslab.data.synthetic import load_synthetic
 IMAGEFOLDER = "imagefolder:"
 DATASETS: tuple[str, ...] = (
     "mnist1d", "synthetic", "synthetic1d", "cifar10", "cifar100", "mnist", "fashion_mnist",
-    f"{IMAGEFOLDER}PATH",
+    "shapes", "oxford_pet", f"{IMAGEFOLDER}PATH",
 )  # fmt: skip
 _TORCHVISION = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 
@@ -46,6 +46,14 @@ def _load(name: str, data_dir: str | Path | None, download: bool) -> DataBundle:
         return load_mnist1d()
     if key in ("synthetic", "synthetic1d"):
         return load_synthetic(dims=2 if key == "synthetic" else 1)
+    if key == "shapes":
+        from reslab.data.shapes import load_shapes
+
+        return load_shapes()
+    if key == "oxford_pet":
+        from reslab.data.pets import load_oxford_pet
+
+        return load_oxford_pet(data_root(data_dir), download)
     if key in _TORCHVISION:
         from reslab.data.vision import load_torchvision
 

@@ -1,11 +1,12 @@
 """Registered model builders. Importing this package registers every family."""
 
-from reslab.models import cifar, imagenet  # noqa: F401  (registration side effect)
+from reslab.models import cifar, imagenet, unet  # noqa: F401  (registration side effect)
 from reslab.models.cifar import cifar_resnet, wide_resnet_cifar
 from reslab.models.imagenet import imagenet_resnet
 from reslab.models.info import count_depth, count_macs, count_params, model_info
 from reslab.models.registry import ModelEntry, create_model, get_entry, list_models, register_model
 from reslab.models.resnet import ResNet, Stage
+from reslab.models.unet import UNet
 from reslab.models.vgg import VGG
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ModelEntry",
     "ResNet",
     "Stage",
+    "UNet",
     "cifar_resnet",
     "count_depth",
     "count_macs",
