@@ -96,7 +96,7 @@ class UnetRecord:
     class_iou: list[float]
     class_boundary_f1: list[float]
     pixel_err: float  # %, test split
-    train_loss: float  # final, whole train split, eval mode
+    train_loss: float  # the last logged training loss (train mode, augmented batches)
     params: int
     status: str
     wall_s: float
@@ -132,7 +132,7 @@ def train_config(config: UnetConfig, seed: int) -> TrainConfig:
         config, seed,
         ("optim.name", "adamw"), ("optim.lr", config.lr), ("optim.weight_decay", 1e-4),
         ("schedule.kind", "cosine"), ("schedule.warmup", 0.05),
-        ("train.eval_every", 10**9), ("train.eval_train", True), ("train.checkpoint_every", 0),
+        ("train.eval_every", 10**9), ("train.eval_train", False), ("train.checkpoint_every", 0),
         ("train.label_smoothing", 0.0),
     )  # fmt: skip
 
@@ -163,7 +163,8 @@ def run_one(task: Task) -> UnetRecord:
         skip=skip, block=block, seed=seed, mean_iou=mean_iou(matrix), boundary_f1=bf1,
         class_iou=class_iou(matrix), class_boundary_f1=per_class_bf1,
         pixel_err=100 * (1 - float(matrix.diag().sum()) / max(counted, 1)),
-        train_loss=float(result.final.get("train_loss", math.nan)), params=count_params(model),
+        train_loss=float(result.history[-1]["train_loss"]) if result.history else math.nan,
+        params=count_params(model),
         status=result.status, wall_s=time.perf_counter() - started,
         predictions=pred[: config.examples].tolist() if seed == 0 else [],
     )  # fmt: skip

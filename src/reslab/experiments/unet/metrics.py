@@ -36,12 +36,14 @@ def mean_iou(matrix: torch.Tensor) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def boundary(mask: torch.Tensor) -> torch.Tensor:
+def boundary(mask: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
     """The pixels of a binary (N, H, W) mask with a neighbour (of 8) outside it. Outside the image
-    counts as inside, so the image's own edge is no boundary."""
-    m = mask.float().unsqueeze(1)
-    eroded = -F.max_pool2d(-m, 3, stride=1, padding=1)
-    return (mask & (eroded.squeeze(1) < 0.5)).bool()
+    counts as neither, so the image's own edge is no boundary; with ``known``, neither do pixels
+    whose truth is unknown (an edge needs both sides known)."""
+    known = torch.ones_like(mask) if known is None else known
+    other = (~mask & known).float().unsqueeze(1)
+    touches = F.max_pool2d(other, 3, stride=1, padding=1).squeeze(1) > 0
+    return mask & known & touches
 
 
 def _near(edges: torch.Tensor, tolerance: int) -> torch.Tensor:
@@ -63,8 +65,8 @@ def boundary_f1_per_image(
     counted = truth != IGNORE_INDEX
     scores = torch.full((len(truth), num_classes), math.nan, dtype=torch.float64)
     for c in range(num_classes):
-        true_b = boundary(truth == c) & counted
-        pred_b = boundary(pred == c) & counted
+        true_b = boundary(truth == c, counted)
+        pred_b = boundary(pred == c, counted)
         n_true, n_pred = true_b.sum((1, 2)).double(), pred_b.sum((1, 2)).double()
         hit_p = (pred_b & _near(true_b, tolerance)).sum((1, 2)).double()
         hit_r = (true_b & _near(pred_b, tolerance)).sum((1, 2)).double()
