@@ -9,7 +9,7 @@ import torch
 from reslab.blocks import BasicBlock
 from reslab.experiments.gradients.norms import block_gradient_norms
 from reslab.experiments.lesion.lesions import lesioned, skips_cut
-from reslab.models import UNet, count_params, create_model
+from reslab.models import UNet, count_depth, count_params, create_model
 from reslab.nn.shortcuts import NoShortcut
 from reslab.training.objective import loss
 
@@ -31,7 +31,9 @@ def test_paper_size_parameter_count_by_hand() -> None:
     expected = encoders + ups + decoders + head
     assert expected == 31_036_546
     with torch.device("meta"):
-        assert count_params(create_model("unet", in_channels=1)) == expected
+        model = create_model("unet", in_channels=1)
+    assert count_params(model) == expected
+    assert count_depth(model) == 23  # "In total the network has 23 convolutional layers" (Sec. 2)
 
 
 @pytest.mark.parametrize("block", ["plain", "residual"])
