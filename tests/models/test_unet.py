@@ -3,6 +3,8 @@ and the tools written for residual blocks (lesions, gradient norms, the trainer)
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -141,3 +143,16 @@ def test_checkpointing_gives_the_same_gradients() -> None:
         loss(model(x), y).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
+
+
+def test_a_deep_copy_runs_on_its_own_modules() -> None:
+    # The long skips' paths are views: a copy (e.g. a saved best model) must point at the copy.
+    model = tiny().eval()
+    twin = copy.deepcopy(model)
+    assert twin.long_skips[0].path.encoder is twin.encoders[1]
+    x = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        for p in twin.encoders[2].parameters():
+            p.add_(1.0)
+        assert torch.equal(model(x), before) and not torch.equal(twin(x), before)
