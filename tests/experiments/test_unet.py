@@ -90,22 +90,30 @@ def uniform(none_bf: float, skip_bf: float, residual_gain: float = 0.0) -> dict:
 
 def test_judge_passes_when_every_long_skip_beats_none_on_edges() -> None:
     v = judge(TINY, summary_for(uniform(0.75, 0.97, residual_gain=0.02)))
-    assert v.ok and len(v.numbers["beat_none_on_boundary_f1"]) == 4
-    assert "recover" in v.text and "BF +22.0" in v.text
+    assert v.ok and len(v.numbers["recover_detail"]) == 4
+    assert "recover" in v.text and "BF +22.0" in v.text and "IoU +30.0" in v.text
     residual = {e["skip"]: e for e in v.numbers["residual_vs_plain"]}
     assert residual["none"]["boundary_f1_outcome"] == "better"
     assert residual["none"]["boundary_f1_gap"] == pytest.approx(2.0)
 
 
-def test_judge_fails_when_a_skip_is_within_the_threshold() -> None:
-    scores = uniform(0.90, 0.905)  # half a point: within the 1-point threshold
+def test_judge_counts_an_iou_gain_with_edges_tied() -> None:
+    scores = uniform(0.97, 0.975)  # edges tied within the threshold, IoU +30 points
     v = judge(TINY, summary_for(scores))
-    assert not v.ok and v.numbers["beat_none_on_boundary_f1"] == []
+    assert v.ok and len(v.numbers["recover_detail"]) == 4
+
+
+def test_judge_fails_when_a_skip_gains_nothing_or_loses_somewhere() -> None:
+    scores = uniform(0.90, 0.905)
+    for key, (_, bf) in scores.items():  # IoU tied too
+        scores[key] = ([0.8, 0.81, 0.79], bf)
+    v = judge(TINY, summary_for(scores))
+    assert not v.ok and v.numbers["recover_detail"] == []
     assert "do not clearly recover" in v.text
     scores = uniform(0.75, 0.97)
     scores[("add", "plain")] = ([0.5] * 3, [0.99] * 3)  # edges better, IoU much worse
     v = judge(TINY, summary_for(scores))
-    assert not v.ok and v.numbers["lost_iou_vs_none"] == ["add-plain"]
+    assert not v.ok and v.numbers["worse_than_none"] == ["add-plain"]
 
 
 def test_tasks_cover_skips_blocks_and_seeds() -> None:
