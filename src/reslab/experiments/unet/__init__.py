@@ -70,8 +70,8 @@ class UnetConfig(ExperimentConfig):
 PRESETS: dict[str, UnetConfig] = {
     # Minutes on 2 CPU cores: a 3-level U-Net of width 8 on 48x48 generated shapes (768 train
     # images), 10 epochs at lr 1e-2, 3 skips x 2 blocks x 3 seeds: 31-39 s of one core per run,
-    # 9.5 CPU-min in all, so about 5-6 min on 2 idle cores (docs/experiments.md). 6 epochs at lr 3e-3 left the plain nets unconverged (concat-plain 64-91% mean IoU
-    # over 3 seeds).
+    # 9.5 CPU-min in all, so about 5-6 min on 2 idle cores (docs/experiments.md). 6 epochs at
+    # lr 3e-3 left the plain nets unconverged (concat-plain 64-91% mean IoU over 3 seeds).
     "quick": UnetConfig(),
     # The paper's net (5 levels, 64..1024 channels) on Oxford-IIIT Pet at 128x128. Hours on a GPU.
     "paper": UnetConfig(
