@@ -37,7 +37,7 @@ def test_create_model_applies_overrides() -> None:
 
 def test_list_models_uses_fnmatch() -> None:
     everything = reslab.list_models()
-    assert everything == sorted(everything) and len(everything) == 31
+    assert everything == sorted(everything) and len(everything) == 33
     assert reslab.list_models("resnet*") == sorted(n for n in everything if n.startswith("resnet"))
     assert "resnext50_32x4d" not in reslab.list_models("resnet*")
     assert reslab.list_models("*50*") == ["resnet50", "resnext50_32x4d", "wide_resnet50_2"]

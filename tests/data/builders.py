@@ -93,3 +93,22 @@ def write_image_folder(
                 rng = np.random.default_rng([ci, i, len(split)])
                 pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+
+
+def write_oxford_pet(root: Path, ids: dict[str, list[str]]) -> None:
+    """torchvision's OxfordIIITPet layout: images/<id>.jpg, annotations/trimaps/<id>.png and one
+    list per split (<id> <class> <species> <breed>), with a pet, its border band, background."""
+    base = root / "oxford-iiit-pet"
+    (base / "images").mkdir(parents=True)
+    (base / "annotations" / "trimaps").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, names in ids.items():
+        lines = [f"{name} {i + 1} {i % 2 + 1} 1" for i, name in enumerate(names)]
+        (base / "annotations" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        for name in names:
+            pixels = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(base / "images" / f"{name}.jpg")
+            trimap = np.full((30, 40), 2, dtype=np.uint8)  # background
+            trimap[5:25, 10:30] = 3  # the undecided band ...
+            trimap[8:22, 13:27] = 1  # ... around the pet
+            Image.fromarray(trimap).save(base / "annotations" / "trimaps" / f"{name}.png")

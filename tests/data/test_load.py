@@ -7,7 +7,7 @@ import torch
 
 from reslab.data import DATASETS, DataBundle, DataError, Split, load_data, make_loader
 
-from .builders import CIFAR, MNIST, build_cifar, build_mnist, write_image_folder
+from .builders import CIFAR, MNIST, build_cifar, build_mnist, write_image_folder, write_oxford_pet
 
 
 def _prepare(name: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -19,6 +19,9 @@ def _prepare(name: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     elif name == "imagefolder:PATH":
         write_image_folder(root, {"train": {"cat": 3, "dog": 4}, "test": {"cat": 2, "dog": 1}})
         return f"imagefolder:{root}"
+    elif name == "oxford_pet":
+        names = [f"cat_{i}" for i in range(6)]
+        write_oxford_pet(root, {"trainval": names, "test": ["dog_9"]})
     return name
 
 
@@ -30,7 +33,8 @@ def _check_bundle(bundle: DataBundle) -> None:
         assert isinstance(split, Split)
         assert tuple(split.x.shape[1:]) == bundle.input_size
         assert split.x.dtype == (torch.uint8 if bundle.dims == 2 else torch.float32)
-        assert int(split.y.min()) >= 0 and int(split.y.max()) < bundle.num_classes
+        labels = split.y[split.y != -100]  # -100: pixels the objective ignores
+        assert int(labels.min()) >= 0 and int(labels.max()) < bundle.num_classes
 
 
 # Text datasets hold token ids, not images or sequences: tests/data/test_text.py checks them.

@@ -16,24 +16,34 @@ INTERFACE = (
 )  # fmt: skip
 
 
+# Families whose natural input is not 3x32x32 / 224x224: (input size, minimum stages).
+NATURAL = {"highway-mlp": ((1, 28, 28), 1)}
+
+
+def family(name: str) -> str:
+    return get_entry(name).family
+
+
 def num_classes(name: str) -> int:
-    return 1000 if get_entry(name).family.startswith("imagenet") else 10
+    kind = family(name)
+    return 1000 if kind.startswith("imagenet") else 2 if kind == "unet" else 10
 
 
-def is_language_model(name: str) -> bool:
-    return get_entry(name).family == "transformer"
-
-
-def small_batch(name: str) -> torch.Tensor:
-    if is_language_model(name):  # (N, T) token ids; targets are the next tokens, (N, T)
-        return torch.randint(0, 65, (2, 16))
+def small_batch(name: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """(inputs, targets, the shape of the predictions' non-class axes) for one small batch."""
+    if family(name) == "transformer":  # (N, T) token ids; a prediction per position
+        x = torch.randint(0, 65, (2, 16))
+        return x, x, (2, 16)
     # 32x32 also runs the ImageNet nets (their last stage is then 1x1) and VGG (its adaptive
     # pool upsamples to 7x7), which keeps this test fast.
-    return torch.randn(2, 3, 32, 32)
+    x = torch.randn(2, *NATURAL.get(family(name), ((3, 32, 32), 0))[0])
+    if family(name) == "unet":  # a label per pixel
+        return x, torch.tensor([0, 1]).view(2, 1, 1).expand(2, 32, 32), (2, 32, 32)
+    return x, torch.tensor([0, 1]), (2,)
 
 
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 31
+    assert len(list_models()) == 33
     assert set(HUGE) <= set(list_models())
 
 
@@ -41,15 +51,18 @@ def test_registry_is_populated() -> None:
 def test_forward_backward_on_a_small_batch(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name).train()
-    x = small_batch(name)
-    lead = tuple(x.shape) if is_language_model(name) else (2,)  # a prediction per token
+    x, targets, lead = small_batch(name)
     features = model.forward_features(x)
-    assert model.forward_head(features, pre_logits=True).shape == (*lead, model.num_features)
+    pre_logits = model.forward_head(features, pre_logits=True)
     out = model.forward_head(features)
-    assert out.shape == (*lead, 65 if is_language_model(name) else num_classes(name))
+    if family(name) == "transformer":  # the class axis is last: (N, T, vocab)
+        assert pre_logits.shape == (*lead, model.num_features) and out.shape == (*lead, 65)
+        out = out.movedim(-1, 1)
+    else:
+        assert pre_logits.shape == (2, model.num_features, *lead[1:])
+        assert out.shape == (2, num_classes(name), *lead[1:])
     assert torch.isfinite(out).all()
-    targets = x if is_language_model(name) else torch.tensor([0, 1])
-    F.cross_entropy(out.movedim(-1, 1), targets).backward()
+    F.cross_entropy(out, targets).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"{name}: parameters without a gradient: {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
@@ -63,14 +76,15 @@ def test_uniform_interface(name: str) -> None:
     missing = [a for a in INTERFACE if not hasattr(model, a)]
     assert not missing, f"{name} lacks {missing}"
     assert model.reslab_name == name
-    if is_language_model(name):
+    if family(name) == "transformer":
         assert model.dims == 0 and model.class_dim == -1
         assert tuple(model.default_input_size) == (model.block_size,) and model.blocks
         return
-    assert model.dims == 2 and model.in_channels == 3
-    side = 224 if get_entry(name).family.startswith("imagenet") else 32
-    assert tuple(model.default_input_size) == (3, side, side)
-    assert len(model.stages) >= 3
+    side = 224 if family(name).startswith("imagenet") else 32
+    size, stages = NATURAL.get(family(name), ((3, side, side), 3))
+    assert model.dims == 2 and model.in_channels == size[0]
+    assert tuple(model.default_input_size) == size
+    assert len(model.stages) >= stages
     assert (len(model.blocks) == 0) == (name == "vgg19")
 
 

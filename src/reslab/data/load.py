@@ -18,7 +18,7 @@ from reslab.data.text import SHAKESPEARE_NAMES, TEXT_PREFIX, load_text, shakespe
 IMAGEFOLDER = "imagefolder:"
 DATASETS: tuple[str, ...] = (
     "mnist1d", "synthetic", "synthetic1d", "cifar10", "cifar100", "mnist", "fashion_mnist",
-    f"{IMAGEFOLDER}PATH", *SHAKESPEARE_NAMES, f"{TEXT_PREFIX}PATH",
+    "shapes", "oxford_pet", f"{IMAGEFOLDER}PATH", *SHAKESPEARE_NAMES, f"{TEXT_PREFIX}PATH",
 )  # fmt: skip
 _TORCHVISION = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 
@@ -56,6 +56,14 @@ def _load(name: str, data_dir: str | Path | None, download: bool) -> DataBundle:
         return load_mnist1d()
     if key in ("synthetic", "synthetic1d"):
         return load_synthetic(dims=2 if key == "synthetic" else 1)
+    if key == "shapes":
+        from reslab.data.shapes import load_shapes
+
+        return load_shapes()
+    if key == "oxford_pet":
+        from reslab.data.pets import load_oxford_pet
+
+        return load_oxford_pet(data_root(data_dir), download)
     if key in _TORCHVISION:
         from reslab.data.vision import load_torchvision
 

@@ -1,6 +1,6 @@
 """Registered model builders. Importing this package registers every family."""
 
-from reslab.models import cifar, densenet, gpt, imagenet  # noqa: F401  (registration side effect)
+from reslab.models import cifar, densenet, gpt, imagenet, unet  # noqa: F401  (registration)
 from reslab.models.cifar import cifar_resnet, wide_resnet_cifar
 from reslab.models.densenet import DenseNet, cifar_densenet, imagenet_densenet
 from reslab.models.gpt import GPT
@@ -8,6 +8,7 @@ from reslab.models.imagenet import imagenet_resnet
 from reslab.models.info import count_depth, count_macs, count_params, model_info
 from reslab.models.registry import ModelEntry, create_model, get_entry, list_models, register_model
 from reslab.models.resnet import ResNet, Stage
+from reslab.models.unet import UNet
 from reslab.models.vgg import VGG
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ModelEntry",
     "ResNet",
     "Stage",
+    "UNet",
     "cifar_densenet",
     "cifar_resnet",
     "count_depth",

@@ -55,6 +55,9 @@ def _batch_norms(
 ) -> dict[str, list[float]]:
     inputs: list[torch.Tensor] = []
     hooks = [b.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for b in blocks]
+    # A net without a stem (U-Net) feeds its first block the data itself, whose gradient
+    # autograd only gives for a leaf that asks for it.
+    x = x.detach().requires_grad_(x.is_floating_point())
     try:
         loss = objective.loss(model(x), y, dim=objective.class_dim(model))
     finally:

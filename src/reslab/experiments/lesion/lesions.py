@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from torch import nn
 
 from reslab.blocks import ResidualBlock
 from reslab.blocks.dense import DenseLayer
@@ -56,6 +57,33 @@ def lesioned(model: ResNet, indices: Iterable[int]) -> Iterator[ResNet]:
                 blocks[i].__dict__.pop("forward", None)
             else:
                 blocks[i].forward = previous  # type: ignore[method-assign]
+
+
+@contextmanager
+def skips_cut(model: nn.Module, indices: Iterable[int]) -> Iterator[nn.Module]:
+    """Inside the block, the long skips at ``indices`` (positions in ``model.long_skips``, a
+    U-Net's) carry zeros: the decoder gets only what came up the path, as in the net without that
+    skip. Shadowed as ``lesioned`` does, so nothing is replaced."""
+    units = model.long_skips
+    chosen = sorted(set(indices))
+    for i in chosen:
+        if not 0 <= i < len(units) or units[i].is_plain:
+            ok = [j for j, u in enumerate(units) if not u.is_plain]
+            raise ValueError(f"long skip {i} cannot be cut; accepted: {ok}")
+    try:
+        for i in chosen:
+            units[i].forward = _without_skip(units[i])  # type: ignore[method-assign]
+        yield model
+    finally:
+        for i in chosen:
+            units[i].__dict__.pop("forward", None)
+
+
+def _without_skip(unit: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    def forward(e: torch.Tensor) -> torch.Tensor:
+        return unit.act(unit.combine(torch.zeros_like(unit.skip(e)), unit.path(e)))
+
+    return forward
 
 
 def random_lesions(candidates: list[int], k: int, draws: int, seed: int) -> list[list[int]]:

@@ -1,0 +1,149 @@
+"""The U-Net long-skip experiment (Ronneberger et al. 2015; Drozdzal et al. 2016)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.experiments.resume_check import assert_resume_restores_everything
+
+from reslab.experiments.driver import execute
+from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.unet import (
+    EXPERIMENT,
+    PAPER,
+    PRESETS,
+    UnetConfig,
+    UnetRecord,
+    check,
+    judge,
+    summarize,
+    tasks,
+)
+
+TINY = UnetConfig(
+    levels=2, width=4, seeds=2, epochs=None, steps=3, batch_size=16, skips=("concat", "none"),
+    blocks=("plain",), examples=2, workers=1, device="cpu",
+)  # fmt: skip
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("unet") / "run"
+    execute(EXPERIMENT, TINY, out=run_dir)
+    return run_dir
+
+
+def test_tiny_run_scores_every_variant_and_seed(tiny_run: Path) -> None:
+    r = Result.load(tiny_run)
+    assert sorted((x.skip, x.block, x.seed) for x in r.records) == sorted(
+        (s, b, seed) for s in TINY.skips for b in TINY.blocks for seed in range(2)
+    )
+    for x in r.records:
+        assert 0 <= x.mean_iou <= 1 and 0 <= x.boundary_f1 <= 1 and len(x.class_iou) == 3
+        assert (len(x.predictions) == 2) == (x.seed == 0)
+    rows = r.summary["variants"]
+    assert [(row["skip"], row["block"]) for row in rows][:2] == [
+        ("concat", "plain"),
+        ("none", "plain"),
+    ]
+    assert rows[0]["paper_phc_u373_iou_pct"] == 92.03 and rows[0]["boundary_f1_vs_none"] != "—"
+    assert rows[1]["boundary_f1_vs_none"] == "—"
+    assert (tiny_run / "variants.csv").read_text().startswith("skip,block,seeds,params")
+
+
+def test_arrays_keep_example_predictions(tiny_run: Path) -> None:
+    arrays = load_arrays(tiny_run)
+    assert arrays["pred_concat-plain"].shape == (2, 48, 48)
+    assert arrays["image"].shape == (2, 1, 48, 48) and arrays["truth"].shape == (2, 48, 48)
+    assert set(np.unique(arrays["truth"])) <= {0, 1, 2}
+
+
+def test_resume_restores_everything(tiny_run: Path) -> None:
+    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+
+
+def rec(skip: str, block: str, seed: int, iou: float, bf1: float) -> UnetRecord:
+    return UnetRecord(skip, block, seed, iou, bf1, [iou] * 3, [bf1] * 3, 1.0, 0.1, 100,
+                      "completed", 0.0, [])  # fmt: skip
+
+
+def summary_for(scores: dict[tuple[str, str], tuple[list[float], list[float]]]) -> dict:
+    config = replace(TINY, skips=("concat", "add", "none"), blocks=("plain", "residual"), seeds=3)
+    records = [rec(skip, block, s, iou[s], bf[s]) for (skip, block), (iou, bf) in scores.items()
+               for s in range(3)]  # fmt: skip
+    return summarize(config, records)
+
+
+def uniform(none_bf: float, skip_bf: float, residual_gain: float = 0.0) -> dict:
+    out = {}
+    for block, gain in (("plain", 0.0), ("residual", residual_gain)):
+        out[("none", block)] = ([0.6 + gain] * 3, [none_bf + gain + d for d in (0, 0.01, -0.01)])
+        for skip in ("concat", "add"):
+            out[(skip, block)] = ([0.9 + gain] * 3, [skip_bf + gain + d for d in (0, 0.01, -0.01)])
+    return out
+
+
+def test_judge_passes_when_every_long_skip_beats_none_on_edges() -> None:
+    v = judge(TINY, summary_for(uniform(0.75, 0.97, residual_gain=0.02)))
+    assert v.ok and len(v.numbers["recover_detail"]) == 4
+    assert "recover" in v.text and "BF +22.0" in v.text and "IoU +30.0" in v.text
+    residual = {e["skip"]: e for e in v.numbers["residual_vs_plain"]}
+    assert residual["none"]["boundary_f1_outcome"] == "better"
+    assert residual["none"]["boundary_f1_gap"] == pytest.approx(2.0)
+
+
+def test_judge_counts_an_iou_gain_with_edges_tied() -> None:
+    scores = uniform(0.97, 0.975)  # edges tied within the threshold, IoU +30 points
+    v = judge(TINY, summary_for(scores))
+    assert v.ok and len(v.numbers["recover_detail"]) == 4
+
+
+def test_judge_fails_when_a_skip_gains_nothing_or_loses_somewhere() -> None:
+    scores = uniform(0.90, 0.905)
+    for key, (_, bf) in scores.items():  # IoU tied too
+        scores[key] = ([0.8, 0.81, 0.79], bf)
+    v = judge(TINY, summary_for(scores))
+    assert not v.ok and v.numbers["recover_detail"] == []
+    assert "do not clearly recover" in v.text
+    scores = uniform(0.75, 0.97)
+    scores[("add", "plain")] = ([0.5] * 3, [0.99] * 3)  # edges better, IoU much worse
+    v = judge(TINY, summary_for(scores))
+    assert not v.ok and v.numbers["worse_than_none"] == ["add-plain"]
+
+
+def test_tasks_cover_skips_blocks_and_seeds() -> None:
+    keys = list(tasks(TINY, None))
+    assert keys[:2] == ["concat-plain-seed0", "none-plain-seed0"] and len(keys) == 4
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"skips": ("concat",)}, "must include 'none'"),
+        ({"skips": ("concat", "sum", "none")}, r"skips=.*accepted values are concat, add, none"),
+        ({"blocks": ("dense",)}, r"blocks=.*accepted values are plain, residual"),
+        ({"levels": 0}, "levels=0 must be >= 1"),
+        ({"tolerance": -1}, "tolerance=-1"),
+    ],
+)
+def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_presets() -> None:
+    quick, paper = PRESETS["quick"], PRESETS["paper"]
+    assert quick.data == "shapes" and quick.seeds >= 3 and quick.levels == 3
+    assert set(quick.skips) == {"concat", "add", "none"} and set(quick.blocks) == {
+        "plain",
+        "residual",
+    }
+    assert paper.data == "oxford_pet" and (paper.levels, paper.width) == (5, 64)
+    check(paper)  # the paper preset validates (its data is not here to run it)
+    assert PAPER["isbi2012_warping_error"] == 0.000353
