@@ -15,13 +15,16 @@ INTERFACE = (
     "set_grad_checkpointing", "default_input_size", "dims", "in_channels", "num_features",
 )  # fmt: skip
 
+# Families whose natural input is not 3x32x32 / 224x224: (input size, minimum stages).
+NATURAL = {"highway-mlp": ((1, 28, 28), 1)}
+
 
 def num_classes(name: str) -> int:
     return 1000 if get_entry(name).family.startswith("imagenet") else 10
 
 
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 25
+    assert len(list_models()) == 38
     assert set(HUGE) <= set(list_models())
 
 
@@ -31,7 +34,8 @@ def test_forward_backward_on_a_small_batch(name: str) -> None:
     model = create_model(name).train()
     # 32x32 also runs the ImageNet nets (their last stage is then 1x1) and VGG (its adaptive
     # pool upsamples to 7x7), which keeps this test fast.
-    x = torch.randn(2, 3, 32, 32)
+    # The fully connected MNIST nets (highway-mlp) take their own input size.
+    x = torch.randn(2, *NATURAL.get(get_entry(name).family, ((3, 32, 32), 0))[0])
     features = model.forward_features(x)
     assert model.forward_head(features, pre_logits=True).shape == (2, model.num_features)
     out = model.forward_head(features)
@@ -51,10 +55,12 @@ def test_uniform_interface(name: str) -> None:
     missing = [a for a in INTERFACE if not hasattr(model, a)]
     assert not missing, f"{name} lacks {missing}"
     assert model.reslab_name == name
-    assert model.dims == 2 and model.in_channels == 3
-    side = 224 if get_entry(name).family.startswith("imagenet") else 32
-    assert tuple(model.default_input_size) == (3, side, side)
-    assert len(model.stages) >= 3
+    family = get_entry(name).family
+    side = 224 if family.startswith("imagenet") else 32
+    size, stages = NATURAL.get(family, ((3, side, side), 3))
+    assert model.dims == 2 and model.in_channels == size[0]
+    assert tuple(model.default_input_size) == size
+    assert len(model.stages) >= stages
     assert (len(model.blocks) == 0) == (name == "vgg19")
 
 
