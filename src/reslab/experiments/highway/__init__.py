@@ -389,6 +389,6 @@ EXPERIMENT = register(
         judge=judge,
         check=check,
         arrays=gate_arrays,
-        quick_time="",
+        quick_time="5 min",
     )
 )
