@@ -195,3 +195,14 @@ def shared_mnist(tmp_path: Path) -> Path:
     for gz in raw.glob("*.gz"):
         (tmp_path / "MNIST" / "raw" / gz.name).symlink_to(gz)
     return tmp_path
+
+
+def test_gate_rows_leave_out_diverged_nets() -> None:
+    config = replace(TINY, depths=(4,), kinds=("highway",))
+    good = record("highway", 4, 0, 0.1, 3.0)
+    bad = replace(record("highway", 4, 1, 2.3, 90.0), status="diverged",
+                  gate_t_mean=[math.nan] * 3, gate_bias_mean=[math.nan] * 3)  # fmt: skip
+    rows = summarize(config, [good, bad])["gates"]
+    assert [(r["layer"], r["seeds"], r["t_mean"]) for r in rows] == [(2, 1, 0.1), (3, 1, 0.1),
+                                                                     (4, 1, 0.1)]  # fmt: skip
+    assert summarize(config, [bad])["gates"] == []

@@ -107,6 +107,7 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     )
     report.add_figure(
         gates, caption="Left: mean transform gate per layer; right: mean gate bias per layer "
-        "(dotted: its value at initialisation). Mean over seeds; layer 1 is the plain first "
-        "layer, without a gate.",
+        "(dotted: its value at initialisation). Mean over the seeds that did not diverge (the "
+        "gates table gives their number; a depth where all diverged has no line); layer 1 is "
+        "the plain first layer, without a gate.",
     )  # fmt: skip

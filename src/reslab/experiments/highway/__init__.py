@@ -301,11 +301,13 @@ def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[s
 def _gate_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for depth in config.depths:
-        group = _group(records, "highway", depth) if "highway" in config.kinds else []
+        # A diverged net's gates are NaN: the statistics are over the seeds that completed.
+        group = [r for r in _group(records, "highway", depth) if r.status == "completed"]
         for layer in range(depth - 1 if group else 0):
             t = [r.gate_t_mean[layer] for r in group]
             rows.append({
                 "depth": depth, "layer": layer + 2,  # layer 1 is the plain first layer
+                "seeds": len(group),
                 "t_mean": float(np.mean(t)), "t_mean_std": mean_std(t)[1],
                 "t_unit_std": float(np.mean([r.gate_t_unit_std[layer] for r in group])),
                 "bias_mean": float(np.mean([r.gate_bias_mean[layer] for r in group])),
