@@ -79,3 +79,13 @@ def test_bad_names_exit_non_zero_with_a_message_and_no_traceback(
     assert code == 2
     assert message in err
     assert "Traceback" not in out + err
+
+
+def test_highway_nets_are_listed_with_the_papers_depths() -> None:
+    code, out, _ = invoke("*_mlp*")
+    assert code == 0
+    for kind in ("highway", "plain", "residual"):
+        for depth in (10, 20, 50, 100):
+            assert f"{kind}_mlp{depth}" in out
+    code, out, _ = invoke("highway_cifar19")
+    assert code == 0 and "2.26M" in out and "2.30M" in out
