@@ -3,16 +3,21 @@ residual twins as the same class, and the existing tools (lesions, per-block gra
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from reslab.blocks import HighwayBlock, ResidualBlock
+from reslab.data import load_data, make_loader
 from reslab.experiments.gradients.norms import block_gradient_norms
+from reslab.experiments.landscape.directions import param_vector, random_direction
+from reslab.experiments.landscape.surface import FlatProbe, axis, evaluate_points, plane
 from reslab.experiments.lesion.lesions import lesioned
 from reslab.models import count_params, create_model, highway_cifar19, highway_mlp, model_info
 from reslab.nn.shortcuts import NoShortcut
+from reslab.training import evaluate
 
 
 def fc_layer(n_in: int, n_out: int) -> int:
@@ -166,3 +171,16 @@ def test_registry_lists_the_paper_nets() -> None:
     net = create_model("highway_mlp20", gate_bias=-3.0)
     assert all(torch.all(b.gate.fc.bias == -3.0) for b in net.blocks)
     assert isinstance(net.fc, nn.Linear) and net.fc.in_features == 50
+
+
+def test_loss_landscape_runs_on_a_highway_net() -> None:
+    torch.manual_seed(0)
+    net = highway_mlp(6, width=8, dims=1, input_size=(1, 40)).eval()
+    bundle = load_data("synthetic1d")
+    batches = list(make_loader(bundle, "test", batch_size=64, train=False, device="cpu"))[:2]
+    dirs = [random_direction(net, 0), random_direction(net, 1)]
+    coords = plane(axis(-1, 1, 3), axis(-1, 1, 3))
+    grid = evaluate_points(FlatProbe(net), batches, param_vector(net), dirs, coords)
+    centre = int(np.flatnonzero((coords == 0).all(axis=1))[0])
+    assert grid.loss[centre] == pytest.approx(evaluate(net, batches)["loss"], rel=1e-5)
+    assert np.isfinite(grid.loss).all() and len(set(np.round(grid.loss, 6))) > 1
