@@ -21,7 +21,7 @@ def fake_run(kind: str, depth: int, seed: int) -> RunRecord:
     loss = LOSS[kind, depth] * (1 + 0.05 * seed)
     layers = depth - 1 if kind == "highway" else 0
     return RunRecord(
-        kind=kind, depth=depth, seed=seed, width=50 if kind == "highway" else 71,
+        kind=kind, depth=depth, seed=seed, width=50 if kind == "highway" else 71, lr=0.03,
         params=depth * 5000, best_train_loss=loss, epoch_train_loss=[2 * loss, loss],
         final_train_err=30 * loss, final_test_err=30 * loss + 1, status="completed",
         diverged_step=None, gate_t_mean=[0.1 + 0.002 * i for i in range(layers)],
@@ -50,6 +50,7 @@ def test_highway_report_holds_both_figures_and_the_papers_numbers(fake_run_dir: 
     for name in ("highway_loss.png", "highway_gates.png"):
         assert (fake_run_dir / name).read_bytes().startswith(b"\x89PNG")
     assert html.count("<img") == 2
+    assert "Learning rate per net" in html and "<b>0.0" in html  # the chosen lr, in bold
 
 
 def test_index_lists_the_highway_run(fake_run_dir: Path) -> None:

@@ -11,6 +11,7 @@ import matplotlib as mpl
 import numpy as np
 
 from reslab.experiments.result import Result
+from reslab.reporting._markup import Markup, escape
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure
 from reslab.reporting.html import Report
 from reslab.reporting.registry import register_figures
@@ -72,6 +73,38 @@ def gates_png(rows: list[dict[str, Any]]) -> bytes | None:
     return fig_to_png(fig)
 
 
+def lr_table(report: Report, rows: list[dict[str, Any]]) -> None:
+    """Each net's learning-rate grid: mean best training loss and divergences per lr, the
+    chosen lr (lowest mean loss, a diverged run counting at chance) in bold."""
+    if not rows:
+        return
+    lrs = sorted({r["lr"] for r in rows})
+    cells = {(r["kind"], r["depth"], r["lr"]): r for r in rows}
+    nets = list(dict.fromkeys((r["kind"], r["depth"]) for r in rows))
+    table = []
+    for kind, depth in nets:
+        line: list[Any] = [kind, depth]
+        for lr in lrs:
+            r = cells.get((kind, depth, lr))
+            text = "—" if r is None else (
+                f"{r['best_train_loss_mean']:.3g} ± {r['best_train_loss_std']:.2g}"
+                f" ({r['diverged']}/{r['seeds']} diverged)"
+            )  # fmt: skip
+            line.append(Markup(f"<b>{escape(text)}</b>") if r and r["chosen"] else text)
+        table.append(line)
+    report.add_section("Learning rate per net")
+    report.add_text(
+        "The paper picks each net's hyper-parameters by a random search (section 4.1, Figure 1: "
+        "the best run of each). Here every net trains at every learning rate of a small grid on "
+        "every seed, and keeps the lr with the lowest mean best training loss; a diverged run "
+        "counts at chance, ln(classes). All other tables and figures use the runs at that lr."
+    )
+    report.add_table(
+        ["net", "depth", *(f"lr {lr:g}" for lr in lrs)], table,
+        caption="Best training loss, mean ± std over seeds, and diverged runs; bold: chosen.",
+    )  # fmt: skip
+
+
 @register_figures("highway")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     summary = result.summary
@@ -92,6 +125,7 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "nets get worse with depth and far worse at 50 and 100 layers, while highway nets of "
         "every depth reach about the same loss.",
     )  # fmt: skip
+    lr_table(report, summary.get("lr_search", []))
     gates = gates_png(summary.get("gates", []))
     if gates is None:
         return

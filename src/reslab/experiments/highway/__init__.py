@@ -7,6 +7,11 @@ at equal parameters per layer, do the gates help or hurt against plain residual 
 practice the simpler ResNet (without gates) performed better")? Per net we record the best
 training loss (Figure 1), the test error, and after training the mean transform gate T and its
 bias per layer (Figure 2).
+
+Each net (kind, depth) gets its own learning rate, as in the paper, whose Figure 1 shows the best
+run of a random search per net: every lr of a small grid is trained on every seed, and the lr
+with the lowest mean best training loss over the seeds (a diverged run counting at chance) is
+the net's; all comparisons use the runs at that lr.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ class HighwayConfig(ExperimentConfig):
     )  # fmt: skip
     activation: str = option("relu", "Nonlinearity of H: relu or tanh (the paper searches both).")
     recipe: str = option("highway", "Training recipe (highway: SGD + momentum, cosine decay).")
+    # Section 4.1 random-searches the initial lr (with momentum, decay and b_T) per net; a grid of
+    # a few rates per net, chosen by one rule for all kinds, is the part of it we can afford.
+    lrs: tuple[float, ...] = option(
+        (0.01, 0.03), "Learning rates tried per net; each net keeps the one with the lowest mean "
+        "best training loss over seeds."
+    )  # fmt: skip
     epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
     batch_size: int = option(128, "Batch size.")
     train_size: int | None = option(
@@ -100,14 +111,15 @@ def gate_bias_for(config: HighwayConfig, depth: int) -> float:
 
 PRESETS: dict[str, HighwayConfig] = {
     # Minutes on 2 CPU cores: the paper's depths on the first 10,000 MNIST training digits (all
-    # 10,000 test digits), 5 epochs, 3 seeds.
-    "quick": HighwayConfig(train_size=10000, epochs=5),
+    # 10,000 test digits), 3 seeds at each of the 2 lrs, 4 epochs (5 before the lr grid doubled
+    # the runs: one seed at one lr, all 12 nets, took 95 s of one core).
+    "quick": HighwayConfig(train_size=10000, epochs=4),
     # Section 4.1 and Figure 1: all of MNIST, depths 10/20/50/100, 5 seeds. The paper's nets
-    # had a random search of 100 settings each; we train one setting (recipe "highway").
+    # had a random search of 100 settings each; we search the lr grid only (recipe "highway").
     "paper": HighwayConfig(preset="paper", seeds=5, epochs=100),
 }
 
-Task = tuple[HighwayConfig, str, int, int]  # config, kind, depth, seed
+Task = tuple[HighwayConfig, str, int, float, int]  # config, kind, depth, lr, seed
 
 
 @dataclass
@@ -116,8 +128,10 @@ class RunRecord:
     depth: int
     seed: int
     width: int
+    lr: float
     params: int
-    best_train_loss: float  # min of the per-epoch mean loss and the final whole-split loss
+    # min of the per-epoch mean loss and the final whole-split loss; chance if diverged
+    best_train_loss: float
     epoch_train_loss: list[float]  # mean training loss of each epoch
     final_train_err: float  # %, whole training split, eval mode; chance if diverged
     final_test_err: float
@@ -134,10 +148,11 @@ def width_of(config: HighwayConfig, kind: str) -> int:
     return config.highway_width if kind == "highway" else config.plain_width
 
 
-def train_config(config: HighwayConfig, seed: int) -> TrainConfig:
+def train_config(config: HighwayConfig, seed: int, lr: float) -> TrainConfig:
     return recipe_config(
         config,
         seed,
+        ("optim.lr", lr),
         ("train.eval_every", 10**9),  # only the final errors are reported
         ("train.eval_train", True),
         ("train.checkpoint_every", 0),
@@ -161,12 +176,12 @@ def build(config: HighwayConfig, kind: str, depth: int, bundle: DataBundle) -> t
 
 
 def run_one(task: Task) -> RunRecord:
-    config, kind, depth, seed = task
+    config, kind, depth, lr, seed = task
     started = time.perf_counter()
     bundle = subset(cached_data(config.data, config.data_dir), config.train_size)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
     model = build(config, kind, depth, bundle)
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, train_config(config, seed, lr), device=config.device)
     epoch_loss = [float(e["train_loss"]) for e in result.epochs if "train_loss" in e]
     stats = gate_stats(model, bundle, resolve_device(config.device))
     return RunRecord(
@@ -174,9 +189,12 @@ def run_one(task: Task) -> RunRecord:
         depth=depth,
         seed=seed,
         width=width_of(config, kind),
+        lr=lr,
         params=count_params(model),
         best_train_loss=best_loss(
-            [*epoch_loss, result.final.get("train_loss", math.nan)], bundle.num_classes
+            [*epoch_loss, result.final.get("train_loss", math.nan)],
+            bundle.num_classes,
+            diverged=result.status == "diverged",
         ),
         epoch_train_loss=epoch_loss,
         final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
@@ -190,19 +208,21 @@ def run_one(task: Task) -> RunRecord:
     )
 
 
-def best_loss(losses: list[float], num_classes: int) -> float:
-    """The lowest finite loss; a net with none (diverged at once) counts at chance, ln(classes),
-    as a diverged run's error counts at chance (``common.final_err_pct``)."""
+def best_loss(losses: list[float], num_classes: int, *, diverged: bool = False) -> float:
+    """The lowest finite loss; a diverged run counts at chance, ln(classes), as its error does
+    (``common.final_err_pct``): its weights are lost, and a learning rate that makes a net blow
+    up must not win the choice of lr on the loss it had before."""
     finite = [v for v in losses if v is not None and math.isfinite(v)]
-    return min(finite) if finite else math.log(num_classes)
+    return min(finite) if finite and not diverged else math.log(num_classes)
 
 
 def tasks(config: HighwayConfig, workdir: Path | None) -> dict[str, Task]:
     # Deepest first: the longest runs start while the pool is full.
     return {
-        f"{k}{d}-seed{s}": (config, k, d, s)
+        f"{k}{d}-lr{lr:g}-seed{s}": (config, k, d, lr, s)
         for d in sorted(config.depths, reverse=True)
         for s in range(config.seeds)
+        for lr in config.lrs
         for k in config.kinds
     }
 
@@ -223,11 +243,30 @@ def check(config: HighwayConfig) -> None:
         )
     if config.activation not in ("relu", "tanh"):
         raise ValueError(f"activation={config.activation!r}; accepted: relu, tanh")
-    validate(train_config(config, 0))
+    if not config.lrs or len(set(config.lrs)) != len(config.lrs) or min(config.lrs) <= 0:
+        raise ValueError(f"lrs={config.lrs} must be distinct and > 0 (e.g. 0.01,0.03)")
+    validate(train_config(config, 0, config.lrs[0]))
 
 
-def _group(records: list[RunRecord], kind: str, depth: int) -> list[RunRecord]:
-    return sorted((r for r in records if r.kind == kind and r.depth == depth), key=lambda r: r.seed)
+def _group(records: list[RunRecord], kind: str, depth: int, lr: float) -> list[RunRecord]:
+    return sorted(
+        (r for r in records if (r.kind, r.depth, r.lr) == (kind, depth, lr)), key=lambda r: r.seed
+    )
+
+
+def chosen_lr(records: list[RunRecord], kind: str, depth: int) -> float:
+    """The lr of the grid with the lowest mean best training loss over seeds (Figure 1 shows each
+    net's best run); a tie goes to the smaller lr, the first in sorted order."""
+    tried = sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)})
+    return min(
+        tried, key=lambda lr: np.mean([r.best_train_loss for r in _group(records, kind, depth, lr)])
+    )
+
+
+def _chosen(
+    config: HighwayConfig, records: list[RunRecord], kind: str, depth: int
+) -> list[RunRecord]:
+    return _group(records, kind, depth, chosen_lr(records, kind, depth))
 
 
 def _log_losses(group: list[RunRecord]) -> np.ndarray:
@@ -247,12 +286,12 @@ def summarize(config: HighwayConfig, records: list[RunRecord]) -> Summary:
     rows = []
     for depth in config.depths:
         for kind in config.kinds:
-            group = _group(records, kind, depth)
+            group = _chosen(config, records, kind, depth)
             loss_m, loss_s = mean_std([r.best_train_loss for r in group])
             test_m, test_s = mean_std([r.final_test_err for r in group])
             train_m, train_s = mean_std([r.final_train_err for r in group])
             rows.append({
-                "kind": kind, "depth": depth, "width": group[0].width,
+                "kind": kind, "depth": depth, "lr": group[0].lr, "width": group[0].width,
                 "params": group[0].params, "seeds": len(group),
                 "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
                 "train_err_mean": train_m, "train_err_std": train_s,
@@ -262,6 +301,7 @@ def summarize(config: HighwayConfig, records: list[RunRecord]) -> Summary:
             })  # fmt: skip
     return {
         "depths": rows,
+        "lr_search": _lr_rows(config, records),
         "comparisons": _comparisons(config, records),
         "gates": _gate_rows(config, records),
         "paper_table1_mnist": PAPER_TABLE1,
@@ -275,7 +315,7 @@ def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[s
     out = []
     for depth in config.depths:
         row: dict[str, Any] = {"depth": depth}
-        groups = {k: _group(records, k, depth) for k in config.kinds}
+        groups = {k: _chosen(config, records, k, depth) for k in config.kinds}
         for kind in SHORTCUT_KINDS:
             if "plain" in groups and kind in groups:
                 gap, thr, outcome = loss_gap(groups["plain"], groups[kind])
@@ -298,11 +338,31 @@ def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[s
     return out
 
 
+def _lr_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
+    """Every (net, lr) of the grid: mean best training loss and divergences, and which lr won."""
+    rows = []
+    for depth in config.depths:
+        for kind in config.kinds:
+            pick = chosen_lr(records, kind, depth)
+            for lr in sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)}):
+                group = _group(records, kind, depth, lr)
+                loss_m, loss_s = mean_std([r.best_train_loss for r in group])
+                rows.append({
+                    "kind": kind, "depth": depth, "lr": lr, "seeds": len(group),
+                    "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
+                    "diverged": sum(r.status == "diverged" for r in group),
+                    "diverged_steps": [r.diverged_step for r in group if r.diverged_step],
+                    "chosen": lr == pick,
+                })  # fmt: skip
+    return rows
+
+
 def _gate_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for depth in config.depths:
         # A diverged net's gates are NaN: the statistics are over the seeds that completed.
-        group = [r for r in _group(records, "highway", depth) if r.status == "completed"]
+        runs = _chosen(config, records, "highway", depth) if "highway" in config.kinds else []
+        group = [r for r in runs if r.status == "completed"]
         for layer in range(depth - 1 if group else 0):
             t = [r.gate_t_mean[layer] for r in group]
             rows.append({
@@ -335,19 +395,27 @@ def judge(config: HighwayConfig, summary: Summary) -> Verdict:
     rows = {(r["kind"], r["depth"]): r for r in summary["depths"]}
     d = max(comps)
     losses = ", ".join(
-        f"{k} {rows[(k, d)]['best_train_loss_mean']:.3g}" for k in KINDS if (k, d) in rows
+        f"{k} {rows[(k, d)]['best_train_loss_mean']:.3g} (lr {rows[(k, d)]['lr']:g})"
+        for k in KINDS
+        if (k, d) in rows
     )
+    grid = summary.get("lr_search", [])
+    diverged = {k: sum(r["diverged"] for r in grid if r["kind"] == k) for k in KINDS}
+    runs = {k: sum(r["seeds"] for r in grid if r["kind"] == k) for k in KINDS}
     text = (
         f"(1) deep plain nets {'fail' if plain_fails else 'do not clearly fail'} where highway "
         f"and residual nets train: best training loss at depth {d}: {losses} (plain higher by "
         f"x{LOSS_FACTOR:g}+ at depths {', '.join(map(str, fail_depths)) or 'none'}); "
         f"(2) at equal parameters the gates {'hurt' if gates_hurt else 'do not clearly hurt'}: "
         f"residual better at depths {', '.join(map(str, residual_better)) or 'none'}, highway "
-        f"better at {', '.join(map(str, highway_better)) or 'none'}"
+        f"better at {', '.join(map(str, highway_better)) or 'none'}; runs diverged over the lr "
+        f"grid: {', '.join(f'{k} {diverged[k]}/{runs[k]}' for k in KINDS if runs[k])}"
     )
     numbers = {
         "deepest": d, "plain_fails_at_deepest": plain_fails, "plain_fails_at": fail_depths,
         "residual_better_at": residual_better, "highway_better_at": highway_better,
+        "chosen_lr": {f"{k}{dd}": r["lr"] for (k, dd), r in rows.items()},
+        "diverged_over_grid": {k: diverged[k] for k in KINDS if runs[k]},
     }  # fmt: skip
     return Verdict(ok, text, numbers)
 
@@ -364,13 +432,17 @@ def _outcome(comparison: dict[str, Any]) -> str | None:
     return None if residual == highway else "residual" if residual else "highway"
 
 
+def key(r: RunRecord) -> str:
+    return f"{r.kind}{r.depth}_lr{r.lr:g}_seed{r.seed}"
+
+
 def gate_arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
-    """``<kind><depth>_seed<seed>_loss``: per-epoch mean training loss; ``highway<depth>_seed<s>
-    _gates``: (3, layers) mean T, unit std of T, mean bias."""
-    out = {f"{r.kind}{r.depth}_seed{r.seed}_loss": np.array(r.epoch_train_loss) for r in records}
+    """``<kind><depth>_lr<lr>_seed<seed>_loss``: per-epoch mean training loss;
+    ``highway<depth>_lr<lr>_seed<s>_gates``: (3, layers) mean T, unit std of T, mean bias."""
+    out = {f"{key(r)}_loss": np.array(r.epoch_train_loss) for r in records}
     for r in records:
         if r.gate_t_mean:
-            out[f"{r.kind}{r.depth}_seed{r.seed}_gates"] = np.array(
+            out[f"{key(r)}_gates"] = np.array(
                 [r.gate_t_mean, r.gate_t_unit_std, r.gate_bias_mean], dtype=float
             )
     return out
