@@ -37,10 +37,13 @@ def test_create_model_applies_overrides() -> None:
 
 def test_list_models_uses_fnmatch() -> None:
     everything = reslab.list_models()
-    assert everything == sorted(everything) and len(everything) == 33
+    assert everything == sorted(everything) and len(everything) == 46
     assert reslab.list_models("resnet*") == sorted(n for n in everything if n.startswith("resnet"))
     assert "resnext50_32x4d" not in reslab.list_models("resnet*")
-    assert reslab.list_models("*50*") == ["resnet50", "resnext50_32x4d", "wide_resnet50_2"]
+    assert reslab.list_models("*50*") == [
+        "highway_mlp50", "plain_mlp50", "residual_mlp50",
+        "resnet50", "resnext50_32x4d", "wide_resnet50_2",
+    ]  # fmt: skip
     assert reslab.list_models("plain??") == ["plain18", "plain20", "plain32", "plain34",
                                              "plain44", "plain56"]  # fmt: skip
     assert reslab.list_models("preact_resnet1[0-9][0-9]") == ["preact_resnet110",

@@ -88,3 +88,13 @@ def test_gpt_is_listed_with_nanogpts_count() -> None:
     # 10.75M with the position embeddings, which nanoGPT's printed 10.65M leaves out.
     assert row[:5] == ["gpt", "transformer", "6", "10.75M", "10.65M"]
     assert row[-1] == "256"
+
+
+def test_highway_nets_are_listed_with_the_papers_depths() -> None:
+    code, out, _ = invoke("*_mlp*")
+    assert code == 0
+    for kind in ("highway", "plain", "residual"):
+        for depth in (10, 20, 50, 100):
+            assert f"{kind}_mlp{depth}" in out
+    code, out, _ = invoke("highway_cifar19")
+    assert code == 0 and "2.26M" in out and "2.30M" in out

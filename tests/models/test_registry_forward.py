@@ -15,7 +15,6 @@ INTERFACE = (
     "set_grad_checkpointing", "default_input_size", "dims", "in_channels", "num_features",
 )  # fmt: skip
 
-
 # Families whose natural input is not 3x32x32 / 224x224: (input size, minimum stages).
 NATURAL = {"highway-mlp": ((1, 28, 28), 1)}
 
@@ -43,7 +42,7 @@ def small_batch(name: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]
 
 
 def test_registry_is_populated() -> None:
-    assert len(list_models()) == 33
+    assert len(list_models()) == 46
     assert set(HUGE) <= set(list_models())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reslab.blocks.base import ResidualBlock
 from reslab.blocks.basic import BasicBlock, Bottleneck
+from reslab.blocks.highway import HighwayBlock
 from reslab.blocks.preact import PreActBasicBlock, PreActBottleneck
 
 BLOCKS: dict[str, type[ResidualBlock]] = {
@@ -27,6 +28,7 @@ __all__ = [
     "BLOCKS",
     "BasicBlock",
     "Bottleneck",
+    "HighwayBlock",
     "PreActBasicBlock",
     "PreActBottleneck",
     "ResidualBlock",

@@ -74,5 +74,6 @@ class ResidualBlock(nn.Module):
         Goyal et al. 2017 (arXiv:1706.02677, 5.1) zero the last BN's gamma; a pre-activation branch
         ends in a conv (He et al. 2016), so there the conv's weight is zeroed instead.
         """
-        last = [m for m in self.layers if is_norm(m) or isinstance(m, nn.modules.conv._ConvNd)][-1]
+        weighted = (nn.modules.conv._ConvNd, nn.Linear)  # a highway MLP's branch ends in a Linear
+        last = [m for m in self.layers if is_norm(m) or isinstance(m, weighted)][-1]
         nn.init.zeros_(last.weight)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+# dims of a fully connected layer: vectors (N, C) with no spatial axis (highway MLPs).
+FEATURES = 0
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 _MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
@@ -32,6 +34,18 @@ def conv(
     return _CONV[dims](
         in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=bias
     )
+
+
+def affine(dims: int, in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1) -> nn.Module:
+    """W x + b: a Linear on vectors (dims=FEATURES), else a conv with its bias."""
+    if dims != FEATURES:
+        return conv(check_dims(dims), in_ch, out_ch, kernel, stride, bias=True)
+    if (kernel, stride) != (1, 1):
+        raise ValueError(
+            f"kernel={kernel}, stride={stride}: a fully connected layer (dims={FEATURES}) has "
+            "neither; accepted: kernel=1, stride=1"
+        )
+    return nn.Linear(in_ch, out_ch)
 
 
 def conv3(dims: int, in_ch: int, out_ch: int, stride: int = 1, groups: int = 1) -> nn.Module:

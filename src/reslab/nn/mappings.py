@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from reslab.nn.layers import conv
+from reslab.nn.layers import FEATURES, affine
 
 GateKind = Literal["none", "exclusive", "shortcut"]
 GATES: tuple[str, ...] = ("none", "exclusive", "shortcut")
@@ -34,12 +34,17 @@ class ShortcutMapping:
     # The gate's bias b_g at initialisation; the paper searches 0 .. -7 and its best is -6 (3.1).
     gate_bias: float = -6.0
     dropout: float = 0.0  # Fig. 2f: a Bernoulli keep-mask on the shortcut
+    # The gate's kernel: 1x1 in He et al. 2016 (Fig. 2c); Srivastava et al. 2015's convolutional
+    # highway layers give T the kernel of H (3x3 in their CIFAR nets, section 4 and their code).
+    gate_kernel: int = 1
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:
             raise ValueError(f"gate={self.gate!r} is not accepted; accepted: {', '.join(GATES)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        if self.gate_kernel < 1 or self.gate_kernel % 2 == 0:
+            raise ValueError(f"gate_kernel={self.gate_kernel} must be odd and >= 1 (1, 3, 5, ...)")
 
     @property
     def is_identity(self) -> bool:
@@ -107,17 +112,25 @@ def get_mapping(mapping: str | ShortcutMapping, gate_bias: float | None = None) 
 
 
 class Gate(nn.Module):
-    """g(x) = sigmoid(conv1x1(x) + b_g), one gate per output channel and position (Fig. 2c)."""
+    """g(x) = sigmoid(W_g x + b_g), one gate per output channel and position (Fig. 2c): W_g a conv
+    (registered as ``conv``) or, on vectors (dims=FEATURES), a Linear (``fc``): the transform
+    gate T of a fully connected highway layer (Srivastava et al. 2015, eq. 3)."""
 
-    def __init__(self, dims: int, in_ch: int, out_ch: int, stride: int, bias: float) -> None:
+    def __init__(
+        self, dims: int, in_ch: int, out_ch: int, stride: int, bias: float, kernel: int = 1
+    ) -> None:
         super().__init__()
         # Strided like the block, so g matches the shape of the sum.
-        self.conv = conv(dims, in_ch, out_ch, 1, stride, bias=True)
+        layer = affine(dims, in_ch, out_ch, kernel, stride)
+        self.add_module("fc" if dims == FEATURES else "conv", layer)
+        self.__dict__["affine"] = layer  # a view: registered once, under its own name
         self.bias_init = bias
-        nn.init.constant_(self.conv.bias, bias)
+        nn.init.constant_(layer.bias, bias)
+
+    affine: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv(x))
+        return torch.sigmoid(self.affine(x))
 
 
 class KeepMask(nn.Module):
@@ -174,7 +187,9 @@ class Mapping(nn.Module):
         super().__init__()
         self.spec = spec
         self.gate = (
-            Gate(dims, in_ch, out_ch, stride, spec.gate_bias) if spec.gate != "none" else None
+            Gate(dims, in_ch, out_ch, stride, spec.gate_bias, spec.gate_kernel)
+            if spec.gate != "none"
+            else None
         )
         self.keep = KeepMask(spec.dropout) if spec.dropout > 0 else None
 

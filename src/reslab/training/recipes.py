@@ -11,7 +11,7 @@ from reslab.training.config import TrainConfig, validate
 from reslab.training.errors import ConfigError
 from reslab.training.overrides import config_from_dict
 
-RECIPES: tuple[str, ...] = ("paper", "preact", "fast", "mnist1d", "gpt")
+RECIPES: tuple[str, ...] = ("paper", "preact", "fast", "mnist1d", "gpt", "highway")
 
 
 def load_recipe(name: str) -> TrainConfig:

@@ -1,0 +1,468 @@
+"""Highway networks: Srivastava, Greff & Schmidhuber 2015, "Training Very Deep Networks"
+(arXiv:1507.06228), section 4.1, Figures 1 and 2, against the residual twin of He et al. 2015.
+
+Fully connected plain, highway and residual nets of depth 10 to 100 on MNIST: does a deep plain
+net fail to train where the gated (highway) and the ungated (residual) shortcut nets train, and,
+at equal parameters per layer, do the gates help or hurt against plain residual units ("in
+practice the simpler ResNet (without gates) performed better")? Per net we record the best
+training loss (Figure 1), the test error, and after training the mean transform gate T and its
+bias per layer (Figure 2).
+
+Each net (kind, depth) gets its own learning rate, as in the paper, whose Figure 1 shows the best
+run of a random search per net: every lr of a small grid is trained on every seed, and the lr
+with the lowest mean best training loss over the seeds (a diverged run counting at chance) is
+the net's; all comparisons use the runs at that lr.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reslab.data import DataBundle
+from reslab.data.bundle import Split
+from reslab.experiments.ablation import compare
+from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
+from reslab.experiments.highway.gates import gate_stats
+from reslab.experiments.protocol import cached_data, recipe_config
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.models import count_params
+from reslab.models.highway import HIGHWAY_WIDTH, PLAIN_WIDTH, highway_mlp
+from reslab.training import fit
+from reslab.training.config import TrainConfig, validate
+from reslab.training.precision import resolve_device
+
+KINDS = ("plain", "highway", "residual")
+SHORTCUT_KINDS = ("highway", "residual")
+# A gap in best training loss counts when it is at least a factor of 2 (0.3 in log10) and beyond
+# twice its standard error over seeds: Figure 1's plain/highway gaps at depth 50 and 100 are
+# orders of magnitude, a factor of 2 is far above seed noise at equal depth.
+LOSS_FACTOR = 2.0
+
+# Figure 1 (MNIST, best of a random search of 100 runs per net): the curves are read, not
+# tabulated; what they show per depth, in words.
+PAPER_FIG1 = {
+    10: "plain and highway alike",
+    20: "plain already slower than highway",
+    50: "plain far worse than highway",
+    100: "plain far worse; highway as good as at 10-50",
+}
+# Table 1 (MNIST, convolutional 10-layer highway nets, test accuracy %, max (mean ± std of 5)).
+PAPER_TABLE1 = [
+    {"net": "Highway 10-layer conv, width 16", "params": 39e3, "accuracy": "99.43 (99.4±0.03)"},
+    {"net": "Highway 10-layer conv, width 32", "params": 151e3, "accuracy": "99.55 (99.54±0.02)"},
+]
+# Table 3 (CIFAR, convolutional highway nets built like FitNets), as stated in the arXiv
+# version; "Highway B" is the registered model highway_cifar19.
+PAPER_TABLE3 = [
+    {"net": "Highway B (19 layers)", "params": 2.3e6, "accuracy": "CIFAR-10 92.40 (92.31±0.12)"},
+    {"net": "Highway (19 layers)", "params": 2.3e6, "accuracy": "CIFAR-100 67.76 (68.09±0.15)"},
+]
+
+
+@dataclass(kw_only=True)
+class HighwayConfig(ExperimentConfig):
+    data: str = option("mnist", "Dataset: mnist (the paper's), mnist1d, synthetic, ...")
+    kinds: tuple[str, ...] = option(KINDS, "Nets: plain, highway, residual.")
+    depths: tuple[int, ...] = option(
+        (10, 20, 50, 100), "Layers before the softmax: a plain first layer, then depth - 1 units."
+    )
+    highway_width: int = option(HIGHWAY_WIDTH, "Units per highway layer (the paper's 50).")
+    plain_width: int = option(
+        PLAIN_WIDTH, "Units per plain and residual layer (the paper's 71: ~ the same parameters)."
+    )
+    gate_bias: float | None = option(
+        None, "Initial transform-gate bias b_T for every depth (default: -2 up to depth 30, as "
+        "the paper's -1 to -3 for depths 10 to 30; -4 deeper, within their search of -1 to -10)."
+    )  # fmt: skip
+    activation: str = option("relu", "Nonlinearity of H: relu or tanh (the paper searches both).")
+    recipe: str = option("highway", "Training recipe (highway: SGD + momentum, cosine decay).")
+    # Section 4.1 random-searches the initial lr (with momentum, decay and b_T) per net; a grid of
+    # a few rates per net, chosen by one rule for all kinds, is the part of it we can afford.
+    lrs: tuple[float, ...] = option(
+        (0.01, 0.03), "Learning rates tried per net; each net keeps the one with the lowest mean "
+        "best training loss over seeds."
+    )  # fmt: skip
+    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
+    batch_size: int = option(128, "Batch size.")
+    train_size: int | None = option(
+        None, "Train on the first N training samples only (None: all of them)."
+    )
+    log_every: int = option(50, "Iterations between training-loss points.")
+    # Without it the residual net of depth 100 (no BN) diverged in its first steps at lr 0.03;
+    # every net gets the same warm-up (as in the degradation quick preset).
+    warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
+
+
+def gate_bias_for(config: HighwayConfig, depth: int) -> float:
+    """The configured b_T, or by depth: at -2 a 100-layer highway net did not leave chance in the
+    quick preset (best loss 2.300 after 5 epochs), at -4 it trains (0.64 after 3)."""
+    if config.gate_bias is not None:
+        return config.gate_bias
+    return -2.0 if depth <= 30 else -4.0
+
+
+PRESETS: dict[str, HighwayConfig] = {
+    # Minutes on 2 CPU cores: the paper's depths on the first 10,000 MNIST training digits (all
+    # 10,000 test digits), 3 seeds at each of the 2 lrs, 4 epochs (5 before the lr grid doubled
+    # the runs: one seed at one lr, all 12 nets, took 95 s of one core).
+    "quick": HighwayConfig(train_size=10000, epochs=4),
+    # Section 4.1 and Figure 1: all of MNIST, depths 10/20/50/100, 5 seeds. The paper's nets
+    # had a random search of 100 settings each; we search the lr grid only (recipe "highway").
+    "paper": HighwayConfig(preset="paper", seeds=5, epochs=100),
+}
+
+Task = tuple[HighwayConfig, str, int, float, int]  # config, kind, depth, lr, seed
+
+
+@dataclass
+class RunRecord:
+    kind: str
+    depth: int
+    seed: int
+    width: int
+    lr: float
+    params: int
+    # min of the per-epoch mean loss and the final whole-split loss; chance if diverged
+    best_train_loss: float
+    epoch_train_loss: list[float]  # mean training loss of each epoch
+    final_train_err: float  # %, whole training split, eval mode; chance if diverged
+    final_test_err: float
+    status: str
+    diverged_step: int | None
+    # Per highway layer after training, on the test split (Figure 2); empty for other kinds.
+    gate_t_mean: list[float]
+    gate_t_unit_std: list[float]
+    gate_bias_mean: list[float]
+    wall_s: float
+
+
+def width_of(config: HighwayConfig, kind: str) -> int:
+    return config.highway_width if kind == "highway" else config.plain_width
+
+
+def train_config(config: HighwayConfig, seed: int, lr: float) -> TrainConfig:
+    return recipe_config(
+        config,
+        seed,
+        ("optim.lr", lr),
+        ("train.eval_every", 10**9),  # only the final errors are reported
+        ("train.eval_train", True),
+        ("train.checkpoint_every", 0),
+        ("schedule.warmup", config.warmup),
+    )
+
+
+def subset(bundle: DataBundle, size: int | None) -> DataBundle:
+    if size is None:
+        return bundle
+    train = bundle.train
+    return replace(bundle, train=Split(train.x[:size], train.y[:size]))  # type: ignore[index]
+
+
+def build(config: HighwayConfig, kind: str, depth: int, bundle: DataBundle) -> torch.nn.Module:
+    return highway_mlp(
+        depth, kind=kind, width=width_of(config, kind), gate_bias=gate_bias_for(config, depth),
+        activation=config.activation, num_classes=bundle.num_classes,
+        in_channels=bundle.in_channels, dims=bundle.dims, input_size=bundle.input_size,
+    )  # fmt: skip
+
+
+def run_one(task: Task) -> RunRecord:
+    config, kind, depth, lr, seed = task
+    started = time.perf_counter()
+    bundle = subset(cached_data(config.data, config.data_dir), config.train_size)
+    torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
+    model = build(config, kind, depth, bundle)
+    result = fit(model, bundle, train_config(config, seed, lr), device=config.device)
+    epoch_loss = [float(e["train_loss"]) for e in result.epochs if "train_loss" in e]
+    stats = gate_stats(model, bundle, resolve_device(config.device))
+    return RunRecord(
+        kind=kind,
+        depth=depth,
+        seed=seed,
+        width=width_of(config, kind),
+        lr=lr,
+        params=count_params(model),
+        best_train_loss=best_loss(
+            [*epoch_loss, result.final.get("train_loss", math.nan)],
+            bundle.num_classes,
+            diverged=result.status == "diverged",
+        ),
+        epoch_train_loss=epoch_loss,
+        final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
+        final_test_err=final_err_pct(result, "test_err", bundle.num_classes),
+        status=result.status,
+        diverged_step=result.diverged_step,
+        gate_t_mean=stats.t_mean,
+        gate_t_unit_std=stats.t_unit_std,
+        gate_bias_mean=stats.bias_mean,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def best_loss(losses: list[float], num_classes: int, *, diverged: bool = False) -> float:
+    """The lowest finite loss; a diverged run counts at chance, ln(classes), as its error does
+    (``common.final_err_pct``): its weights are lost, and a learning rate that makes a net blow
+    up must not win the choice of lr on the loss it had before."""
+    finite = [v for v in losses if v is not None and math.isfinite(v)]
+    return min(finite) if finite and not diverged else math.log(num_classes)
+
+
+def tasks(config: HighwayConfig, workdir: Path | None) -> dict[str, Task]:
+    # Deepest first: the longest runs start while the pool is full.
+    return {
+        f"{k}{d}-lr{lr:g}-seed{s}": (config, k, d, lr, s)
+        for d in sorted(config.depths, reverse=True)
+        for s in range(config.seeds)
+        for lr in config.lrs
+        for k in config.kinds
+    }
+
+
+def check(config: HighwayConfig) -> None:
+    unknown = [k for k in config.kinds if k not in KINDS]
+    if unknown or not config.kinds or len(set(config.kinds)) != len(config.kinds):
+        raise ValueError(f"kinds={config.kinds} must be distinct and among: {', '.join(KINDS)}")
+    bad = [d for d in config.depths if d < 2]
+    if bad or not config.depths:
+        raise ValueError(f"depths={config.depths}: every depth must be >= 2 (e.g. 10,20,50,100)")
+    for name in ("highway_width", "plain_width", "batch_size"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
+    if config.train_size is not None and config.train_size < config.batch_size:
+        raise ValueError(
+            f"train_size={config.train_size} must be >= batch_size={config.batch_size}"
+        )
+    if config.activation not in ("relu", "tanh"):
+        raise ValueError(f"activation={config.activation!r}; accepted: relu, tanh")
+    if not config.lrs or len(set(config.lrs)) != len(config.lrs) or min(config.lrs) <= 0:
+        raise ValueError(f"lrs={config.lrs} must be distinct and > 0 (e.g. 0.01,0.03)")
+    validate(train_config(config, 0, config.lrs[0]))
+
+
+def _group(records: list[RunRecord], kind: str, depth: int, lr: float) -> list[RunRecord]:
+    return sorted(
+        (r for r in records if (r.kind, r.depth, r.lr) == (kind, depth, lr)), key=lambda r: r.seed
+    )
+
+
+def chosen_lr(records: list[RunRecord], kind: str, depth: int) -> float:
+    """The lr of the grid with the lowest mean best training loss over seeds (Figure 1 shows each
+    net's best run); a tie goes to the smaller lr, the first in sorted order."""
+    tried = sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)})
+    return min(
+        tried, key=lambda lr: np.mean([r.best_train_loss for r in _group(records, kind, depth, lr)])
+    )
+
+
+def _chosen(
+    config: HighwayConfig, records: list[RunRecord], kind: str, depth: int
+) -> list[RunRecord]:
+    return _group(records, kind, depth, chosen_lr(records, kind, depth))
+
+
+def _log_losses(group: list[RunRecord]) -> np.ndarray:
+    return np.log10([max(r.best_train_loss, 1e-12) for r in group])
+
+
+def loss_gap(a: list[RunRecord], b: list[RunRecord]) -> tuple[float, float, str]:
+    """log10(best loss of a / best loss of b), mean over seeds; the threshold it must exceed
+    (a factor LOSS_FACTOR, or twice its standard error); "higher", "tied" or "lower"."""
+    la, lb = _log_losses(a), _log_losses(b)
+    gap = float(la.mean() - lb.mean())
+    threshold = max(math.log10(LOSS_FACTOR), 2 * diff_standard_error(la, lb))
+    return gap, threshold, "higher" if gap > threshold else "lower" if gap < -threshold else "tied"
+
+
+def summarize(config: HighwayConfig, records: list[RunRecord]) -> Summary:
+    rows = []
+    for depth in config.depths:
+        for kind in config.kinds:
+            group = _chosen(config, records, kind, depth)
+            loss_m, loss_s = mean_std([r.best_train_loss for r in group])
+            test_m, test_s = mean_std([r.final_test_err for r in group])
+            train_m, train_s = mean_std([r.final_train_err for r in group])
+            rows.append({
+                "kind": kind, "depth": depth, "lr": group[0].lr, "width": group[0].width,
+                "params": group[0].params, "seeds": len(group),
+                "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
+                "train_err_mean": train_m, "train_err_std": train_s,
+                "test_err_mean": test_m, "test_err_std": test_s,
+                "diverged": sum(r.status == "diverged" for r in group),
+                "paper_fig1": PAPER_FIG1.get(depth) if config.data == "mnist" else None,
+            })  # fmt: skip
+    return {
+        "depths": rows,
+        "lr_search": _lr_rows(config, records),
+        "comparisons": _comparisons(config, records),
+        "gates": _gate_rows(config, records),
+        "paper_table1_mnist": PAPER_TABLE1,
+        "paper_table3_cifar": PAPER_TABLE3,
+    }
+
+
+def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
+    """Per depth: plain against each shortcut net (best training loss), and highway against
+    residual (best training loss and test error)."""
+    out = []
+    for depth in config.depths:
+        row: dict[str, Any] = {"depth": depth}
+        groups = {k: _chosen(config, records, k, depth) for k in config.kinds}
+        for kind in SHORTCUT_KINDS:
+            if "plain" in groups and kind in groups:
+                gap, thr, outcome = loss_gap(groups["plain"], groups[kind])
+                row[f"plain_vs_{kind}_log10_loss"] = gap
+                row[f"plain_vs_{kind}_threshold"] = thr
+                row[f"plain_vs_{kind}"] = outcome
+        if all(k in groups for k in SHORTCUT_KINDS):
+            hw, res = groups["highway"], groups["residual"]
+            gap, thr, outcome = loss_gap(hw, res)
+            row.update(highway_vs_residual_log10_loss=gap, highway_vs_residual_loss=outcome)
+            tgap, tthr, toutcome = compare(
+                [r.final_test_err for r in hw], [r.final_test_err for r in res]
+            )
+            row.update(
+                highway_vs_residual_test_gap=tgap,
+                highway_vs_residual_test_threshold=tthr,
+                highway_vs_residual_test=toutcome,
+            )
+        out.append(row)
+    return out
+
+
+def _lr_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
+    """Every (net, lr) of the grid: mean best training loss and divergences, and which lr won."""
+    rows = []
+    for depth in config.depths:
+        for kind in config.kinds:
+            pick = chosen_lr(records, kind, depth)
+            for lr in sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)}):
+                group = _group(records, kind, depth, lr)
+                loss_m, loss_s = mean_std([r.best_train_loss for r in group])
+                rows.append({
+                    "kind": kind, "depth": depth, "lr": lr, "seeds": len(group),
+                    "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
+                    "diverged": sum(r.status == "diverged" for r in group),
+                    "diverged_steps": [r.diverged_step for r in group if r.diverged_step],
+                    "chosen": lr == pick,
+                })  # fmt: skip
+    return rows
+
+
+def _gate_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for depth in config.depths:
+        # A diverged net's gates are NaN: the statistics are over the seeds that completed.
+        runs = _chosen(config, records, "highway", depth) if "highway" in config.kinds else []
+        group = [r for r in runs if r.status == "completed"]
+        for layer in range(depth - 1 if group else 0):
+            t = [r.gate_t_mean[layer] for r in group]
+            rows.append({
+                "depth": depth, "layer": layer + 2,  # layer 1 is the plain first layer
+                "seeds": len(group),
+                "t_mean": float(np.mean(t)), "t_mean_std": mean_std(t)[1],
+                "t_unit_std": float(np.mean([r.gate_t_unit_std[layer] for r in group])),
+                "bias_mean": float(np.mean([r.gate_bias_mean[layer] for r in group])),
+                "bias_init": gate_bias_for(config, depth),
+            })  # fmt: skip
+    return rows
+
+
+def judge(config: HighwayConfig, summary: Summary) -> Verdict:
+    """(1) At the deepest depth, the plain net's best training loss is higher (a factor
+    LOSS_FACTOR beyond seed noise) than both shortcut nets'. (2) Highway against residual at
+    equal parameters: residual better at some depth (loss or test error) and worse at none."""
+    comps = {c["depth"]: c for c in summary["comparisons"]}
+    deepest = comps[max(comps)]
+    plain_fails = all(deepest.get(f"plain_vs_{k}") == "higher" for k in SHORTCUT_KINDS)
+    fail_depths = [
+        d
+        for d, c in comps.items()
+        if all(c.get(f"plain_vs_{k}") == "higher" for k in SHORTCUT_KINDS)
+    ]
+    residual_better = [d for d, c in comps.items() if _outcome(c) == "residual"]
+    highway_better = [d for d, c in comps.items() if _outcome(c) == "highway"]
+    gates_hurt = bool(residual_better) and not highway_better
+    ok = plain_fails and gates_hurt
+    rows = {(r["kind"], r["depth"]): r for r in summary["depths"]}
+    d = max(comps)
+    losses = ", ".join(
+        f"{k} {rows[(k, d)]['best_train_loss_mean']:.3g} (lr {rows[(k, d)]['lr']:g})"
+        for k in KINDS
+        if (k, d) in rows
+    )
+    grid = summary.get("lr_search", [])
+    diverged = {k: sum(r["diverged"] for r in grid if r["kind"] == k) for k in KINDS}
+    runs = {k: sum(r["seeds"] for r in grid if r["kind"] == k) for k in KINDS}
+    text = (
+        f"(1) deep plain nets {'fail' if plain_fails else 'do not clearly fail'} where highway "
+        f"and residual nets train: best training loss at depth {d}: {losses} (plain higher by "
+        f"x{LOSS_FACTOR:g}+ at depths {', '.join(map(str, fail_depths)) or 'none'}); "
+        f"(2) at equal parameters the gates {'hurt' if gates_hurt else 'do not clearly hurt'}: "
+        f"residual better at depths {', '.join(map(str, residual_better)) or 'none'}, highway "
+        f"better at {', '.join(map(str, highway_better)) or 'none'}; runs diverged over the lr "
+        f"grid: {', '.join(f'{k} {diverged[k]}/{runs[k]}' for k in KINDS if runs[k])}"
+    )
+    numbers = {
+        "deepest": d, "plain_fails_at_deepest": plain_fails, "plain_fails_at": fail_depths,
+        "residual_better_at": residual_better, "highway_better_at": highway_better,
+        "chosen_lr": {f"{k}{dd}": r["lr"] for (k, dd), r in rows.items()},
+        "diverged_over_grid": {k: diverged[k] for k in KINDS if runs[k]},
+    }  # fmt: skip
+    return Verdict(ok, text, numbers)
+
+
+def _outcome(comparison: dict[str, Any]) -> str | None:
+    """Which shortcut net is better at one depth, on best training loss or test error; None
+    when tied on both (or when they disagree)."""
+    loss, test = (
+        comparison.get("highway_vs_residual_loss"),
+        comparison.get("highway_vs_residual_test"),
+    )
+    residual = loss == "higher" or test == "worse"
+    highway = loss == "lower" or test == "better"
+    return None if residual == highway else "residual" if residual else "highway"
+
+
+def key(r: RunRecord) -> str:
+    return f"{r.kind}{r.depth}_lr{r.lr:g}_seed{r.seed}"
+
+
+def gate_arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
+    """``<kind><depth>_lr<lr>_seed<seed>_loss``: per-epoch mean training loss;
+    ``highway<depth>_lr<lr>_seed<s>_gates``: (3, layers) mean T, unit std of T, mean bias."""
+    out = {f"{key(r)}_loss": np.array(r.epoch_train_loss) for r in records}
+    for r in records:
+        if r.gate_t_mean:
+            out[f"{key(r)}_gates"] = np.array(
+                [r.gate_t_mean, r.gate_t_unit_std, r.gate_bias_mean], dtype=float
+            )
+    return out
+
+
+EXPERIMENT = register(
+    Experiment(
+        name="highway",
+        title="Highway networks",
+        claim="deep plain nets fail where highway and residual nets train; the ungated residual "
+        "net does at least as well as the gated highway net at equal parameters",
+        paper="Srivastava, Greff & Schmidhuber 2015, Fig. 1-2, Tables 1 and 3",
+        presets=PRESETS,
+        record=RunRecord,
+        tasks=tasks,
+        run_task=run_one,
+        summarize=summarize,
+        judge=judge,
+        check=check,
+        arrays=gate_arrays,
+        quick_time="~5 min",
+    )
+)
