@@ -118,7 +118,9 @@ def test_a_run_fails_when_it_diverges_or_ends_at_the_unigram_entropy() -> None:
 def test_tiny_run_records_every_cell(tiny_run: Path, text_file: Path) -> None:
     r = Result.load(tiny_run)
     assert len(r.records) == len(cells(tiny(text_file)))
-    assert all(len(x.ffn_grad_init) == x.depth for x in r.records)
+    assert all(len(x.ffn_grad_init) == len(x.ffn_grad_xavier) == x.depth for x in r.records)
+    assert {s["variant"] for s in r.summary["grad_slopes_xavier"]} == {"pre", "post", "deepnorm",
+                                                                       "plain"}  # fmt: skip
     assert {row["variant"] for row in r.summary["depth_sweep"]} == {"pre", "post", "deepnorm",
                                                                      "plain"}  # fmt: skip
     post = next(row for row in r.summary["depth_sweep"] if row["variant"] == "post")
@@ -134,7 +136,8 @@ def test_resume_restores_everything(tiny_run: Path, text_file: Path) -> None:
 def rec(variant: str, depth: int, lr: float, warmup: bool, seed: int, loss: float,
         grads: list[float] | None = None) -> RunRecord:  # fmt: skip
     return RunRecord(variant, depth, lr, warmup, seed, loss, failed("completed", loss, 3.3),
-                     "completed", None, 3.3, grads or [1.0] * depth, [], [], 0.0)  # fmt: skip
+                     "completed", None, 3.3, grads or [1.0] * depth, grads or [1.0] * depth,
+                     [], [], 0.0)  # fmt: skip
 
 
 def summary_for(

@@ -108,6 +108,28 @@ def test_deepnorm_initialises_with_beta_and_post_ln_like_nanogpt() -> None:
     assert post.blocks[1].c_proj.weight.std().item() == pytest.approx(0.02 / 6**0.5, rel=0.03)
 
 
+def test_xavier_init_is_xiong_et_als_setting_without_depth_scaling() -> None:
+    torch.manual_seed(0)
+    big = {**TINY, "n_embd": 256, "n_head": 4}
+    d = 256
+    for n_layer in (2, 8):
+        net = create_model("gpt", **{**big, "n_layer": n_layer}, norm="pre", init="xavier")
+        mlp, attn = net.blocks[1], net.blocks[0].heads
+        # Plain Xavier-normal, the same at every depth (Xiong et al. 2020, section 3.2).
+        assert mlp.c_fc.weight.std().item() == pytest.approx((2 / (5 * d)) ** 0.5, rel=0.03)
+        assert mlp.c_proj.weight.std().item() == pytest.approx((2 / (5 * d)) ** 0.5, rel=0.03)
+        assert attn.c_attn.weight[2 * d :].std().item() == pytest.approx(d**-0.5, rel=0.03)
+        assert attn.c_proj.weight.std().item() == pytest.approx(d**-0.5, rel=0.03)
+    # DeepNorm keeps its own init whatever ``init`` says: it is part of the method.
+    torch.manual_seed(0)
+    a = create_model("gpt", **big, norm="deepnorm", init="xavier")
+    torch.manual_seed(0)
+    b = create_model("gpt", **big, norm="deepnorm")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    with pytest.raises(ValueError, match=r"init='he'.*accepted: gpt2, xavier"):
+        create_model("gpt", **TINY, init="he")
+
+
 def test_final_layer_norm_only_for_pre_ln() -> None:
     assert isinstance(tiny(norm="pre").ln_f, torch.nn.LayerNorm)
     assert isinstance(tiny(norm="post").ln_f, torch.nn.Identity)

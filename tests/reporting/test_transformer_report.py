@@ -20,7 +20,7 @@ def fake_run(variant: str, depth: int, lr: float, warmup: bool, seed: int) -> Ru
     grads = [(i + 1) / depth if variant == "post" else depth**-0.5 for i in range(depth)]
     return RunRecord(
         variant, depth, lr, warmup, seed, loss, failed("completed", loss, 3.3), "completed",
-        None, 3.3, grads, [10, 20], [3.0, loss], 1.0,
+        None, 3.3, grads, grads, [10, 20], [3.0, loss], 1.0,
     )  # fmt: skip
 
 
@@ -35,22 +35,23 @@ def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_holds_the_figures_tables_and_the_papers_numbers(fake_run_dir: Path) -> None:
     html = build_report(fake_run_dir).read_text()
-    for name in ("transformer.png", "transformer_grads.png"):
+    for name in ("transformer.png", "transformer_grads.png", "transformer_grads_xavier.png"):
         assert (fake_run_dir / name).read_bytes().startswith(b"\x89PNG")
-    assert html.count("<img") == 2
+    assert html.count("<img") == 3
     assert "8.45" in html and "1.4697" in html and "xiong bleu iwslt14 (paper)" in html
     assert "(1) no skips untrainable at 6 layers" in html
     assert "width 32, 2 heads, context 32" in html
 
 
 def test_slopes_read_back_from_the_saved_summary(fake_run_dir: Path) -> None:
-    slopes = {r["variant"]: r for r in Result.load(fake_run_dir).summary["grad_slopes"]}
-    assert slopes["pre"]["last_layer_slope"] == pytest.approx(-0.5)
-    assert slopes["post"]["last_layer_slope"] == pytest.approx(0.0, abs=1e-9)
+    for key in ("grad_slopes", "grad_slopes_xavier"):
+        slopes = {r["variant"]: r for r in Result.load(fake_run_dir).summary[key]}
+        assert slopes["pre"]["last_layer_slope"] == pytest.approx(-0.5)
+        assert slopes["post"]["last_layer_slope"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_transformer_report_renders(fake_run_dir: Path, browser) -> None:
     from .browser import is_blank, load_and_check
 
     errors, screenshot, images, _ = load_and_check(build_report(fake_run_dir), browser)
-    assert errors == [] and images == 2 and not is_blank(screenshot)
+    assert errors == [] and images == 3 and not is_blank(screenshot)

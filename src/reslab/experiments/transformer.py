@@ -125,6 +125,8 @@ class RunRecord:
     diverged_step: int | None
     unigram: float  # entropy of the train characters, nats
     ffn_grad_init: list[float]  # per layer, ||dLoss/d(FFN weights)|| at initialisation
+    # The same under Xiong et al. 2020's plain Xavier init (no GPT-2 depth scaling), same seed.
+    ffn_grad_xavier: list[float]
     steps: list[int]
     train_loss: list[float]
     wall_s: float
@@ -162,11 +164,13 @@ def text_data(name: str, data_dir: str | None, block_size: int, val_windows: int
     return replace(bundle, test=test)
 
 
-def build(config: TransformerConfig, variant: str, depth: int, vocab_size: int) -> GPT:
+def build(
+    config: TransformerConfig, variant: str, depth: int, vocab_size: int, init: str = "gpt2"
+) -> GPT:
     norm, residual = VARIANTS[variant]
     return GPT(
         vocab_size=vocab_size, block_size=config.block_size, n_layer=depth, n_head=config.n_head,
-        n_embd=config.n_embd, dropout=config.dropout, norm=norm, residual=residual,
+        n_embd=config.n_embd, dropout=config.dropout, norm=norm, residual=residual, init=init,
     )  # fmt: skip
 
 
@@ -215,6 +219,9 @@ def run_one(task: Task) -> RunRecord:
     torch.manual_seed(seed)
     model = build(config, variant, depth, bundle.num_classes).to(device)
     grads = ffn_grad_norms(model, batches)
+    torch.manual_seed(seed)
+    xavier = build(config, variant, depth, bundle.num_classes, init="xavier").to(device)
+    xavier_grads = ffn_grad_norms(xavier, batches)
     result = fit(model, bundle, train_config(config, lr, warmup, seed), device=config.device)
     loss = result.final.get("test_loss", math.nan)
     if result.status == "diverged" or not math.isfinite(loss):
@@ -224,6 +231,7 @@ def run_one(task: Task) -> RunRecord:
         variant=variant, depth=depth, lr=lr, warmup=warmup, seed=seed, val_loss=loss,
         failed=failed(result.status, loss, unigram), status=result.status,
         diverged_step=result.diverged_step, unigram=unigram, ffn_grad_init=grads,
+        ffn_grad_xavier=xavier_grads,
         steps=[h["step"] for h in result.history],
         train_loss=[h["train_loss"] for h in result.history],
         wall_s=time.perf_counter() - started,
@@ -272,8 +280,11 @@ def _row(variant: str, depth: int, lr: float, warmup: bool, runs: list[RunRecord
     }  # fmt: skip
 
 
-def grad_rows(config: TransformerConfig, records: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Per variant and depth, the FFN weight-gradient norms at init (geometric mean over seeds)."""
+def grad_rows(
+    config: TransformerConfig, records: Sequence[RunRecord], field: str = "ffn_grad_init"
+) -> list[dict[str, Any]]:
+    """Per variant and depth, the FFN weight-gradient norms at init (geometric mean over seeds)
+    of the record's ``field``: the trained nets' init, or Xavier's."""
     rows = []
     for v in config.variants:
         for d in config.depths:
@@ -281,7 +292,7 @@ def grad_rows(config: TransformerConfig, records: Sequence[RunRecord]) -> list[d
                     (v, d, config.lr, True)]  # fmt: skip
             if not runs:
                 continue
-            per_layer = np.exp(np.mean(np.log([r.ffn_grad_init for r in runs]), axis=0))
+            per_layer = np.exp(np.mean(np.log([getattr(r, field) for r in runs]), axis=0))
             rows.append({"variant": v, "depth": d, "per_layer": per_layer.tolist(),
                          "first": float(per_layer[0]), "last": float(per_layer[-1])})  # fmt: skip
     return rows
@@ -306,6 +317,7 @@ def summarize(config: TransformerConfig, records: list[RunRecord]) -> Summary:
     depth_rows = [_row(*key, groups[key]) for key in groups if key[2] == config.lr]
     lr_rows = [_row(*key, groups[key]) for key in groups if key[1] == deepest]
     grads = grad_rows(config, records)
+    xavier = grad_rows(config, records, "ffn_grad_xavier")
     return {
         "depth_sweep": sorted(
             depth_rows, key=lambda r: (r["variant"], not r["warmup"], r["depth"])
@@ -314,6 +326,8 @@ def summarize(config: TransformerConfig, records: list[RunRecord]) -> Summary:
         "grad_init": [{k: v for k, v in g.items() if k != "per_layer"} for g in grads],
         "grad_slopes": slopes(grads),
         "grad_profiles": {f"{g['variant']}-L{g['depth']}": g["per_layer"] for g in grads},
+        "grad_slopes_xavier": slopes(xavier),
+        "grad_profiles_xavier": {f"{g['variant']}-L{g['depth']}": g["per_layer"] for g in xavier},
         "unigram_entropy": records[0].unigram if records else None,
         "paper": [
             {

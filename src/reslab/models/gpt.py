@@ -26,6 +26,7 @@ from reslab.blocks.transformer import (
 from reslab.models.registry import register_model
 from reslab.nn.checkpoint import checkpoint_module
 
+INITS: tuple[str, ...] = ("gpt2", "xavier")
 NANOGPT = "Karpathy, nanoGPT (2022), config/train_shakespeare_char.py; Radford et al. 2019"
 
 
@@ -45,10 +46,13 @@ class GPT(nn.Module):
         dropout: float = 0.0,
         norm: str = "pre",
         residual: bool = True,
+        init: str = "gpt2",
     ) -> None:
         super().__init__()
         _check_sizes(vocab_size, block_size, n_layer, n_head, n_embd, dropout)
-        self.norm, self.residual = check_norm(norm), residual
+        if init not in INITS:
+            raise ValueError(f"init={init!r} is not accepted; accepted: {', '.join(INITS)}")
+        self.norm, self.residual, self.init = check_norm(norm), residual, init
         self.block_size, self.n_layer, self.num_features = block_size, n_layer, n_embd
         self.default_input_size = (block_size,)
         self.grad_checkpointing = False
@@ -78,25 +82,30 @@ class GPT(nn.Module):
                 nn.init.normal_(m.weight, mean=0.0, std=0.02)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        if self.norm == "deepnorm":
-            self._deepnorm_init()
-            return
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.n_layer))
+        if self.norm == "deepnorm":  # DeepNorm's init is part of the method, whatever ``init``
+            self._xavier_init(self.beta)
+        elif self.init == "xavier":
+            self._xavier_init(1.0)
+        else:
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.n_layer))
 
-    def _deepnorm_init(self) -> None:
-        # DeepNorm replaces GPT-2's scaling with its own (Wang et al. 2022, Fig. 2): Xavier-normal
-        # with gain beta for the FFN, value and output projections, gain 1 for query and key.
-        # c_attn holds q, k, v stacked: each d x d slice is initialised as its own matrix.
+    def _xavier_init(self, beta: float) -> None:
+        # Xavier-normal for every projection, with gain beta for the FFN, value and output ones
+        # and 1 for query and key. beta = (8N)^(-1/4) is DeepNorm's init (Wang et al. 2022,
+        # Fig. 2); beta = 1 is the plain Xavier init of Xiong et al. 2020's analysis (section
+        # 3.2), which has no depth-dependent scaling: GPT-2's 1/sqrt(2N) on the output
+        # projections keeps the pre-LN stream's norm flat with depth and hides their Theorem 1's
+        # 1/sqrt(L) fall. c_attn holds q, k, v stacked: each d x d slice is its own matrix.
         for layer in self.h:
             attn, mlp = layer[0].heads, layer[1]
             d = attn.c_proj.weight.shape[0]
             with torch.no_grad():
-                for i, gain in enumerate((1.0, 1.0, self.beta)):
+                for i, gain in enumerate((1.0, 1.0, beta)):
                     nn.init.xavier_normal_(attn.c_attn.weight[i * d : (i + 1) * d], gain=gain)
             for w in (attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight):
-                nn.init.xavier_normal_(w, gain=self.beta)
+                nn.init.xavier_normal_(w, gain=beta)
 
     @property
     def blocks(self) -> list[ResidualBlock]:

@@ -77,6 +77,10 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "transformer.png": losses_png(summary, depth),
         "transformer_grads.png": gradients_png(summary["grad_profiles"], summary["grad_slopes"]),
     }
+    if "grad_profiles_xavier" in summary:  # runs saved before the Xavier measurement lack it
+        pngs["transformer_grads_xavier.png"] = gradients_png(
+            summary["grad_profiles_xavier"], summary["grad_slopes_xavier"]
+        )
     for name, png in pngs.items():
         (Path(run_dir) / name).write_bytes(png)
     report.add_text(
@@ -102,5 +106,13 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         caption="Norm of the loss gradient w.r.t. each layer's FFN weights at initialisation "
         "(geometric mean over seeds). Xiong et al. 2020 (Theorem 1, Fig. 3): post-LN's grows "
         "towards the last layer and does not shrink with depth; pre-LN's is flat across layers "
-        "and falls like 1/sqrt(L) with depth (slope -0.5 in the title).",
+        "and falls like 1/sqrt(L) with depth (slope -0.5 in the title). These are the trained "
+        "nets, with nanoGPT's init: GPT-2's 1/sqrt(2L) scaling of each branch's output "
+        "projection (DeepNorm: its own beta-scaled Xavier init).",
     )
+    if "transformer_grads_xavier.png" in pngs:
+        report.add_figure(
+            pngs["transformer_grads_xavier.png"],
+            caption="The same nets and seeds under the plain Xavier init of Xiong et al.'s "
+            "analysis (no depth-dependent scaling), the setting of their Theorem 1.",
+        )
