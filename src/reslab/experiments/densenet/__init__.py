@@ -400,6 +400,6 @@ EXPERIMENT = register(
         check=check,
         arrays=arrays,
         fresh_process=fresh_process,
-        quick_time="5 min",
+        quick_time="3.5 min",
     )
 )

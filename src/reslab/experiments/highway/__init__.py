@@ -463,6 +463,6 @@ EXPERIMENT = register(
         judge=judge,
         check=check,
         arrays=gate_arrays,
-        quick_time="~5 min",
+        quick_time="4.5 min",
     )
 )

@@ -298,6 +298,6 @@ EXPERIMENT = register(
         judge=judge,
         check=check,
         arrays=prediction_arrays,
-        quick_time="6 min",
+        quick_time="5 min",
     )
 )
