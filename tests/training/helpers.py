@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from torch import nn
 
 from reslab.models import create_model
-from reslab.training import TrainConfig, apply_overrides, load_recipe, validate
+from reslab.training import (
+    Callback,
+    StepState,
+    TrainConfig,
+    apply_overrides,
+    load_recipe,
+    validate,
+)
 
 
 def seq_model(depth: int = 20, **kwargs: object) -> nn.Module:
@@ -20,3 +32,29 @@ def tiny_config(*overrides: str, recipe: str = "mnist1d") -> TrainConfig:
         "train.log_every=2", "train.checkpoint_every=0",
     ]  # fmt: skip
     return validate(apply_overrides(load_recipe(recipe), [*base, *overrides]))
+
+
+class Interrupt(Exception):
+    """What ``StopAt`` raises: a run killed mid-way, for the resume tests."""
+
+
+class StopAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state: StepState) -> None:
+        if state.step == self.step:
+            raise Interrupt
+
+
+def torchrun(worker: Path | str, *args: str, cache: Path | None = None) -> None:
+    """Run ``worker`` as two gloo ranks under torchrun, one thread each; fail with its stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if cache is not None:
+        env["RESLAB_CACHE_DIR"] = str(cache)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(worker), *args],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -5,25 +5,18 @@ gradient was all-reduced (a parameter DDP missed would drift apart between the r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+
+from .helpers import torchrun
 
 WORKER = Path(__file__).with_name("ddp_relatives_worker.py")
 
 
 def test_two_gloo_ranks_end_with_the_same_weights(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RESLAB_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(WORKER), str(out)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun(str(WORKER), str(out), cache=tmp_path / "cache")
     for name in ("highway", "densenet", "unet"):
         summary = json.loads((out / name / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["env"]["world_size"] == 2, name

@@ -9,22 +9,9 @@ import pytest
 import torch
 
 from reslab.models import cifar_densenet
-from reslab.training import Callback, StepState, fit, read_checkpoint
+from reslab.training import fit, read_checkpoint
 
-from .helpers import tiny_config
-
-
-class Interrupt(Exception):
-    pass
-
-
-class StopAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state: StepState) -> None:
-        if state.step == self.step:
-            raise Interrupt
+from .helpers import Interrupt, StopAt, tiny_config
 
 
 def _model() -> torch.nn.Module:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +12,14 @@ from reslab.data import load_data
 from reslab.training import fit, read_checkpoint
 
 from .ddp_worker import config, group_norm_model
+from .helpers import torchrun
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
 def test_two_gloo_ranks_match_one_process(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RESLAB_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(WORKER), str(out)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun(str(WORKER), str(out), cache=tmp_path / "cache")
     ddp = json.loads((out / "summary.json").read_text())
     assert ddp["env"]["world_size"] == 2
 

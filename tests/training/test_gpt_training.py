@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +10,11 @@ import torch
 
 from reslab.data import DataBundle, load_data
 from reslab.models import create_model
-from reslab.training import Callback, ConfigError, StepState, fit, read_checkpoint
+from reslab.training import ConfigError, fit, read_checkpoint
 from reslab.training.optim import clip_gradients
 
 from . import ddp_gpt_worker
-from .helpers import tiny_config
+from .helpers import Interrupt, StopAt, tiny_config, torchrun
 
 WORKER = Path(__file__).with_name("ddp_gpt_worker.py")
 
@@ -88,19 +85,6 @@ def test_negative_grad_clip_is_refused() -> None:
         tiny_config("optim.grad_clip=-1.0")
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state: StepState) -> None:
-        if state.step == self.step:
-            raise _Interrupt
-
-
 def test_resume_equals_the_uninterrupted_run(text: DataBundle, tmp_path: Path) -> None:
     # Dropout draws from the RNG every step, AdamW has state, the lr warms up and decays, the
     # embeddings are tied: all of it must come back from the checkpoint. 94 windows at batch 16
@@ -109,9 +93,9 @@ def test_resume_equals_the_uninterrupted_run(text: DataBundle, tmp_path: Path) -
                         "train.deterministic=true", "train.log_every=4")  # fmt: skip
     whole = fit(gpt(text, dropout=0.1), text, config, out_dir=tmp_path / "whole", device="cpu")
     cut = tmp_path / "cut"
-    with pytest.raises(_Interrupt):
+    with pytest.raises(Interrupt):
         fit(gpt(text, dropout=0.1), text, config, out_dir=cut, device="cpu",
-            callbacks=[_StopAt(11)])  # fmt: skip
+            callbacks=[StopAt(11)])  # fmt: skip
     resumed = fit(gpt(text, dropout=0.1), text, config, out_dir=cut, device="cpu", resume=True)
     a, _ = read_checkpoint(tmp_path / "whole" / "checkpoints" / "latest.safetensors")
     b, state = read_checkpoint(cut / "checkpoints" / "latest.safetensors")
@@ -127,13 +111,7 @@ def test_two_gloo_ranks_train_a_gpt_like_one_process(tmp_path: Path) -> None:
     text_file = tmp_path / "hamlet.txt"
     text_file.write_text(TEXT, encoding="utf-8")
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(WORKER), str(text_file), str(out)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun(str(WORKER), str(text_file), str(out))
     ddp = json.loads((out / "summary.json").read_text())
     assert ddp["env"]["world_size"] == 2
     bundle = ddp_gpt_worker.data(str(text_file))
