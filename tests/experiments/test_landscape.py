@@ -89,6 +89,14 @@ def test_filter_normalised_direction_has_the_weights_filter_norms() -> None:
     assert checked > 100  # every conv filter and every fc row was checked
 
 
+def test_filter_normalisation_of_2d_conv_filters() -> None:
+    # A 2-D conv's filters span three axes (in, kh, kw); Tensor.norm sends a 3-tuple of dims to a
+    # matrix norm and failed there, which the 1-D nets above never reached.
+    w, d = torch.randn(8, 3, 3, 3), torch.randn(8, 3, 3, 3)
+    (scaled,) = directions.filter_normalize([d], [w])
+    torch.testing.assert_close(scaled.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1))
+
+
 def test_directions_are_seeded_and_distinct() -> None:
     model = tiny_net()
     a, b = random_direction(model, 0), random_direction(model, 0)

@@ -87,9 +87,8 @@ class TransformerConfig(ExperimentConfig):
 PRESETS: dict[str, TransformerConfig] = {
     # Minutes on 2 CPU cores: a 32-wide, 2-head GPT on 32-character windows, 120 steps of 16,
     # 3 seeds: the depth sweep (4 variants x depths 2, 6, 24 x warm-up on/off, 72 runs) and the
-    # lr grid at depth 24 (3 variants x 2 more lrs x warm-up on/off, 36 runs). One 24-layer run
-    # took 25-30 s (150 steps) beside other jobs on the 2 cores, a 2-layer one 7 s; a fourth
-    # depth (12) did not fit 10 minutes. Val loss on 256 held-out windows (8k characters).
+    # lr grid at depth 24 (3 variants x 2 more lrs x warm-up on/off, 36 runs): 6 min on 2 idle
+    # cores (2026-11-29). Val loss on 256 held-out windows (8k characters).
     "quick": TransformerConfig(),
     # nanoGPT's baby GPT and recipe (config/train_shakespeare_char.py) at 6, 12 and 24 layers:
     # width 384, 6 heads, context 256, dropout 0.2, 5000 iterations of 64, warm-up 100 steps,

@@ -45,7 +45,10 @@ def filter_normalize(
             out.append(torch.zeros_like(d))
             continue
         dims = tuple(range(1, d.dim()))
-        scale = w.norm(dim=dims, keepdim=True) / (d.norm(dim=dims, keepdim=True) + EPS)
+        # vector_norm, not Tensor.norm: the latter routes a 3-tuple of dims (a 2-D conv's
+        # filters) to a matrix norm and fails on recent PyTorch.
+        norm_w = torch.linalg.vector_norm(w, dim=dims, keepdim=True)
+        scale = norm_w / (torch.linalg.vector_norm(d, dim=dims, keepdim=True) + EPS)
         out.append(d * scale)
     return out
 
