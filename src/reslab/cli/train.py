@@ -22,7 +22,8 @@ from reslab.training.restore import evaluate_checkpoint
 _USER_ERRORS = (ValueError, CheckpointError)
 
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where torchvision datasets live.")
+    Path | None,
+    typer.Option("--data-dir", help="Where datasets live (torchvision's; tinyshakespeare/)."),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 
