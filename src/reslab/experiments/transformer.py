@@ -35,7 +35,7 @@ from reslab.experiments.protocol import recipe_config, require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.gpt import GPT
-from reslab.training import fit
+from reslab.training import fit, objective
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 
@@ -192,7 +192,7 @@ def ffn_grad_norms(model: GPT, batches: Sequence[tuple[torch.Tensor, torch.Tenso
     try:
         for x, y in batches:
             logits = model(x)
-            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+            loss = objective.loss(logits, y, dim=objective.class_dim(model))
             grads = torch.autograd.grad(loss, [w for pair in weights for w in pair])
             squares = [g.double().pow(2).sum() for g in grads]
             per_batch.append([float((squares[2 * i] + squares[2 * i + 1]).sqrt())

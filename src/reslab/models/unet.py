@@ -112,6 +112,9 @@ class LongSkip(nn.Module):
 
 
 class UNet(nn.Module):
+    """A U-Net; the defaults are the paper's (5 levels, 64 to 1024 channels, concatenated skips,
+    2 classes). ``skip``: concat, add, none; ``block``: plain, residual."""
+
     def __init__(
         self,
         *,
@@ -221,35 +224,16 @@ class UNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def unet(
-    *,
-    levels: int = 5,
-    width: int = 64,
-    skip: str = "concat",
-    block: str = "plain",
-    num_classes: int = 2,
-    in_channels: int = 3,
-    padding: str = "same",
-    zero_init_residual: bool = False,
-) -> UNet:
-    """A U-Net; the defaults are the paper's (5 levels, 64 to 1024 channels, concatenated skips,
-    2 classes). ``skip``: concat, add, none; ``block``: plain, residual."""
-    return UNet(
-        levels=levels, width=width, skip=skip, block=block, num_classes=num_classes,
-        in_channels=in_channels, padding=padding, zero_init_residual=zero_init_residual,
-    )  # fmt: skip
-
-
 register_model(
     "unet",
-    unet,
+    UNet,
     family="unet",
     source="Ronneberger et al. 2015, U-Net, Fig. 1 (with BN and same padding)",
     paper_params=None,  # the paper gives no parameter count
 )
 register_model(
     "res_unet",
-    partial(unet, block="residual", skip="add"),
+    partial(UNet, block="residual", skip="add"),
     family="unet",
     source="Drozdzal et al. 2016, The Importance of Skip Connections in Biomedical Image "
     "Segmentation (long skips by addition, residual blocks)",
