@@ -40,8 +40,9 @@ import torch.nn.functional as F
 import reslab
 from reslab.data import load_data
 from reslab.experiments.landscape import subset_bundle, surface_batches
-from reslab.experiments.landscape.directions import param_vector, random_direction
-from reslab.experiments.landscape.surface import (
+from reslab.models import cifar_resnet
+from reslab.probes.landscape.directions import param_vector, random_direction
+from reslab.probes.landscape.surface import (
     FlatProbe,
     SurfaceStore,
     axis,
@@ -49,7 +50,6 @@ from reslab.experiments.landscape.surface import (
     plane,
     surface_key,
 )
-from reslab.models import cifar_resnet
 from reslab.training import evaluate
 
 

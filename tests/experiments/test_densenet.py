@@ -24,10 +24,10 @@ from reslab.experiments.densenet import (
     judge,
     tasks,
 )
-from reslab.experiments.densenet.reuse import old_source_weight, reuse_maps
 from reslab.experiments.driver import execute
 from reslab.experiments.result import Result
 from reslab.models import cifar_densenet, count_params
+from reslab.probes.reuse import old_source_weight, reuse_maps
 
 # DenseNet-BC-22 (3 layers per block, 40,006 parameters in 1-D) against ResNet-8 of width 20
 # (1-D, 39,870): matched within 0.4%.

@@ -25,9 +25,9 @@ from reslab.experiments.highway import (
     summarize,
     tasks,
 )
-from reslab.experiments.highway.gates import gate_stats
 from reslab.experiments.result import Result, load_arrays
 from reslab.experiments.spec import configure
+from reslab.probes.gates import gate_stats
 
 TINY = HighwayConfig(
     data="synthetic", depths=(3, 5), seeds=2, lrs=(0.01, 0.03), epochs=None, steps=6, batch_size=32,

@@ -28,10 +28,10 @@ from reslab.experiments.identity import (
     summarize,
     tasks,
 )
-from reslab.experiments.identity.deepen import VARIANTS, deepen, max_output_change
 from reslab.experiments.jsonable import from_jsonable, to_jsonable
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
+from reslab.probes.deepen import VARIANTS, deepen, max_output_change
 
 TINY = IdentityConfig(
     data="synthetic1d", depth=8, deep_depth=14, seeds=1, epochs=None, steps=20,

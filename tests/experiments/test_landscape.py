@@ -20,9 +20,11 @@ from reslab.experiments import landscape as ls
 from reslab.experiments.driver import check, execute
 from reslab.experiments.jsonable import from_jsonable, to_jsonable
 from reslab.experiments.landscape import directions, nets, surface
-from reslab.experiments.landscape.directions import param_vector, random_direction
-from reslab.experiments.landscape.measures import measure_surface
-from reslab.experiments.landscape.surface import (
+from reslab.experiments.result import Result, load_arrays
+from reslab.models import cifar_resnet
+from reslab.probes.landscape.directions import param_vector, random_direction
+from reslab.probes.landscape.measures import measure_surface
+from reslab.probes.landscape.surface import (
     FlatProbe,
     SurfaceStore,
     axis,
@@ -30,8 +32,6 @@ from reslab.experiments.landscape.surface import (
     plane,
     surface_key,
 )
-from reslab.experiments.result import Result, load_arrays
-from reslab.models import cifar_resnet
 from reslab.training import evaluate, read_checkpoint
 from reslab.training.distributed import DistContext
 

@@ -28,15 +28,15 @@ from reslab.experiments.paths import (
     summarize,
     tasks,
 )
-from reslab.experiments.paths.backward import (
+from reslab.experiments.result import Result, load_arrays
+from reslab.models import cifar_resnet
+from reslab.models.resnet import ResNet, Stage
+from reslab.probes.paths import (
     path_gradient,
     path_gradients,
     single_path,
     training_batches,
 )
-from reslab.experiments.result import Result, load_arrays
-from reslab.models import cifar_resnet
-from reslab.models.resnet import ResNet, Stage
 
 TINY = PathsConfig(
     data="synthetic1d", depth=14, seeds=1, draws=2, epochs=None, steps=20, batch_size=64,

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from reslab.experiments.cost import WARMUP_STEPS, interleaved_step_ms, shortcut_additions
-from reslab.experiments.responses import layer_responses, response_layers
 from reslab.models import cifar_resnet
 from reslab.models.resnet import ResNet
+from reslab.probes.cost import WARMUP_STEPS, interleaved_step_ms, shortcut_additions
+from reslab.probes.responses import layer_responses, response_layers
 
 
 def tiny_net(depth: int = 8, shortcut: str = "A", block: str = "basic") -> ResNet:

@@ -13,7 +13,6 @@ from tests.experiments.resume_check import assert_resume_restores_everything
 from reslab.data import load_data
 from reslab.experiments.ablation import VariantRecord, shortcut_path_norms, variant_tasks
 from reslab.experiments.driver import execute
-from reslab.experiments.gradients.norms import measurement_batches
 from reslab.experiments.shortcuts import (
     DEFAULT_VARIANTS,
     EXPERIMENT,
@@ -26,6 +25,7 @@ from reslab.experiments.shortcuts import (
 )
 from reslab.nn.mappings import shortcut_variant
 from reslab.nn.shortcuts import NoShortcut
+from reslab.probes.gradients import measurement_batches
 
 TINY = ShortcutsConfig(
     data="synthetic1d", depth=8, seeds=2, epochs=None, steps=4, batch_size=32, batches=1,

@@ -13,7 +13,6 @@ from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.data import load_data
 from reslab.experiments.driver import execute
-from reslab.experiments.gradients.norms import measurement_batches
 from reslab.experiments.result import Result
 from reslab.experiments.transformer import (
     EXPERIMENT,
@@ -32,6 +31,7 @@ from reslab.experiments.transformer import (
     tasks,
 )
 from reslab.models import GPT
+from reslab.probes.gradients import measurement_batches
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

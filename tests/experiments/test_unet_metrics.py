@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reslab.experiments.unet.metrics import (
+from reslab.probes.segmentation import (
     boundary,
     boundary_f1_per_image,
     class_iou,

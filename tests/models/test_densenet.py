@@ -13,11 +13,11 @@ import torchvision
 
 from reslab import create_model
 from reslab.blocks.dense import DenseLayer
-from reslab.experiments.gradients.norms import block_gradient_norms
-from reslab.experiments.landscape.directions import param_vector, random_direction
-from reslab.experiments.landscape.surface import FlatProbe
-from reslab.experiments.lesion.lesions import lesioned
 from reslab.models import cifar_densenet, count_depth, count_params, model_info
+from reslab.probes.gradients import block_gradient_norms
+from reslab.probes.landscape.directions import param_vector, random_direction
+from reslab.probes.landscape.surface import FlatProbe
+from reslab.probes.lesions import lesioned
 
 # Huang et al. 2017, Table 2 (10 classes) and torchvision's parameter counts (ImageNet).
 EXACT_PARAMS = {

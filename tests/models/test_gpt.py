@@ -9,10 +9,10 @@ import torch
 from reslab import create_model
 from reslab.blocks import ResidualBlock
 from reslab.blocks.transformer import deepnorm_constants
-from reslab.experiments.gradients.norms import block_gradient_norms
-from reslab.experiments.lesion.lesions import lesioned
 from reslab.models import GPT, count_params, model_info
 from reslab.nn.shortcuts import NoShortcut
+from reslab.probes.gradients import block_gradient_norms
+from reslab.probes.lesions import lesioned
 
 TINY = {"vocab_size": 11, "block_size": 8, "n_layer": 3, "n_head": 2, "n_embd": 16}
 
@@ -187,8 +187,8 @@ def test_inputs_are_checked() -> None:
 
 
 def test_landscape_tools_move_the_tied_weights_as_one() -> None:
-    from reslab.experiments.landscape.directions import param_vector, random_direction
-    from reslab.experiments.landscape.surface import FlatProbe, evaluate_points
+    from reslab.probes.landscape.directions import param_vector, random_direction
+    from reslab.probes.landscape.surface import FlatProbe, evaluate_points
 
     model = tiny(norm="post")
     ids = tokens(4)

@@ -11,12 +11,12 @@ from torch import nn
 
 from reslab.blocks import HighwayBlock, ResidualBlock
 from reslab.data import load_data, make_loader
-from reslab.experiments.gradients.norms import block_gradient_norms
-from reslab.experiments.landscape.directions import param_vector, random_direction
-from reslab.experiments.landscape.surface import FlatProbe, axis, evaluate_points, plane
-from reslab.experiments.lesion.lesions import lesioned
 from reslab.models import count_params, create_model, highway_cifar19, highway_mlp, model_info
 from reslab.nn.shortcuts import NoShortcut
+from reslab.probes.gradients import block_gradient_norms
+from reslab.probes.landscape.directions import param_vector, random_direction
+from reslab.probes.landscape.surface import FlatProbe, axis, evaluate_points, plane
+from reslab.probes.lesions import lesioned
 from reslab.training import evaluate
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from reslab.blocks import BasicBlock
-from reslab.experiments.gradients.norms import block_gradient_norms
-from reslab.experiments.lesion.lesions import lesioned, skips_cut
 from reslab.models import UNet, count_depth, count_params, create_model
 from reslab.nn.shortcuts import NoShortcut
+from reslab.probes.gradients import block_gradient_norms
+from reslab.probes.lesions import lesioned, skips_cut
 from reslab.training.objective import loss
 
 
@@ -163,8 +163,8 @@ def test_loss_landscape_runs_on_a_u_net_with_per_pixel_loss() -> None:
 
     from reslab.data import make_loader
     from reslab.data.shapes import load_shapes
-    from reslab.experiments.landscape.directions import param_vector, random_direction
-    from reslab.experiments.landscape.surface import FlatProbe, axis, evaluate_points, plane
+    from reslab.probes.landscape.directions import param_vector, random_direction
+    from reslab.probes.landscape.surface import FlatProbe, axis, evaluate_points, plane
     from reslab.training import evaluate
 
     torch.manual_seed(0)

@@ -11,9 +11,9 @@ from tests.reporting.browser import chromium, is_blank, load_and_check
 
 from reslab.experiments import landscape as ls
 from reslab.experiments.common import provenance
-from reslab.experiments.landscape.measures import measure_surface
 from reslab.experiments.landscape.nets import TrainSummary
 from reslab.experiments.result import Result
+from reslab.probes.landscape.measures import measure_surface
 from reslab.reporting import build_report
 
 SURFACES = {

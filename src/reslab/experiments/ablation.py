@@ -23,10 +23,10 @@ from torch import nn
 
 from reslab.data import DataBundle
 from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std
-from reslab.experiments.gradients.norms import block_gradient_norms, measurement_batches
 from reslab.experiments.protocol import cached_data, recipe_config
 from reslab.experiments.spec import ExperimentConfig, option
 from reslab.models.resnet import ResNet
+from reslab.probes.gradients import block_gradient_norms, measurement_batches
 from reslab.training import fit
 from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device

@@ -28,14 +28,14 @@ from reslab.experiments.common import (
     mean_std,
     run_curves,
 )
-from reslab.experiments.cost import interleaved_step_ms, shortcut_additions
 from reslab.experiments.protocol import cached_data, net_for, recipe_config
 from reslab.experiments.registry import register
-from reslab.experiments.responses import layer_responses
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models import count_macs, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
+from reslab.probes.cost import interleaved_step_ms, shortcut_additions
+from reslab.probes.responses import layer_responses
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device

@@ -20,12 +20,12 @@ import numpy as np
 
 from reslab.data import DataBundle
 from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std, run_curves
-from reslab.experiments.memory import memory_kind, memory_peak, memory_start
 from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models import ResNet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
+from reslab.probes.memory import memory_kind, memory_peak, memory_start
 from reslab.training import fit
 from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device

@@ -30,11 +30,11 @@ import torch
 from reslab.data import DataBundle, Split, load_data
 from reslab.data.text import unigram_entropy
 from reslab.experiments.common import mean_std
-from reslab.experiments.gradients.norms import measurement_batches
 from reslab.experiments.protocol import recipe_config, require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.gpt import GPT
+from reslab.probes.gradients import measurement_batches
 from reslab.training import fit, objective
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device

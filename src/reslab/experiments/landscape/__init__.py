@@ -26,8 +26,6 @@ import torch
 
 from reslab.data import DataBundle, Split, make_loader
 from reslab.experiments.common import mean_std
-from reslab.experiments.landscape.directions import flatten, param_vector, random_direction
-from reslab.experiments.landscape.measures import SurfaceMeasures, measure_surface
 from reslab.experiments.landscape.nets import (
     TrainSummary,
     build_net,
@@ -35,7 +33,13 @@ from reslab.experiments.landscape.nets import (
     train_key,
     train_or_reuse,
 )
-from reslab.experiments.landscape.surface import (
+from reslab.experiments.protocol import cached_data, require_at_least_one
+from reslab.experiments.registry import register
+from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.models.cifar import blocks_per_stage
+from reslab.probes.landscape.directions import flatten, param_vector, random_direction
+from reslab.probes.landscape.measures import SurfaceMeasures, measure_surface
+from reslab.probes.landscape.surface import (
     Batches,
     FlatProbe,
     GridValues,
@@ -45,10 +49,6 @@ from reslab.experiments.landscape.surface import (
     plane,
     surface_key,
 )
-from reslab.experiments.protocol import cached_data, require_at_least_one
-from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
-from reslab.models.cifar import blocks_per_stage
 from reslab.training import validate
 from reslab.training.distributed import DistContext, local_rank, setup_distributed
 from reslab.training.precision import resolve_device

@@ -24,15 +24,15 @@ from reslab.experiments.common import gap_and_threshold, mean_std
 from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
-from reslab.experiments.unet.metrics import (
+from reslab.models.info import count_params
+from reslab.models.unet import SKIPS, UNET_BLOCKS, UNet
+from reslab.probes.segmentation import (
     boundary_f1_per_image,
     class_iou,
     confusion,
     mean_boundary_f1,
     mean_iou,
 )
-from reslab.models.info import count_params
-from reslab.models.unet import SKIPS, UNET_BLOCKS, UNet
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device

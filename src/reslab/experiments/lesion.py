@@ -20,12 +20,6 @@ import torch
 
 from reslab.data import DataBundle, make_loader
 from reslab.experiments.common import mean_std
-from reslab.experiments.lesion.lesions import (
-    lesionable,
-    lesioned,
-    random_lesions,
-    same_shape_blocks,
-)
 from reslab.experiments.protocol import (
     cached_data,
     chance_err,
@@ -39,6 +33,12 @@ from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdi
 from reslab.models import cifar_resnet
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
+from reslab.probes.lesions import (
+    lesionable,
+    lesioned,
+    random_lesions,
+    same_shape_blocks,
+)
 from reslab.training import evaluate, fit
 from reslab.training.config import TrainConfig, validate
 

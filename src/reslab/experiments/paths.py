@@ -24,8 +24,6 @@ import numpy as np
 import torch
 
 from reslab.experiments.common import final_err_pct, mean_std
-from reslab.experiments.lesion.lesions import random_lesions
-from reslab.experiments.paths.backward import path_gradients, training_batches
 from reslab.experiments.protocol import (
     cached_data,
     net_for,
@@ -36,6 +34,8 @@ from reslab.experiments.protocol import (
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
+from reslab.probes.lesions import random_lesions
+from reslab.probes.paths import path_gradients, training_batches
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 

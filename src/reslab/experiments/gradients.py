@@ -25,13 +25,13 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.experiments.common import mean_std
-from reslab.experiments.gradients.norms import block_gradient_norms, measurement_batches
 from reslab.experiments.protocol import cached_data, net_for
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 from reslab.nn.mappings import shortcut_variant
+from reslab.probes.gradients import block_gradient_norms, measurement_batches
 from reslab.training import apply_overrides, fit, load_recipe, set_field
 from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device

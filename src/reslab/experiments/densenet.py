@@ -31,15 +31,15 @@ from torch import nn
 
 from reslab.data import DataBundle
 from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
-from reslab.experiments.densenet.reuse import old_source_weight, reuse_maps
-from reslab.experiments.gradients.norms import block_gradient_norms, measurement_batches
-from reslab.experiments.memory import memory_kind, memory_peak, memory_start
 from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models import cifar_densenet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.densenet import layers_per_block
+from reslab.probes.gradients import block_gradient_norms, measurement_batches
+from reslab.probes.memory import memory_kind, memory_peak, memory_start
+from reslab.probes.reuse import old_source_weight, reuse_maps
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device

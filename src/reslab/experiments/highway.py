@@ -29,12 +29,12 @@ from reslab.data import DataBundle
 from reslab.data.bundle import Split
 from reslab.experiments.ablation import compare
 from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
-from reslab.experiments.highway.gates import gate_stats
 from reslab.experiments.protocol import cached_data, recipe_config
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models import count_params
 from reslab.models.highway import HIGHWAY_WIDTH, PLAIN_WIDTH, highway_mlp
+from reslab.probes.gates import gate_stats
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device

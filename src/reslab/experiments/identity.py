@@ -24,7 +24,6 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.experiments.common import mean_std
-from reslab.experiments.identity.deepen import VARIANTS, Variant, build_variant, max_output_change
 from reslab.experiments.protocol import (
     cached_data,
     net_for,
@@ -36,6 +35,7 @@ from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
+from reslab.probes.deepen import VARIANTS, Variant, build_variant, max_output_change
 from reslab.training import evaluate, fit, set_field
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
