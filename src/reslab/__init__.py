@@ -3,8 +3,7 @@
 from typing import Any
 
 from reslab.models import create_model, list_models, model_info
-
-__version__ = "0.1.0"
+from reslab.version import __version__
 
 __all__ = ["__version__", "create_model", "list_models", "model_info", "run_experiment"]
 

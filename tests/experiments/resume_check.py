@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reslab.experiments.driver import execute
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 
 
 class NoRuns:
@@ -18,6 +18,6 @@ class NoRuns:
 
 
 def assert_resume_restores_everything(spec: Any, config: Any, run_dir: Path) -> None:
-    saved = Result.load(run_dir)
+    saved = load_result(run_dir)
     again = execute(spec, config, out=run_dir, resume=True, executor=NoRuns())
     assert again.records == saved.records and again.verdict == saved.verdict

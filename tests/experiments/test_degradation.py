@@ -17,9 +17,9 @@ from reslab.experiments.degradation import (
     cost_table,
     judge,
     summarize,
-    train_config,
 )
 from reslab.experiments.driver import execute, make_config
+from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 
 
@@ -87,12 +87,13 @@ def test_residual_degrading_is_reported() -> None:
 
 def test_train_config_applies_experiment_settings() -> None:
     config = DegradationConfig(epochs=7, batch_size=64, overrides=("optim.lr=0.05",))
-    cfg = train_config(config, seed=3)
+    cfg = config.train_config(3)
     assert (cfg.train.epochs, cfg.train.steps, cfg.train.seed) == (7, None, 3)
     assert cfg.data.batch_size == 64 and cfg.optim.lr == 0.05
     assert cfg.schedule.error_warmup == "never" and cfg.train.eval_train
     assert cfg.schedule.warmup == 0.1  # the quick preset's warm-up, the same for every net
-    assert train_config(replace(config, overrides=("schedule.warmup=0",)), 0).schedule.warmup == 0
+    unwarmed = replace(config, overrides=("schedule.warmup=0",)).train_config(0)
+    assert unwarmed.schedule.warmup == 0
 
 
 def test_tiny_run_numbers(tiny_degradation_run) -> None:
@@ -124,7 +125,7 @@ def test_tiny_run_numbers(tiny_degradation_run) -> None:
 
 
 def test_tiny_run_measures_responses_and_costs(tiny_degradation_run) -> None:
-    result = Result.load(tiny_degradation_run)
+    result = load_result(tiny_degradation_run)
     for r in result.records:
         if isinstance(r, RunRecord):
             # One response per 3x3 conv: the stem's and two per basic block, depth - 1 in all.
@@ -257,7 +258,7 @@ def test_result_round_trips_through_save_and_load(tmp_path) -> None:
         data="synthetic1d", depths=(8, 14), seeds=1, epochs=1, workers=1, cost_steps=1
     )
     result = run(config)
-    loaded = Result.load(result.save(tmp_path))
+    loaded = load_result(result.save(tmp_path))
     assert loaded == result
     assert isinstance(loaded.config.depths, tuple) and isinstance(loaded.records[0].steps, list)
     assert isinstance(loaded.records[0], RunRecord) and loaded.verdict == result.verdict
@@ -274,8 +275,9 @@ def test_load_restores_non_finite_floats(tmp_path) -> None:
     runs[1].wall_s = float("inf")
     config = DegradationConfig(seeds=1, overrides=("optim.lr=0.05",))
     summary = summarize(config, runs)
-    result = Result("degradation", config, {"seeds": [0]}, judge(config, summary), summary, runs)
-    loaded = Result.load(result.save(tmp_path))
+    result = Result("degradation", config, {"seeds": [0]}, judge(config, summary), summary, runs,
+                    spec=EXPERIMENT)  # fmt: skip
+    loaded = load_result(result.save(tmp_path))
     got = loaded.records
     np.testing.assert_array_equal(got[0].train_err, runs[0].train_err)  # nan == nan here
     assert math.isnan(got[0].final_test_err) and got[1].wall_s == math.inf
@@ -288,7 +290,7 @@ def test_load_names_an_unknown_experiment(tiny_degradation_run, tmp_path) -> Non
     text = (tiny_degradation_run / "results.json").read_text()
     (tmp_path / "results.json").write_text(text.replace('"degradation"', '"nosuch"', 1))
     with pytest.raises(ValueError, match=r"'nosuch' is unknown; accepted: .*degradation"):
-        Result.load(tmp_path)
+        load_result(tmp_path)
 
 
 def test_diverged_run_counts_as_chance_level() -> None:
@@ -342,7 +344,7 @@ def test_paper_preset_is_the_papers_protocol() -> None:
     config = make_config("degradation", "paper")
     assert config.data == "cifar10" and config.depths == (20, 32, 44, 56)
     assert config.steps == 64000 and config.epochs is None
-    cfg = train_config(config, 0)
+    cfg = config.train_config(0)
     assert cfg.optim.lr == 0.1 and cfg.optim.weight_decay == 1e-4 and cfg.data.batch_size == 128
     assert cfg.schedule.milestones == [0.5, 0.75]  # 32k and 48k of 64k iterations
     assert cfg.schedule.warmup == 0.0 and cfg.schedule.low_lr_steps == 0

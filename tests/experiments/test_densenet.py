@@ -25,7 +25,7 @@ from reslab.experiments.densenet import (
     tasks,
 )
 from reslab.experiments.driver import execute
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 from reslab.models import cifar_densenet, count_params
 from reslab.probes.reuse import old_source_weight, reuse_maps
 
@@ -65,7 +65,7 @@ def test_presets_compare_nets_of_equal_size() -> None:
 
 
 def test_tiny_run_records_every_net_memory_variant_and_seed(tiny_run: Path) -> None:
-    result = Result.load(tiny_run)
+    result = load_result(tiny_run)
     train = [r for r in result.records if isinstance(r, TrainRecord)]
     memory = [r for r in result.records if isinstance(r, MemoryRecord)]
     assert sorted((r.net, r.seed) for r in train) == sorted(
@@ -86,9 +86,9 @@ def test_resume_restores_everything(tiny_run: Path) -> None:
 
 
 def test_tasks_cover_nets_memory_variants_and_seeds() -> None:
-    keys = tasks(TINY, None)
+    keys = [t.key for t in tasks(TINY, None)]
     assert len(keys) == TINY.seeds * (len(NETS) + 2 * len(MEMORY_VARIANTS))
-    assert "densenet-seed1" in keys and "memory-densenet_efficient-b32-seed0" in keys
+    assert "densenet_seed1" in keys and "memory_densenet_efficient_b32_seed0" in keys
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from reslab.experiments.depth import (
 )
 from reslab.experiments.driver import execute, make_config
 from reslab.experiments.executors import LocalExecutor, make_executor
+from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import count_params
 from reslab.training import ConfigError
@@ -91,11 +92,11 @@ def test_judge_reports_post_activation_winning_and_divergence() -> None:
 
 def test_tasks_give_the_deepest_net_its_own_seed_count_and_run_first() -> None:
     todo = tasks(TINY, None)
-    assert [(k, d, s) for _, k, d, s in todo.values()] == [
+    assert [(t.kind, t.depth, t.seed) for t in todo] == [
         ("postact", 20, 0), ("preact", 20, 0),
         ("postact", 11, 0), ("preact", 11, 0), ("postact", 11, 1), ("preact", 11, 1),
     ]  # fmt: skip
-    assert list(todo)[:2] == ["postact20-seed0", "preact20-seed0"]
+    assert [t.key for t in todo][:2] == ["postact20_seed0", "preact20_seed0"]
     assert len(tasks(replace(TINY, deepest_seeds=None), None)) == 8
     assert len(tasks(replace(TINY, deepest_seeds=3), None)) == 2 * 2 + 3 * 2
 
@@ -199,7 +200,7 @@ def test_tiny_run_saves_curves_and_tables(tiny_run: tuple[Result, Path]) -> None
     header = (run_dir / "nets.csv").read_text().splitlines()[0]
     assert "peak_mem_mb" in header and "cpu_s_mean" in header and "checkpointed" in header
     assert (run_dir / "records.csv").read_text().count("\n") == 7  # header + 6 runs
-    loaded = Result.load(run_dir)
+    loaded = load_result(run_dir)
     assert loaded == tiny_result and isinstance(loaded.records[0], RunRecord)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reslab import run_experiment
+from reslab.data.cache import cached_data
 from reslab.experiments.driver import execute, make_config
 from reslab.experiments.gradients import (
     EXPERIMENT,
@@ -27,7 +28,7 @@ from reslab.experiments.gradients import (
     tasks,
     train_config,
 )
-from reslab.experiments.protocol import cached_data
+from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
 
@@ -148,7 +149,7 @@ def test_tiny_run_numbers(tiny_run) -> None:
 
 def test_result_round_trips_through_save_and_load(tiny_run) -> None:
     result, run_dir = tiny_run
-    loaded = Result.load(run_dir)
+    loaded = load_result(run_dir)
     assert loaded.config == result.config
     assert loaded.records == result.records and isinstance(loaded.records[0], GradientRecord)
     assert loaded.verdict == result.verdict
@@ -158,9 +159,9 @@ def test_result_round_trips_through_save_and_load(tiny_run) -> None:
 
 def test_tasks_run_the_deepest_nets_first() -> None:
     config = GradientsConfig(depths=(8, 20, 14), seeds=2, variants=())
-    keys = list(tasks(config, None))
-    assert keys[:3] == ["plain20-seed0", "residual20-seed0", "preact20-seed0"]
-    assert keys[-1] == "preact8-seed1" and len(set(keys)) == len(keys) == 3 * 3 * 2
+    keys = [t.key for t in tasks(config, None)]
+    assert keys[:3] == ["plain20_seed0", "residual20_seed0", "preact20_seed0"]
+    assert keys[-1] == "preact8_seed1" and len(set(keys)) == len(keys) == 3 * 3 * 2
 
 
 def test_summary_does_not_depend_on_the_order_of_the_records(tiny_run) -> None:
@@ -201,7 +202,7 @@ def test_a_diverged_net_is_recorded_not_fatal(tmp_path) -> None:
     assert row["diverged"] == 1 and row["input_ratio_trained_nonfinite"] == 1
     assert "after 4 steps" in result.verdict.text
     # Non-finite norms survive saving and loading (JSON null / "inf" back to nan / inf).
-    loaded = Result.load(result.save(tmp_path))
+    loaded = load_result(result.save(tmp_path))
     for r, back in zip(result.records, loaded.records, strict=True):
         for name, values in r.profiles.items():
             np.testing.assert_array_equal(back.profiles[name], values)

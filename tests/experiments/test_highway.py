@@ -25,7 +25,8 @@ from reslab.experiments.highway import (
     summarize,
     tasks,
 )
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.registry import load_result
+from reslab.experiments.result import load_arrays
 from reslab.experiments.spec import configure
 from reslab.probes.gates import gate_stats
 
@@ -45,7 +46,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_run_records_every_net_and_its_gates(tiny_run: Path) -> None:
-    result = Result.load(tiny_run)
+    result = load_result(tiny_run)
     assert len(result.records) == 3 * 2 * 2 * 2  # kinds, depths, lrs, seeds
     for r in result.records:
         assert r.params > 0 and r.status in ("completed", "diverged")
@@ -100,9 +101,9 @@ def test_gate_stats_are_the_gates_own_outputs() -> None:
 
 
 def test_tasks_cover_every_net_deepest_first() -> None:
-    keys = list(tasks(TINY, None))
-    assert len(keys) == 24 and keys[0] == "plain5-lr0.01-seed0"
-    assert keys[-1] == "residual3-lr0.03-seed1"
+    keys = [t.key for t in tasks(TINY, None)]
+    assert len(keys) == 24 and keys[0] == "plain5_lr0.01_seed0"
+    assert keys[-1] == "residual3_lr0.03_seed1"
 
 
 def test_quick_preset_is_mnist_at_the_papers_depths() -> None:

@@ -29,7 +29,8 @@ from reslab.experiments.identity import (
     tasks,
 )
 from reslab.experiments.jsonable import from_jsonable, to_jsonable
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.registry import load_result
+from reslab.experiments.result import load_arrays
 from reslab.models import cifar_resnet
 from reslab.probes.deepen import VARIANTS, deepen, max_output_change
 
@@ -122,7 +123,7 @@ def test_deepen_rejects_bad_requests() -> None:
 
 
 def test_tiny_run_numbers(tiny_run: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     assert [type(s) for s in r.records] == [SeedRecord] and r.records[0].seed == 0
     by = {v.variant: v for v in r.records[0].variants}
     assert set(by) == {"shallow", "residual", "plain", "plain_zero"}
@@ -168,7 +169,7 @@ def test_one_independent_task_per_seed(tmp_path: Path) -> None:
     # The variants of a seed continue from one trained net, so they are one task: nothing is
     # shared between tasks through files, and no directory is needed.
     config = replace(TINY, seeds=2)
-    assert tasks(config, tmp_path) == {"seed0": (config, 0), "seed1": (config, 1)}
+    assert [(t.key, t.seed) for t in tasks(config, tmp_path)] == [("seed0", 0), ("seed1", 1)]
     assert tasks(config, None) == tasks(config, tmp_path) and not list(tmp_path.iterdir())
 
 
@@ -198,7 +199,7 @@ def test_seeds_in_other_processes_get_the_same_numbers(tiny_run: Path, tmp_path)
     # Two spawned workers, one seed each: a seed's record does not depend on where it ran.
     pooled = execute(EXPERIMENT, replace(TINY, seeds=2), out=tmp_path / "run",
                      executor=LocalExecutor(workers=2))  # fmt: skip
-    assert pooled.records[0] == Result.load(tiny_run).records[0]
+    assert pooled.records[0] == load_result(tiny_run).records[0]
     assert pooled.records[1].seed == 1 and pooled.records[1] != pooled.records[0]
 
 

@@ -19,9 +19,11 @@ from reslab.data import load_data, make_loader
 from reslab.experiments import landscape as ls
 from reslab.experiments.driver import check, execute
 from reslab.experiments.jsonable import from_jsonable, to_jsonable
-from reslab.experiments.landscape import directions, nets, surface
+from reslab.experiments.landscape import nets
+from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
+from reslab.probes.landscape import directions, surface
 from reslab.probes.landscape.directions import param_vector, random_direction
 from reslab.probes.landscape.measures import measure_surface
 from reslab.probes.landscape.surface import (
@@ -184,9 +186,10 @@ def test_run_numbers_are_consistent(tiny_run) -> None:
 
 def test_tasks_are_one_per_net_and_seed_in_run_order(tmp_path) -> None:
     tasks = ls.tasks(dataclasses.replace(TINY, seeds=2), tmp_path)
-    assert list(tasks) == ["plain8-seed0", "residual8-seed0", "plain8-seed1", "residual8-seed1"]
-    assert all(t[3] == str(tmp_path) for t in tasks.values())  # where checkpoints and grids go
-    assert all(t[3] is None for t in ls.tasks(TINY, None).values())
+    keys = [t.key for t in tasks]
+    assert keys == ["plain_seed0", "residual_seed0", "plain_seed1", "residual_seed1"]
+    assert all(t.workdir == str(tmp_path) for t in tasks)  # where checkpoints and grids go
+    assert all(t.workdir is None for t in ls.tasks(TINY, None))
 
 
 def test_raw_npz_holds_the_grids_of_the_records(tiny_run) -> None:
@@ -210,7 +213,7 @@ def test_raw_npz_holds_the_grids_of_the_records(tiny_run) -> None:
 
 def test_result_round_trips_through_save_and_load(tiny_run) -> None:
     result, out = tiny_run
-    loaded = Result.load(out)
+    loaded = load_result(out)
     assert loaded == result  # config, verdict, summary, records (nested train and measures)
     assert isinstance(loaded.records[0], ls.NetRecord)
     assert isinstance(loaded.records[0].train, nets.TrainSummary)

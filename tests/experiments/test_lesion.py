@@ -24,9 +24,9 @@ from reslab.experiments.lesion import (
     random_lesions,
     summarize,
     tasks,
-    train_config,
 )
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.registry import load_result
+from reslab.experiments.result import load_arrays
 from reslab.models import cifar_resnet
 from reslab.training import evaluate
 
@@ -183,7 +183,7 @@ def test_measure_lesions_matches_direct_evaluation() -> None:
 
 
 def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     summary = r.summary
     assert summary["downsampling"] == [False, False, True, False, True, False]
     assert summary["candidates"] == [0, 1, 3, 5] and summary["stage_of"] == [1, 1, 2, 2, 3, 3]
@@ -227,8 +227,8 @@ def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: P
 
 
 def test_tasks_are_one_per_kind_and_seed_in_dispatch_order() -> None:
-    keys = list(tasks(replace(TINY, seeds=2), None))
-    assert keys == ["residual14-seed0", "plain14-seed0", "residual14-seed1", "plain14-seed1"]
+    keys = [t.key for t in tasks(replace(TINY, seeds=2), None)]
+    assert keys == ["residual_seed0", "plain_seed0", "residual_seed1", "plain_seed1"]
 
 
 FAKE = LesionConfig(data="synthetic1d", depth=14)
@@ -276,7 +276,7 @@ def test_judge_uses_the_typical_block_and_the_way_to_chance() -> None:
 
 
 def test_train_config_and_presets() -> None:
-    cfg = train_config(LesionConfig(epochs=3, overrides=("optim.lr=0.05",)), seed=2)
+    cfg = LesionConfig(epochs=3, overrides=("optim.lr=0.05",)).train_config(seed=2)
     assert (cfg.train.epochs, cfg.train.seed, cfg.optim.lr) == (3, 2, 0.05)
     assert cfg.train.checkpoint_every == 0
     quick = PRESETS["quick"]

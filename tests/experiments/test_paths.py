@@ -28,7 +28,8 @@ from reslab.experiments.paths import (
     summarize,
     tasks,
 )
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.registry import load_result
+from reslab.experiments.result import load_arrays
 from reslab.models import cifar_resnet
 from reslab.models.resnet import ResNet, Stage
 from reslab.probes.paths import (
@@ -341,7 +342,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     (rec,) = r.records
     assert isinstance(rec, PathsRecord) and rec.status == "completed" and rec.blocks == 6
     norms = np.array(rec.grad_norm)
@@ -367,9 +368,7 @@ def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: P
 
 
 def test_tasks_presets_and_bad_configs(tmp_path: Path) -> None:
-    assert list(tasks(replace(TINY, seeds=3), None)) == [
-        "resnet14-seed0", "resnet14-seed1", "resnet14-seed2",
-    ]  # fmt: skip
+    assert [t.key for t in tasks(replace(TINY, seeds=3), None)] == ["seed0", "seed1", "seed2"]
     quick = PRESETS["quick"]
     assert (quick.data, quick.depth, quick.block, quick.shortcut, quick.seeds) == (
         "mnist1d", 56, "basic", "A", 3,

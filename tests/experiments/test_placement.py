@@ -20,7 +20,7 @@ from reslab.experiments.placement import (
     judge,
     summarize,
 )
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 
 TINY = PlacementConfig(
     data="synthetic1d", depth=8, seeds=1, epochs=None, steps=3, batch_size=32, batches=1,
@@ -39,7 +39,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_run_trains_all_five_placements(tiny_run: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     assert [x.variant for x in r.records] == list(PLACEMENTS)
     assert all(len(x.grad_init) == 3 and min(x.path_init) > 0 for x in r.records)
     rows = [row["variant"] for row in r.summary["variants"]]

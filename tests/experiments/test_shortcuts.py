@@ -11,8 +11,9 @@ import torch
 from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.data import load_data
-from reslab.experiments.ablation import VariantRecord, shortcut_path_norms, variant_tasks
+from reslab.experiments.ablation import VariantRecord, variant_tasks
 from reslab.experiments.driver import execute
+from reslab.experiments.registry import load_result
 from reslab.experiments.shortcuts import (
     DEFAULT_VARIANTS,
     EXPERIMENT,
@@ -25,7 +26,7 @@ from reslab.experiments.shortcuts import (
 )
 from reslab.nn.mappings import shortcut_variant
 from reslab.nn.shortcuts import NoShortcut
-from reslab.probes.gradients import measurement_batches
+from reslab.probes.gradients import measurement_batches, shortcut_path_norms
 
 TINY = ShortcutsConfig(
     data="synthetic1d", depth=8, seeds=2, epochs=None, steps=4, batch_size=32, batches=1,
@@ -88,9 +89,8 @@ def test_the_shortcut_path_carries_lambda_to_the_power_of_the_blocks() -> None:
 
 
 def test_tiny_run_records_every_variant_and_seed(tiny_run: Path) -> None:
-    from reslab.experiments.result import Result
 
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     assert sorted((x.variant, x.seed) for x in r.records) == sorted(
         (v, s) for v in TINY.variants for s in range(2)
     )
@@ -143,8 +143,8 @@ def test_judge_fails_when_a_manipulation_wins_or_a_paper_failure_trains_fine() -
 
 
 def test_tasks_cover_variants_and_seeds() -> None:
-    keys = list(variant_tasks(TINY, None))
-    assert keys[:3] == ["identity-seed0", "scale-seed0", "exclusive_gate_b-6-seed0"]
+    keys = [t.key for t in variant_tasks(TINY, None)]
+    assert keys[:3] == ["identity_seed0", "scale_seed0", "exclusive_gate_b-6_seed0"]
     assert len(keys) == 6
 
 

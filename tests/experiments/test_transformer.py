@@ -13,7 +13,7 @@ from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.data import load_data
 from reslab.experiments.driver import execute
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 from reslab.experiments.transformer import (
     EXPERIMENT,
     PRESETS,
@@ -23,7 +23,6 @@ from reslab.experiments.transformer import (
     cells,
     check,
     failed,
-    ffn_grad_norms,
     judge,
     run_one,
     slopes,
@@ -31,7 +30,7 @@ from reslab.experiments.transformer import (
     tasks,
 )
 from reslab.models import GPT
-from reslab.probes.gradients import measurement_batches
+from reslab.probes.gradients import ffn_grad_norms, measurement_batches
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -119,7 +118,7 @@ def test_a_run_fails_when_it_diverges_or_ends_at_the_unigram_entropy() -> None:
 
 
 def test_tiny_run_records_every_cell(tiny_run: Path, text_file: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     assert len(r.records) == len(cells(tiny(text_file)))
     assert all(len(x.ffn_grad_init) == len(x.ffn_grad_xavier) == x.depth for x in r.records)
     assert {s["variant"] for s in r.summary["grad_slopes_xavier"]} == {"pre", "post", "deepnorm",

@@ -10,7 +10,8 @@ import pytest
 from tests.experiments.resume_check import assert_resume_restores_everything
 
 from reslab.experiments.driver import execute
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.registry import load_result
+from reslab.experiments.result import load_arrays
 from reslab.experiments.unet import (
     EXPERIMENT,
     PAPER,
@@ -39,7 +40,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_run_scores_every_variant_and_seed(tiny_run: Path) -> None:
-    r = Result.load(tiny_run)
+    r = load_result(tiny_run)
     assert sorted((x.skip, x.block, x.seed) for x in r.records) == sorted(
         (s, b, seed) for s in TINY.skips for b in TINY.blocks for seed in range(2)
     )
@@ -117,8 +118,8 @@ def test_judge_fails_when_a_skip_gains_nothing_or_loses_somewhere() -> None:
 
 
 def test_tasks_cover_skips_blocks_and_seeds() -> None:
-    keys = list(tasks(TINY, None))
-    assert keys[:2] == ["concat-plain-seed0", "none-plain-seed0"] and len(keys) == 4
+    keys = [t.key for t in tasks(TINY, None)]
+    assert keys[:2] == ["concat_plain_seed0", "none_plain_seed0"] and len(keys) == 4
 
 
 @pytest.mark.parametrize(

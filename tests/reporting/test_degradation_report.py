@@ -33,9 +33,9 @@ def test_report_states_the_recipe_every_net_trained_with(tiny_degradation_run) -
 
 
 def test_protocol_of_the_paper_preset_and_of_old_results() -> None:
-    from reslab.experiments.degradation import PRESETS, train_config
+    from reslab.experiments.degradation import PRESETS
 
-    paper = train_config(PRESETS["paper"], 0).to_dict()
+    paper = PRESETS["paper"].train_config(0).to_dict()
     text = protocol_text(paper)
     assert "64000 iterations at batch 128, sgd lr 0.1, weight decay 0.0001" in text
     assert "warm-up" not in text  # He et al. 2015 (4.2) start at lr 0.1

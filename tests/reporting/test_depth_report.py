@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from reslab.experiments.depth import PRESETS, RunRecord, judge, summarize
+from reslab.experiments.registry import get_experiment, load_result
 from reslab.experiments.result import Result
 from reslab.reporting import build_report
 from reslab.reporting.summary import table_cells
@@ -39,12 +40,13 @@ def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs += [fake_run(k, 1001, 0) for k in ("postact", "preact")]
     summary = summarize(CONFIG, runs)
     prov = {"device": "cpu", "seeds": [0, 1]}
-    result = Result("depth", CONFIG, prov, judge(CONFIG, summary), summary, runs)
+    result = Result("depth", CONFIG, prov, judge(CONFIG, summary), summary, runs,
+                    spec=get_experiment("depth"))  # fmt: skip
     return result.save(tmp_path_factory.mktemp("depth_run"))
 
 
 def test_table_rows_carry_the_numbers(fake_run_dir: Path) -> None:
-    summary = Result.load(fake_run_dir).summary
+    summary = load_result(fake_run_dir).summary
     columns, rows = table_cells(summary["nets"])
     assert columns[-1] == "test err (paper)"  # CIFAR-10 at width 16: Table 3 applies
     by_net = {(row[0], row[1]): dict(zip(columns, row, strict=True)) for row in rows}

@@ -10,7 +10,7 @@ import pytest
 
 from reslab.experiments.driver import execute
 from reslab.experiments.gradients import EXPERIMENT, GradientsConfig
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 from reslab.reporting import build_report, format_mean_std
 from reslab.reporting._blocks import plotly_json
 from reslab.reporting._format import format_value
@@ -242,7 +242,7 @@ def click(driver: Any, menu: int, label: str) -> None:
 
 
 def test_highway_controls_switch_the_plotted_data(gradients_run, browser) -> None:
-    arrays = Result.load(gradients_run).arrays()
+    arrays = load_result(gradients_run).arrays()
     errors, _, _, plotly = load_and_check(build_report(gradients_run), browser)
     assert errors == [] and plotly == 1
     state = browser.execute_script(STATE_JS)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from reslab.experiments.highway import PRESETS, RunRecord, judge, summarize
+from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
 from reslab.reporting import build_report, write_index
 
@@ -37,7 +38,8 @@ def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = [fake_run(k, d, s) for d in (10, 50) for k in kinds for s in (0, 1)]
     summary = summarize(CONFIG, runs)
     result = Result("highway", CONFIG, {"device": "cpu", "seeds": [0, 1]},
-                    judge(CONFIG, summary), summary, runs)  # fmt: skip
+                    judge(CONFIG, summary), summary, runs,
+                    spec=get_experiment("highway"))  # fmt: skip
     return result.save(tmp_path_factory.mktemp("highway_run"))
 
 

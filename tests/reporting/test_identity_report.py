@@ -8,7 +8,7 @@ import torch
 
 from reslab.experiments.driver import execute
 from reslab.experiments.identity import EXPERIMENT, IdentityConfig
-from reslab.experiments.result import Result
+from reslab.experiments.registry import load_result
 from reslab.reporting import build_report
 from reslab.reporting.summary import table_cells
 
@@ -42,7 +42,7 @@ def test_identity_report_renders(identity_run: Path, browser) -> None:
 
 
 def test_table_rows_carry_the_measured_numbers(identity_run: Path) -> None:
-    columns, cells = table_cells(Result.load(identity_run).summary["variants"])
+    columns, cells = table_cells(load_result(identity_run).summary["variants"])
     assert columns[:4] == ["variant", "seeds", "max abs diff", "eval loss0"]
     rows = {row[0]: dict(zip(columns, row, strict=True)) for row in cells}
     assert list(rows) == ["shallow", "residual", "plain", "plain_zero"]

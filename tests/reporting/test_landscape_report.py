@@ -12,6 +12,7 @@ from tests.reporting.browser import chromium, is_blank, load_and_check
 from reslab.experiments import landscape as ls
 from reslab.experiments.common import provenance
 from reslab.experiments.landscape.nets import TrainSummary
+from reslab.experiments.registry import get_experiment, load_result
 from reslab.experiments.result import Result
 from reslab.probes.landscape.measures import measure_surface
 from reslab.reporting import build_report
@@ -53,7 +54,8 @@ def saved_run(tmp_path: Path) -> tuple[Path, Result]:
         )
     summary = ls.summarize(config, records)
     verdict = ls.judge(config, summary)
-    result = Result("landscape", config, provenance("cpu", [0]), verdict, summary, records)
+    result = Result("landscape", config, provenance("cpu", [0]), verdict, summary, records,
+                    spec=get_experiment("landscape"))  # fmt: skip
     return result.save(tmp_path / "run"), result
 
 
@@ -97,7 +99,7 @@ def test_an_inconclusive_verdict_is_shown_as_such(tmp_path: Path) -> None:
     ]})  # fmt: skip
     assert result.verdict.ok is False and result.verdict.numbers["smoother"] is None
     result.save(run_dir)
-    assert Result.load(run_dir).verdict.numbers["smoother"] is None  # through results.json
+    assert load_result(run_dir).verdict.numbers["smoother"] is None  # through results.json
     html = build_report(run_dir).read_text()
     assert 'data-ok="not confirmed"' in html and "no clear difference" in html
 

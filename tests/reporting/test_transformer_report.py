@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from reslab.experiments.registry import get_experiment, load_result
 from reslab.experiments.result import Result
 from reslab.experiments.transformer import PRESETS, RunRecord, cells, failed, judge, summarize
 from reslab.reporting import build_report
@@ -29,7 +30,8 @@ def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = [fake_run(*cell, s) for cell in cells(CONFIG) for s in range(2)]
     summary = summarize(CONFIG, runs)
     result = Result("transformer", CONFIG, {"device": "cpu", "seeds": [0, 1]},
-                    judge(CONFIG, summary), summary, runs)  # fmt: skip
+                    judge(CONFIG, summary), summary, runs,
+                    spec=get_experiment("transformer"))  # fmt: skip
     return result.save(tmp_path_factory.mktemp("transformer_run"))
 
 
@@ -45,7 +47,7 @@ def test_report_holds_the_figures_tables_and_the_papers_numbers(fake_run_dir: Pa
 
 def test_slopes_read_back_from_the_saved_summary(fake_run_dir: Path) -> None:
     for key in ("grad_slopes", "grad_slopes_xavier"):
-        slopes = {r["variant"]: r for r in Result.load(fake_run_dir).summary[key]}
+        slopes = {r["variant"]: r for r in load_result(fake_run_dir).summary[key]}
         assert slopes["pre"]["last_layer_slope"] == pytest.approx(-0.5)
         assert slopes["post"]["last_layer_slope"] == pytest.approx(0.0, abs=1e-9)
 

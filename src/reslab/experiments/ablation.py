@@ -11,39 +11,57 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from reslab.data import DataBundle
-from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std
-from reslab.experiments.protocol import cached_data, recipe_config
-from reslab.experiments.spec import ExperimentConfig, option
+from reslab.data.cache import cached_data
+from reslab.experiments.common import compare, final_err_pct, mean_std
+from reslab.experiments.spec import TrainedConfig, default, option
 from reslab.models.resnet import ResNet
-from reslab.probes.gradients import block_gradient_norms, measurement_batches
+from reslab.probes.gradients import block_gradient_norms, measurement_batches, shortcut_path_norms
 from reslab.training import fit
-from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device
 
 
 @dataclass(kw_only=True)
-class AblationConfig(ExperimentConfig):
+class AblationConfig(TrainedConfig):
     variants: tuple[str, ...] = ()  # each experiment sets the default and the help text
     depth: int = option(20, "Depth of every net.")
-    recipe: str = option("paper", "Training recipe: paper, preact, fast or mnist1d.")
-    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size.")
+    epochs: int | None = default("epochs", 10)
     # As in the degradation quick preset: a short run at lr 0.1 needs a warm-up to start every
     # net alike (docs/experiments.md, degradation).
     warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
-    log_every: int = option(10, "Iterations between training-loss points.")
     batches: int = option(2, "Train batches the per-block gradient norms are averaged over.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (
+            ("train.eval_every", 10**9),  # only the final errors are reported
+            ("train.eval_train", True),
+            ("train.checkpoint_every", 0),
+            ("schedule.warmup", self.warmup),
+        )
+
+
+def variant_key(variant: str, seed: int) -> str:
+    """The one name of a variant's run: its task's key and the prefix of its arrays."""
+    return f"{variant}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class VariantTask:
+    config: AblationConfig
+    variant: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return variant_key(self.variant, self.seed)
 
 
 @dataclass
@@ -71,17 +89,6 @@ class VariantRecord:
         return values[0] / values[-1] if values[-1] > 0 else float("nan")
 
 
-def train_config(config: AblationConfig, seed: int) -> TrainConfig:
-    return recipe_config(
-        config,
-        seed,
-        ("train.eval_every", 10**9),  # only the final errors are reported
-        ("train.eval_train", True),
-        ("train.checkpoint_every", 0),
-        ("schedule.warmup", config.warmup),
-    )
-
-
 def train_variant(
     config: AblationConfig, variant: str, seed: int, build: Callable[[DataBundle], ResNet]
 ) -> VariantRecord:
@@ -93,7 +100,7 @@ def train_variant(
     model = build(bundle).to(device)
     grad_init = block_gradient_norms(model, batches)["input"].tolist()
     path_init = shortcut_path_norms(model, batches)
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, config.train_config(seed), device=config.device)
     # A diverged net is measured too: its non-finite norms are the record of the divergence.
     grad_trained = block_gradient_norms(model, batches)["input"].tolist()
     return VariantRecord(
@@ -115,14 +122,6 @@ def by_variant(records: Sequence[VariantRecord]) -> dict[str, list[VariantRecord
     for r in sorted(records, key=lambda r: r.seed):
         out.setdefault(r.variant, []).append(r)
     return out
-
-
-def compare(errs: Sequence[float], reference: Sequence[float]) -> tuple[float, float, str]:
-    """Test error of a variant minus the reference's (points), the gap that counts
-    (``common.gap_and_threshold``), and the outcome: "worse", "tied" or "better"."""
-    gap, threshold = gap_and_threshold(errs, reference)
-    outcome = "worse" if gap > threshold else "better" if gap < -threshold else "tied"
-    return gap, threshold, outcome
 
 
 def variant_rows(
@@ -182,11 +181,9 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     return np.array([(arr < v).sum() + ((arr == v).sum() - 1) / 2 for v in arr])
 
 
-def variant_tasks(
-    config: AblationConfig, workdir: Path | None
-) -> dict[str, tuple[AblationConfig, str, int]]:
-    """One task per variant and seed: ``(config, variant, seed)``."""
-    return {f"{v}-seed{s}": (config, v, s) for s in range(config.seeds) for v in config.variants}
+def variant_tasks(config: AblationConfig, workdir: Path | None) -> list[VariantTask]:
+    """One task per variant and seed."""
+    return [VariantTask(config, v, s) for s in range(config.seeds) for v in config.variants]
 
 
 def gradient_arrays(
@@ -195,7 +192,7 @@ def gradient_arrays(
     """``<variant>_seed<seed>_grad`` -> (3, blocks): input-gradient norms at init, trained, and
     at init through the shortcut path alone."""
     return {
-        f"{r.variant}_seed{r.seed}_grad": np.array(
+        f"{variant_key(r.variant, r.seed)}_grad": np.array(
             [r.grad_init, r.grad_trained, r.path_init], dtype=float
         )
         for r in records
@@ -210,27 +207,3 @@ def check_variants(variants: Sequence[str], reference: str, spec: Callable[[str]
         raise ValueError(f"variants={tuple(variants)} must include the reference {reference!r}")
     if len(set(variants)) != len(variants):
         raise ValueError(f"variants={tuple(variants)} repeats a variant")
-
-
-def shortcut_path_norms(model: ResNet, batches: Sequence[Any]) -> list[float]:
-    if any(b.is_plain for b in model.blocks):
-        return [0.0] * len(model.blocks)  # no shortcut: no gradient reaches a block that way
-    with shortcut_path_only(model):
-        return block_gradient_norms(model, batches)["input"].tolist()
-
-
-@contextmanager
-def shortcut_path_only(model: ResNet) -> Iterator[None]:
-    """Forward unchanged, backward through the shortcuts alone: every branch's output is detached.
-    The input-gradient norms measured inside are then the product of the shortcut Jacobians, the
-    term that He et al. 2016 (eq. 5 and 7) show is 1 for the identity and prod(lambda) else."""
-    hooks = [b.branch.register_forward_hook(_detach) for b in model.blocks]
-    try:
-        yield
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-def _detach(_module: nn.Module, _args: Any, output: torch.Tensor) -> torch.Tensor:
-    return output.detach()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,14 @@ def gap_and_threshold(a: Any, b: Any) -> tuple[float, float]:
     return float(a.mean() - b.mean()), max(1.0, 2 * diff_standard_error(a, b))
 
 
+def compare(errs: Sequence[float], reference: Sequence[float]) -> tuple[float, float, str]:
+    """Test error of a variant minus the reference's (points), the gap that counts
+    (``gap_and_threshold``), and the outcome: "worse", "tied" or "better"."""
+    gap, threshold = gap_and_threshold(errs, reference)
+    outcome = "worse" if gap > threshold else "better" if gap < -threshold else "tied"
+    return gap, threshold, outcome
+
+
 def diff_standard_error(a: Any, b: Any) -> float:
     """Standard error of mean(a) - mean(b), two independent groups of seeds (0 for one seed
     each: a single seed has no spread to estimate)."""
@@ -62,14 +72,68 @@ def mean_std(values: Any) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
+def run_key(kind: str, depth: int, seed: int) -> str:
+    """The one name of a training run of ``kind`` and ``depth``: its task's key (the record file)
+    and the prefix of its arrays in raw.npz."""
+    return f"{kind}{depth}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One net of ``kind`` and ``depth`` trained (or measured) from ``seed``."""
+
+    config: Any
+    kind: str
+    depth: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return run_key(self.kind, self.depth, self.seed)
+
+
+def kind_key(kind: str, seed: int) -> str:
+    """The one name of a run of ``kind`` in an experiment of one depth."""
+    return f"{kind}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class KindTask:
+    """One net of ``kind`` (at the experiment's one depth) trained and measured from ``seed``."""
+
+    config: Any
+    kind: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return kind_key(self.kind, self.seed)
+
+
+def seed_key(seed: int) -> str:
+    return f"seed{seed}"
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """Everything one seed measures, in one task (a net trained once, then measured many ways)."""
+
+    config: Any
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return seed_key(self.seed)
+
+
 def run_curves(runs: list[Any], curves: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
-    """``<kind><depth>_seed<seed>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
+    """``<run_key>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
     ``name: (x field, y field)`` of ``curves``: the layout the reports read back."""
     out = {}
     for r in runs:
         for name, (x, y) in curves.items():
             xy = [getattr(r, x), getattr(r, y)]
-            out[f"{r.kind}{r.depth}_seed{r.seed}_{name}"] = np.array(xy, dtype=float)
+            out[f"{run_key(r.kind, r.depth, r.seed)}_{name}"] = np.array(xy, dtype=float)
     return out
 
 

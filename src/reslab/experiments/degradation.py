@@ -21,23 +21,25 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, make_loader
+from reslab.data.cache import cached_data
 from reslab.experiments.common import (
+    RunTask,
     diff_standard_error,
     final_err_pct,
     gap_and_threshold,
     mean_std,
     run_curves,
+    run_key,
 )
-from reslab.experiments.protocol import cached_data, net_for, recipe_config
+from reslab.experiments.protocol import net_for
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models import count_macs, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.probes.cost import interleaved_step_ms, shortcut_additions
 from reslab.probes.responses import layer_responses
 from reslab.training import fit
-from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 
 Kind = Literal["plain", "residual"]
@@ -48,11 +50,9 @@ PAPER_TEST_ERR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
 
 
 @dataclass(kw_only=True)
-class DegradationConfig(ExperimentConfig):
+class DegradationConfig(TrainedConfig):
     depths: tuple[int, ...] = option((20, 56), "Depths to compare (6n+2), e.g. 20,32,44,56.")
-    recipe: str = option("paper", "Training recipe: paper, preact, fast or mnist1d.")
-    epochs: int | None = option(20, "Epochs per run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size.")
+    epochs: int | None = default("epochs", 20)
     # The quick preset's 620 iterations cannot afford He et al.'s slow start at lr 0.1: without
     # a warm-up one seed of residual-56 sat at 81% training error for 3 of 20 epochs and ended
     # at 6.2% (vs 0.0% for residual-20); with 2 epochs of warm-up all three ended below 0.3%,
@@ -60,11 +60,19 @@ class DegradationConfig(ExperimentConfig):
     warmup: float = option(
         0.1, "Fraction of the run with a linear lr warm-up, every net alike (Goyal et al. 2017)."
     )
-    log_every: int = option(10, "Iterations between training-error points.")
     cost_steps: int = option(
         10, "Timed training steps per net in each depth's cost-of-a-shortcut task, plain and "
         "residual alternating (0: no cost tasks)."
     )  # fmt: skip
+
+    def recipe_fields(self) -> tuple[tuple[str, object], ...]:
+        return (
+            ("train.eval_every", 1),
+            ("train.eval_train", True),
+            ("schedule.warmup", self.warmup),
+            # One schedule for every depth: the paper's lr 0.01 warm-up for 110 layers is opt-in.
+            ("schedule.error_warmup", "never"),
+        )
 
 
 PRESETS: dict[str, DegradationConfig] = {
@@ -88,8 +96,17 @@ PRESETS: dict[str, DegradationConfig] = {
 }
 
 
-Job = Literal["plain", "residual", "cost"]
-Task = tuple[DegradationConfig, Job, int, int]  # config, job, depth, seed
+@dataclass(frozen=True)
+class CostTask:
+    config: DegradationConfig
+    depth: int
+
+    @property
+    def key(self) -> str:
+        return f"cost_d{self.depth}"
+
+
+Task = RunTask | CostTask
 
 
 @dataclass
@@ -132,30 +149,17 @@ class CostRecord:
 Record = RunRecord | CostRecord
 
 
-def train_config(config: DegradationConfig, seed: int) -> TrainConfig:
-    return recipe_config(
-        config,
-        seed,
-        ("train.eval_every", 1),
-        ("train.eval_train", True),
-        ("schedule.warmup", config.warmup),
-        # Same schedule for every depth: the paper's lr 0.01 warm-up for 110 layers is opt-in here.
-        ("schedule.error_warmup", "never"),
-    )
-
-
 def run_one(task: Task) -> Record:
-    config, job, depth, seed = task
-    if job == "cost":
-        return cost_of_a_shortcut(config, depth)
-    return train_one(config, job, depth, seed)
+    if isinstance(task, CostTask):
+        return cost_of_a_shortcut(task.config, task.depth)
+    return train_one(task.config, task.kind, task.depth, task.seed)
 
 
 def train_one(config: DegradationConfig, kind: Kind, depth: int, seed: int) -> RunRecord:
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
     model = net_for(bundle, depth, shortcut=SHORTCUT[kind])
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, config.train_config(seed), device=config.device)
     return RunRecord(
         kind=kind,
         depth=depth,
@@ -185,7 +189,7 @@ def cost_of_a_shortcut(config: DegradationConfig, depth: int) -> CostRecord:
     their parameters and multiply-adds, and their training-step times measured in turns."""
     started = time.perf_counter()
     bundle = cached_data(config.data, config.data_dir)
-    cfg = train_config(config, 0)
+    cfg = config.train_config(0)
     device = resolve_device(config.device)
     torch.manual_seed(0)
     nets = {k: net_for(bundle, depth, shortcut=SHORTCUT[k]).to(device) for k in KINDS}
@@ -204,16 +208,12 @@ def cost_of_a_shortcut(config: DegradationConfig, depth: int) -> CostRecord:
     )  # fmt: skip
 
 
-def tasks(config: DegradationConfig, workdir: Path | None) -> dict[str, Task]:
-    seeds, kinds = range(config.seeds), KINDS
-    runs: dict[str, Task] = {
-        f"{k}{d}-seed{s}": (config, k, d, s) for s in seeds for d in config.depths for k in kinds
-    }
+def tasks(config: DegradationConfig, workdir: Path | None) -> list[Task]:
+    seeds, depths = range(config.seeds), config.depths
+    runs: list[Task] = [RunTask(config, k, d, s) for s in seeds for d in depths for k in KINDS]
     # Last: seconds each, they fill a worker while the last trainings finish.
-    costs: dict[str, Task] = {
-        f"cost-d{d}": (config, "cost", d, 0) for d in config.depths if config.cost_steps > 0
-    }
-    return {**runs, **costs}
+    costs: list[Task] = [CostTask(config, d) for d in depths if config.cost_steps > 0]
+    return runs + costs
 
 
 def check(config: DegradationConfig) -> None:
@@ -223,7 +223,6 @@ def check(config: DegradationConfig) -> None:
         blocks_per_stage(depth, "basic")  # raises with the accepted form 6n+2
     if config.cost_steps < 0:
         raise ValueError(f"cost_steps={config.cost_steps} must be >= 0 (0: no cost tasks)")
-    validate(train_config(config, 0))  # ConfigError for a bad recipe or --set override
 
 
 def summarize(config: DegradationConfig, records: list[Record]) -> Summary:
@@ -259,7 +258,7 @@ def summarize(config: DegradationConfig, records: list[Record]) -> Summary:
         for d in config.depths
     }
     # The resolved recipe every net trained with (seed 0's), for the report's protocol text.
-    training = train_config(config, 0).to_dict()
+    training = config.train_config(0).to_dict()
     response_numbers, response_text = response_claim(config, runs)
     summary: Summary = {
         "nets": rows, "final_train_err": finals, "training": training,
@@ -393,7 +392,8 @@ def arrays(config: DegradationConfig, records: list[Record]) -> dict[str, np.nda
     out = run_curves(runs, {"train": ("steps", "train_err"), "test": ("epoch_steps", "test_err")})
     for r in runs:
         if r.responses:
-            out[f"{r.kind}{r.depth}_seed{r.seed}_responses"] = np.array(r.responses, dtype=float)
+            key = run_key(r.kind, r.depth, r.seed)
+            out[f"{key}_responses"] = np.array(r.responses, dtype=float)
     return out
 
 

@@ -30,18 +30,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from reslab.data import DataBundle
+from reslab.data.cache import cached_data
 from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
-from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
+from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models import cifar_densenet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.densenet import layers_per_block
-from reslab.probes.gradients import block_gradient_norms, measurement_batches
+from reslab.probes.gradients import measurement_batches, unit_grad_rms
 from reslab.probes.memory import memory_kind, memory_peak, memory_start
 from reslab.probes.reuse import old_source_weight, reuse_maps
 from reslab.training import fit
-from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 from reslab.training.rng import seed_everything
 
@@ -61,7 +61,7 @@ REUSE_THRESHOLD = 0.5
 
 
 @dataclass(kw_only=True)
-class DenseNetConfig(ExperimentConfig):
+class DenseNetConfig(TrainedConfig):
     dense_depth: int = option(40, "Depth of the DenseNet-BC (6n+4).")
     growth_rate: int = option(12, "Growth rate k of the DenseNet-BC.")
     resnet_depth: int = option(56, "Depth of the ResNet (6n+2, option-A shortcuts).")
@@ -69,10 +69,8 @@ class DenseNetConfig(ExperimentConfig):
     param_tolerance: float = option(
         0.05, "Largest relative parameter difference of the two nets the verdict accepts."
     )
-    recipe: str = option("mnist1d", "Training recipe: paper, preact, fast or mnist1d.")
-    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size.")
-    log_every: int = option(10, "Iterations between training-loss points.")
+    recipe: str = default("recipe", "mnist1d")
+    epochs: int | None = default("epochs", 10)
     batches: int = option(2, "Train batches the per-layer gradient norms are averaged over.")
     memory_batches: tuple[int, ...] = option(
         (64, 256), "Two batch sizes: memory per sample is the slope of the peak between them."
@@ -80,6 +78,10 @@ class DenseNetConfig(ExperimentConfig):
     isolate: bool = option(
         True, "Every run in a fresh process, so that a CPU run's peak memory is its own."
     )
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (("train.eval_every", 10**9), ("train.eval_train", True),
+                ("train.checkpoint_every", 0))  # fmt: skip
 
 
 PRESETS: dict[str, DenseNetConfig] = {
@@ -134,7 +136,35 @@ class MemoryRecord:
     kind: str  # what was measured (memory_kind)
 
 
-Task = tuple[DenseNetConfig, str, int, int]  # (config, net or memory variant, batch or 0, seed)
+def train_key(net: str, seed: int) -> str:
+    """The one name of a training run: its task's key and the prefix of its arrays."""
+    return f"{net}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    config: DenseNetConfig
+    net: str  # one of NETS
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return train_key(self.net, self.seed)
+
+
+@dataclass(frozen=True)
+class MemoryTask:
+    config: DenseNetConfig
+    variant: str  # one of MEMORY_VARIANTS
+    batch: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"memory_{self.variant}_b{self.batch}_seed{self.seed}"
+
+
+Task = TrainTask | MemoryTask
 Row = dict[str, Any]
 
 
@@ -149,13 +179,6 @@ def build(config: DenseNetConfig, net: str, bundle: DataBundle) -> nn.Module:
     )  # fmt: skip
 
 
-def train_config(config: DenseNetConfig, seed: int) -> TrainConfig:
-    return recipe_config(
-        config, seed, ("train.eval_every", 10**9), ("train.eval_train", True),
-        ("train.checkpoint_every", 0),
-    )  # fmt: skip
-
-
 def train_one(config: DenseNetConfig, net: str, seed: int) -> TrainRecord:
     started = time.perf_counter()
     bundle = cached_data(config.data, config.data_dir)
@@ -165,7 +188,7 @@ def train_one(config: DenseNetConfig, net: str, seed: int) -> TrainRecord:
     model = build(config, net, bundle).to(device)
     grad_init = unit_grad_rms(model, batches)
     reuse_init = _maps(model) if net == "densenet" else None
-    result = fit(model, bundle, train_config(config, seed), device=device)
+    result = fit(model, bundle, config.train_config(seed), device=device)
     return TrainRecord(
         net=net, seed=seed, params=count_params(model),
         final_train_err=final_err_pct(result, "train_err", bundle.num_classes),
@@ -174,15 +197,6 @@ def train_one(config: DenseNetConfig, net: str, seed: int) -> TrainRecord:
         reuse_init=reuse_init, reuse_trained=_maps(model) if net == "densenet" else None,
         wall_s=time.perf_counter() - started,
     )  # fmt: skip
-
-
-def unit_grad_rms(model: nn.Module, batches: list[Any]) -> list[float]:
-    """The gradients tool's per-unit parameter-gradient norm, divided by the square root of the
-    unit's parameter count: a dense layer's parameters grow along its block, a residual block's
-    do not, so only a per-parameter size compares the two."""
-    norms = block_gradient_norms(model, batches)["weight"]  # type: ignore[arg-type]
-    sizes = [sum(p.numel() for p in b.parameters()) for b in model.blocks]  # type: ignore[union-attr]
-    return [float(n / math.sqrt(s)) for n, s in zip(norms, sizes, strict=True)]
 
 
 def _maps(model: nn.Module) -> list[list[list[float]]]:
@@ -209,21 +223,21 @@ def memory_one(config: DenseNetConfig, variant: str, batch: int, seed: int) -> M
 
 
 def run_one(task: Task) -> TrainRecord | MemoryRecord:
-    config, name, batch, seed = task
-    if batch:  # a memory measurement; a training run has batch 0
-        return memory_one(config, name, batch, seed)
-    return train_one(config, name, seed)
+    if isinstance(task, MemoryTask):
+        return memory_one(task.config, task.variant, task.batch, task.seed)
+    return train_one(task.config, task.net, task.seed)
 
 
-def tasks(config: DenseNetConfig, workdir: Path | None) -> dict[str, Task]:
-    train = {f"{n}-seed{s}": (config, n, 0, s) for s in range(config.seeds) for n in NETS}
-    memory = {
-        f"memory-{v}-b{b}-seed{s}": (config, v, b, s)
-        for s in range(config.seeds)
+def tasks(config: DenseNetConfig, workdir: Path | None) -> list[Task]:
+    seeds = range(config.seeds)
+    train: list[Task] = [TrainTask(config, n, s) for s in seeds for n in NETS]
+    memory: list[Task] = [
+        MemoryTask(config, v, b, s)
+        for s in seeds
         for v in MEMORY_VARIANTS
         for b in config.memory_batches
-    }
-    return {**train, **memory}
+    ]
+    return train + memory
 
 
 def fresh_process(config: DenseNetConfig) -> bool:
@@ -238,7 +252,6 @@ def check(config: DenseNetConfig) -> None:
     if len(b) != 2 or not 0 < b[0] < b[1]:
         raise ValueError(f"memory_batches={b} must be two increasing batch sizes, e.g. (64, 256)")
     require_at_least_one(config, "growth_rate", "resnet_width", "batches")
-    validate(train_config(config, 0))
 
 
 def summarize(config: DenseNetConfig, records: list[Any]) -> Summary:
@@ -379,7 +392,7 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
 def arrays(config: DenseNetConfig, records: list[Any]) -> dict[str, np.ndarray]:
     """``<net>_seed<seed>_grad`` -> (2, units): RMS gradients at init and trained."""
     return {
-        f"{r.net}_seed{r.seed}_grad": np.array([r.grad_init, r.grad_trained], dtype=float)
+        f"{train_key(r.net, r.seed)}_grad": np.array([r.grad_init, r.grad_trained], dtype=float)
         for r in records
         if isinstance(r, TrainRecord)
     }

@@ -14,15 +14,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from reslab.data import DataBundle
-from reslab.experiments.common import final_err_pct, gap_and_threshold, mean_std, run_curves
-from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
+from reslab.data.cache import cached_data
+from reslab.experiments.common import (
+    RunTask,
+    final_err_pct,
+    gap_and_threshold,
+    mean_std,
+    run_curves,
+)
+from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models import ResNet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.memory import memory_kind, memory_peak, memory_start
@@ -52,7 +59,7 @@ PAPER_TEST_ERR = {
 
 
 @dataclass(kw_only=True)
-class DepthConfig(ExperimentConfig):
+class DepthConfig(TrainedConfig):
     depths: tuple[int, ...] = option(
         (20, 164, 1001), "Depths to train: 9n+2 for bottleneck blocks (20,164,1001), 6n+2 for "
         "basic (20,110,1202)."
@@ -64,9 +71,9 @@ class DepthConfig(ExperimentConfig):
     width: int = option(4, "Channels of the first stage (16 in the papers).")
     seeds: int = option(2, "Number of seeds (0..N-1).")
     deepest_seeds: int | None = option(1, "Seeds of the deepest net only (none: --seeds).")
-    recipe: str = option("mnist1d", "Training recipe: paper, preact, fast or mnist1d.")
-    steps: int | None = option(100, "Iterations per run (replaces the preset's epochs).")
-    batch_size: int = option(64, "Batch size.")
+    recipe: str = default("recipe", "mnist1d")
+    steps: int | None = default("steps", 100)
+    batch_size: int = default("batch_size", 64)
     checkpoint_from: int | None = option(
         500, "Gradient checkpointing for depths >= this (0: every net; none: no checkpointing "
         "at any depth)."
@@ -75,7 +82,10 @@ class DepthConfig(ExperimentConfig):
         True, "Every run in a fresh process, so its peak memory is its own; --no-isolate "
         "reuses worker processes (faster start; the peak is then reset per run instead)."
     )  # fmt: skip
-    log_every: int = option(5, "Iterations between training-error points.")
+    log_every: int = default("log_every", 5)
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (("train.eval_every", 1), ("train.eval_train", True))
 
 
 PRESETS: dict[str, DepthConfig] = {
@@ -99,9 +109,6 @@ PRESETS: dict[str, DepthConfig] = {
         log_every=100,
     ),
 }
-
-
-Task = tuple[DepthConfig, Kind, int, int]
 
 
 @dataclass
@@ -132,10 +139,7 @@ def uses_checkpointing(config: DepthConfig, depth: int) -> bool:
 
 
 def train_config(config: DepthConfig, depth: int, seed: int) -> TrainConfig:
-    return recipe_config(
-        config, seed, ("train.eval_every", 1), ("train.eval_train", True),
-        ("train.checkpoint_blocks", uses_checkpointing(config, depth)),
-    )  # fmt: skip
+    return config.train_config(seed, ("train.checkpoint_blocks", uses_checkpointing(config, depth)))
 
 
 def build_model(config: DepthConfig, kind: Kind, depth: int, bundle: DataBundle) -> ResNet:
@@ -145,9 +149,9 @@ def build_model(config: DepthConfig, kind: Kind, depth: int, bundle: DataBundle)
     )  # fmt: skip
 
 
-def train_one(task: Task) -> RunRecord:
+def train_one(task: RunTask) -> RunRecord:
     """One net built from its seed and trained, with its errors, peak memory and CPU time."""
-    config, kind, depth, seed = task
+    config, kind, depth, seed = task.config, task.kind, task.depth, task.seed
     bundle = cached_data(config.data, config.data_dir)
     device = resolve_device(config.device)
     base = memory_start(device)
@@ -182,14 +186,14 @@ def seeds_of(config: DepthConfig, depth: int) -> int:
     return config.seeds
 
 
-def tasks(config: DepthConfig, workdir: Path | None) -> dict[str, Task]:
+def tasks(config: DepthConfig, workdir: Path | None) -> list[RunTask]:
     # Deepest first: the longest runs start at once and the short ones fill in around them.
-    return {
-        f"{kind}{depth}-seed{seed}": (config, kind, depth, seed)
+    return [
+        RunTask(config, kind, depth, seed)
         for depth in sorted(config.depths, reverse=True)
         for seed in range(seeds_of(config, depth))
         for kind in KINDS
-    }
+    ]
 
 
 def fresh_process(config: DepthConfig) -> bool:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from reslab.data.cache import cached_data
 from reslab.experiments.common import finished, provenance
 from reslab.experiments.executors import Executor, LocalExecutor, make_executor
-from reslab.experiments.protocol import cached_data
 from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
 from reslab.experiments.spec import Experiment, ExperimentConfig, configure
@@ -58,7 +58,7 @@ def execute(
     store = RunStore(Path(out), spec) if out is not None and ctx.is_main else None
     if store is not None:
         store.check(config, resume=resume)
-    tasks = spec.tasks(config, Path(out) if out is not None else None)
+    tasks = keyed(spec.tasks(config, Path(out) if out is not None else None))
     prov = provenance(resolve_device(config.device, local_rank()), list(range(config.seeds)))
     done: dict[str, Any] = {}
     if store is not None:
@@ -79,10 +79,19 @@ def execute(
         prov["seeds"] = seeds  # the seeds that ran (depth's deepest net may have more)
     summary = spec.summarize(config, records)
     result = Result(spec.name, config, finished(prov), spec.judge(config, summary), summary,
-                    records)  # fmt: skip
+                    records, spec=spec)  # fmt: skip
     if store is not None:
         result.save(store.run_dir)
     return result
+
+
+def keyed(tasks: list[Any]) -> dict[str, Any]:
+    """``{task.key: task}``, in order; two tasks with one key would share a record file."""
+    out = {task.key: task for task in tasks}
+    if len(out) != len(tasks):
+        dup = sorted({t.key for t in tasks if sum(u.key == t.key for u in tasks) > 1})
+        raise ValueError(f"tasks share the keys {dup}: every task needs a key of its own")
+    return out
 
 
 def _run_tasks(

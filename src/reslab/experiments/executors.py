@@ -251,9 +251,8 @@ def ray_worker_env() -> dict[str, Any] | None:
     environment, so they import reslab from PYTHONPATH or site-packages, which need not be
     the copy this process runs (a source tree put on ``sys.path`` by hand). Then, and only
     then, its directory goes first on the workers' PYTHONPATH."""
-    import reslab
-
-    mine = Path(reslab.__file__).resolve()
+    # The package this module belongs to, found without importing ``reslab`` from below it.
+    mine = Path(__file__).resolve().parents[1] / "__init__.py"
     probe = "import importlib.util as u; s = u.find_spec('reslab'); print(s.origin if s else '')"
     try:
         found = subprocess.run(

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle
-from reslab.experiments.common import mean_std
-from reslab.experiments.protocol import cached_data, net_for
+from reslab.data.cache import cached_data
+from reslab.experiments.common import RunTask, mean_std, run_key
+from reslab.experiments.protocol import net_for
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
@@ -112,9 +113,6 @@ PRESETS: dict[str, GradientsConfig] = {
 }
 
 
-Task = tuple[GradientsConfig, str, int, int]
-
-
 @dataclass
 class GradientRecord:
     kind: str  # one of KINDS, or a shortcut variant
@@ -158,9 +156,9 @@ def build_net(kind: str, depth: int, family: str, bundle: DataBundle) -> ResNet:
     )  # fmt: skip
 
 
-def measure_one(task: Task) -> GradientRecord:
+def measure_one(task: RunTask) -> GradientRecord:
     """One net: built from its seed, measured, trained by ``fit``, measured again."""
-    config, kind, depth, seed = task
+    config, kind, depth, seed = task.config, task.kind, task.depth, task.seed
     started = time.perf_counter()
     bundle = cached_data(config.data, config.data_dir)
     device = resolve_device(config.device)
@@ -186,13 +184,13 @@ def _store(record: GradientRecord, phase: str, norms: dict[str, np.ndarray]) -> 
         record.profiles[f"{part}_{phase}"] = values.tolist()
 
 
-def tasks(config: GradientsConfig, workdir: Path | None) -> dict[str, Task]:
+def tasks(config: GradientsConfig, workdir: Path | None) -> list[RunTask]:
     # Deepest first: the longest runs start early, so the pool's workers finish together.
-    return {
-        f"{k}{d}-seed{s}": (config, k, d, s)
+    return [
+        RunTask(config, k, d, s)
         for d in sorted(config.depths, reverse=True) for s in range(config.seeds)
         for k in config.kinds
-    }  # fmt: skip
+    ]  # fmt: skip
 
 
 def check(config: GradientsConfig) -> None:
@@ -357,7 +355,7 @@ def _num(value: float) -> str:
 
 def arrays(config: GradientsConfig, records: list[GradientRecord]) -> dict[str, np.ndarray]:
     return {
-        f"{r.kind}{r.depth}_seed{r.seed}_{name}": np.asarray(values, dtype=float)
+        f"{run_key(r.kind, r.depth, r.seed)}_{name}": np.asarray(values, dtype=float)
         for r in records for name, values in r.profiles.items()
     }  # fmt: skip
 

@@ -27,11 +27,10 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.data.bundle import Split
-from reslab.experiments.ablation import compare
-from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
-from reslab.experiments.protocol import cached_data, recipe_config
+from reslab.data.cache import cached_data
+from reslab.experiments.common import compare, diff_standard_error, final_err_pct, mean_std
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models import count_params
 from reslab.models.highway import HIGHWAY_WIDTH, PLAIN_WIDTH, highway_mlp
 from reslab.probes.gates import gate_stats
@@ -68,7 +67,7 @@ PAPER_TABLE3 = [
 
 
 @dataclass(kw_only=True)
-class HighwayConfig(ExperimentConfig):
+class HighwayConfig(TrainedConfig):
     data: str = option("mnist", "Dataset: mnist (the paper's), mnist1d, synthetic, ...")
     kinds: tuple[str, ...] = option(KINDS, "Nets: plain, highway, residual.")
     depths: tuple[int, ...] = option(
@@ -83,22 +82,29 @@ class HighwayConfig(ExperimentConfig):
         "the paper's -1 to -3 for depths 10 to 30; -4 deeper, within their search of -1 to -10)."
     )  # fmt: skip
     activation: str = option("relu", "Nonlinearity of H: relu or tanh (the paper searches both).")
-    recipe: str = option("highway", "Training recipe (highway: SGD + momentum, cosine decay).")
+    recipe: str = default("recipe", "highway")  # SGD + momentum, cosine decay
     # Section 4.1 random-searches the initial lr (with momentum, decay and b_T) per net; a grid of
     # a few rates per net, chosen by one rule for all kinds, is the part of it we can afford.
     lrs: tuple[float, ...] = option(
         (0.01, 0.03), "Learning rates tried per net; each net keeps the one with the lowest mean "
         "best training loss over seeds."
     )  # fmt: skip
-    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size.")
+    epochs: int | None = default("epochs", 10)
     train_size: int | None = option(
         None, "Train on the first N training samples only (None: all of them)."
     )
-    log_every: int = option(50, "Iterations between training-loss points.")
+    log_every: int = default("log_every", 50)
     # Without it the residual net of depth 100 (no BN) diverged in its first steps at lr 0.03;
     # every net gets the same warm-up (as in the degradation quick preset).
     warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (
+            ("train.eval_every", 10**9),  # only the final errors are reported
+            ("train.eval_train", True),
+            ("train.checkpoint_every", 0),
+            ("schedule.warmup", self.warmup),
+        )
 
 
 def gate_bias_for(config: HighwayConfig, depth: int) -> float:
@@ -119,7 +125,23 @@ PRESETS: dict[str, HighwayConfig] = {
     "paper": HighwayConfig(preset="paper", seeds=5, epochs=100),
 }
 
-Task = tuple[HighwayConfig, str, int, float, int]  # config, kind, depth, lr, seed
+
+def run_key(kind: str, depth: int, lr: float, seed: int) -> str:
+    """The one name of a run: its task's key and the prefix of its arrays in raw.npz."""
+    return f"{kind}{depth}_lr{lr:g}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class Task:
+    config: HighwayConfig
+    kind: str
+    depth: int
+    lr: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return run_key(self.kind, self.depth, self.lr, self.seed)
 
 
 @dataclass
@@ -149,15 +171,7 @@ def width_of(config: HighwayConfig, kind: str) -> int:
 
 
 def train_config(config: HighwayConfig, seed: int, lr: float) -> TrainConfig:
-    return recipe_config(
-        config,
-        seed,
-        ("optim.lr", lr),
-        ("train.eval_every", 10**9),  # only the final errors are reported
-        ("train.eval_train", True),
-        ("train.checkpoint_every", 0),
-        ("schedule.warmup", config.warmup),
-    )
+    return config.train_config(seed, ("optim.lr", lr))
 
 
 def subset(bundle: DataBundle, size: int | None) -> DataBundle:
@@ -176,7 +190,7 @@ def build(config: HighwayConfig, kind: str, depth: int, bundle: DataBundle) -> t
 
 
 def run_one(task: Task) -> RunRecord:
-    config, kind, depth, lr, seed = task
+    config, kind, depth, lr, seed = task.config, task.kind, task.depth, task.lr, task.seed
     started = time.perf_counter()
     bundle = subset(cached_data(config.data, config.data_dir), config.train_size)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
@@ -216,15 +230,15 @@ def best_loss(losses: list[float], num_classes: int, *, diverged: bool = False) 
     return min(finite) if finite and not diverged else math.log(num_classes)
 
 
-def tasks(config: HighwayConfig, workdir: Path | None) -> dict[str, Task]:
+def tasks(config: HighwayConfig, workdir: Path | None) -> list[Task]:
     # Deepest first: the longest runs start while the pool is full.
-    return {
-        f"{k}{d}-lr{lr:g}-seed{s}": (config, k, d, lr, s)
+    return [
+        Task(config, k, d, lr, s)
         for d in sorted(config.depths, reverse=True)
         for s in range(config.seeds)
         for lr in config.lrs
         for k in config.kinds
-    }
+    ]
 
 
 def check(config: HighwayConfig) -> None:
@@ -433,7 +447,7 @@ def _outcome(comparison: dict[str, Any]) -> str | None:
 
 
 def key(r: RunRecord) -> str:
-    return f"{r.kind}{r.depth}_lr{r.lr:g}_seed{r.seed}"
+    return run_key(r.kind, r.depth, r.lr, r.seed)
 
 
 def gate_arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:

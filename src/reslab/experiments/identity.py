@@ -23,16 +23,11 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle
-from reslab.experiments.common import mean_std
-from reslab.experiments.protocol import (
-    cached_data,
-    net_for,
-    recipe_config,
-    require_at_least_one,
-    require_residual_shortcut,
-)
+from reslab.data.cache import cached_data
+from reslab.experiments.common import SeedTask, mean_std, seed_key
+from reslab.experiments.protocol import net_for, require_at_least_one, require_residual_shortcut
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.probes.deepen import VARIANTS, Variant, build_variant, max_output_change
@@ -51,24 +46,21 @@ STEP0_KEYS = ("max_abs_diff", "eval_loss0", "train_loss0")  # what the verdict r
 
 
 @dataclass(kw_only=True)
-class IdentityConfig(ExperimentConfig):
+class IdentityConfig(TrainedConfig):
     depth: int = option(20, "Depth of the trained shallow net (6n+2), e.g. 20.")
     deep_depth: int = option(32, "Depth it is copied into (6n+2, deeper than --depth), e.g. 32.")
     block: str = option(
         "basic", "Block kind: basic, preact_basic (6n+2) or bottleneck, preact_bottleneck (9n+2)."
     )
     shortcut: str = option("A", "Shortcut of both nets: A, B or C.")
-    recipe: str = option(
-        "mnist1d", "Training recipe: paper, preact, fast, mnist1d or a path to a .yaml file."
-    )
-    epochs: int | None = option(
-        10, "Epochs of the shallow net's training (replaces the preset's --steps)."
-    )
+    recipe: str = default("recipe", "mnist1d")
+    epochs: int | None = default("epochs", 10)  # of the shallow net's training
     continue_steps: int = option(100, "Iterations of every continued net, from the same point.")
     # Constant: the continued runs compare from one point, with no schedule.
     continue_lr: float = option(0.02, "Constant learning rate of the continued runs.")
-    batch_size: int = option(128, "Batch size.")
-    log_every: int = option(10, "Iterations between the shallow net's training-loss points.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (("train.checkpoint_every", 0), ("train.eval_train", False))
 
 
 PRESETS: dict[str, IdentityConfig] = {
@@ -82,9 +74,6 @@ PRESETS: dict[str, IdentityConfig] = {
         steps=64000, continue_steps=8000, continue_lr=0.001, log_every=100,
     ),
 }  # fmt: skip
-
-
-Task = tuple[IdentityConfig, int]  # config, seed
 
 
 @dataclass
@@ -110,7 +99,7 @@ class SeedRecord:
 
 
 def shallow_config(config: IdentityConfig, seed: int) -> TrainConfig:
-    return recipe_config(config, seed, ("train.checkpoint_every", 0), ("train.eval_train", False))
+    return config.train_config(seed)
 
 
 def continue_config(config: IdentityConfig, seed: int) -> TrainConfig:
@@ -125,9 +114,9 @@ def continue_config(config: IdentityConfig, seed: int) -> TrainConfig:
     return cfg
 
 
-def run_seed(task: Task) -> SeedRecord:
+def run_seed(task: SeedTask) -> SeedRecord:
     """Train the shallow net of one seed, then build and continue every variant from it."""
-    config, seed = task
+    config, seed = task.config, task.seed
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are a function of the seed
     shallow = net_for(bundle, config.depth, block=config.block, shortcut=config.shortcut)
@@ -159,8 +148,8 @@ def continue_variant(
     )  # fmt: skip
 
 
-def tasks(config: IdentityConfig, workdir: Path | None) -> dict[str, Task]:
-    return {f"seed{s}": (config, s) for s in range(config.seeds)}
+def tasks(config: IdentityConfig, workdir: Path | None) -> list[SeedTask]:
+    return [SeedTask(config, s) for s in range(config.seeds)]
 
 
 def check(config: IdentityConfig) -> None:
@@ -174,8 +163,7 @@ def check(config: IdentityConfig) -> None:
         )
     require_residual_shortcut(config.shortcut)
     require_at_least_one(config, "continue_steps")
-    validate(shallow_config(config, 0))  # ConfigError for a bad recipe or override
-    validate(continue_config(config, 0))
+    validate(continue_config(config, 0))  # the shallow net's recipe: TrainedConfig.check
 
 
 def flat_variants(records: list[SeedRecord]) -> list[VariantRecord]:
@@ -246,7 +234,7 @@ def judge(config: IdentityConfig, summary: Summary) -> Verdict:
 
 def arrays(config: IdentityConfig, records: list[SeedRecord]) -> dict[str, np.ndarray]:
     return {
-        f"{r.variant}_seed{r.seed}_loss": np.array([r.steps, r.train_loss], dtype=float)
+        f"{r.variant}_{seed_key(r.seed)}_loss": np.array([r.steps, r.train_loss], dtype=float)
         for r in flat_variants(records)
     }
 

@@ -19,17 +19,16 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, make_loader
-from reslab.experiments.common import mean_std
+from reslab.data.cache import cached_data
+from reslab.experiments.common import KindTask, kind_key, mean_std
 from reslab.experiments.protocol import (
-    cached_data,
     chance_err,
     net_for,
-    recipe_config,
     require_at_least_one,
     require_residual_shortcut,
 )
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models import cifar_resnet
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
@@ -40,7 +39,6 @@ from reslab.probes.lesions import (
     same_shape_blocks,
 )
 from reslab.training import evaluate, fit
-from reslab.training.config import TrainConfig, validate
 
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("residual", "plain")
@@ -53,7 +51,7 @@ TOLERATED, COLLAPSED = 0.2, 0.8
 
 
 @dataclass(kw_only=True)
-class LesionConfig(ExperimentConfig):
+class LesionConfig(TrainedConfig):
     seeds: int = option(2, "Number of seeds (0..N-1); each trains a residual net and its twin.")
     depth: int = option(56, "Depth of both nets: 6n+2 (9n+2 for bottleneck blocks), e.g. 56.")
     block: str = option(
@@ -61,12 +59,11 @@ class LesionConfig(ExperimentConfig):
     )
     shortcut: str = option("A", "The residual net's shortcut: A, B or C (its twin has none).")
     draws: int = option(5, "Random sets of k blocks deleted per k and per seed.")
-    recipe: str = option(
-        "mnist1d", "Training recipe: paper, preact, fast, mnist1d or a path to a .yaml file."
-    )
-    epochs: int | None = option(10, "Epochs per training run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size.")
-    log_every: int = option(10, "Iterations between training-loss points.")
+    recipe: str = default("recipe", "mnist1d")
+    epochs: int | None = default("epochs", 10)
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (("train.checkpoint_every", 0),)
 
 
 PRESETS: dict[str, LesionConfig] = {
@@ -82,9 +79,6 @@ PRESETS: dict[str, LesionConfig] = {
 }  # fmt: skip
 
 
-Task = tuple[LesionConfig, Kind, int]
-
-
 @dataclass
 class LesionRecord:
     kind: Kind
@@ -97,21 +91,17 @@ class LesionRecord:
     wall_s: float
 
 
-def train_config(config: LesionConfig, seed: int) -> TrainConfig:
-    return recipe_config(config, seed, ("train.checkpoint_every", 0))
-
-
 def build_net(config: LesionConfig, kind: Kind, bundle: DataBundle) -> ResNet:
     shortcut = config.shortcut if kind == "residual" else "none"
     return net_for(bundle, config.depth, block=config.block, shortcut=shortcut)
 
 
-def train_and_lesion(task: Task) -> LesionRecord:
-    config, kind, seed = task
+def train_and_lesion(task: KindTask) -> LesionRecord:
+    config, kind, seed = task.config, task.kind, task.seed
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are a function of the seed
     model = build_net(config, kind, bundle)
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, config.train_config(seed), device=config.device)
     if result.status == "diverged":
         chance = chance_err(bundle.num_classes)
         return _diverged(kind, seed, model, config.draws, chance, result.wall_s)
@@ -156,9 +146,8 @@ def _tester(model: ResNet, bundle: DataBundle) -> Callable[[list[int]], float]:
     return test_err
 
 
-def tasks(config: LesionConfig, workdir: Path | None) -> dict[str, Task]:
-    seeds = range(config.seeds)
-    return {f"{k}{config.depth}-seed{s}": (config, k, s) for s in seeds for k in KINDS}
+def tasks(config: LesionConfig, workdir: Path | None) -> list[KindTask]:
+    return [KindTask(config, k, s) for s in range(config.seeds) for k in KINDS]
 
 
 def check(config: LesionConfig) -> None:
@@ -171,7 +160,6 @@ def check(config: LesionConfig) -> None:
             f"depth={config.depth} with {config.block} blocks has no same-shape block to delete; "
             "accepted: a depth with at least two blocks per stage"
         )
-    validate(train_config(config, 0))  # ConfigError for a bad recipe or override
 
 
 def summarize(config: LesionConfig, runs: list[LesionRecord]) -> Summary:
@@ -264,7 +252,7 @@ def _rises(summary: Summary, kind: Kind, blocks: list[int]) -> tuple[np.ndarray,
 def arrays(config: LesionConfig, runs: list[LesionRecord]) -> dict[str, np.ndarray]:
     out = {}
     for r in runs:
-        key = f"{r.kind}_seed{r.seed}"
+        key = kind_key(r.kind, r.seed)
         single = [math.nan if e is None else e for e in r.single_err]
         out[f"{key}_single"] = np.array(single, dtype=float)
         out[f"{key}_random"] = np.array(r.random_err, dtype=float)

@@ -23,21 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from reslab.experiments.common import final_err_pct, mean_std
-from reslab.experiments.protocol import (
-    cached_data,
-    net_for,
-    recipe_config,
-    require_at_least_one,
-    require_residual_shortcut,
-)
+from reslab.data.cache import cached_data
+from reslab.experiments.common import SeedTask, final_err_pct, mean_std, seed_key
+from reslab.experiments.protocol import net_for, require_at_least_one, require_residual_shortcut
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.lesions import random_lesions
 from reslab.probes.paths import path_gradients, training_batches
 from reslab.training import fit
-from reslab.training.config import TrainConfig, validate
 
 MASS = 0.9  # the share of the total gradient magnitude the reported window holds
 # Veit et al. 2016, section 5 (ResNet-110 = 54 blocks, CIFAR-10): "almost all of the gradient
@@ -47,7 +41,7 @@ PAPER = {"blocks": 54, "k_lo": 5, "k_hi": 17, "paths_pct": 0.45}
 
 
 @dataclass(kw_only=True)
-class PathsConfig(ExperimentConfig):
+class PathsConfig(TrainedConfig):
     depth: int = option(56, "Depth of the net: 6n+2 (9n+2 for bottleneck blocks), e.g. 56.")
     block: str = option(
         "basic", "Block kind: basic, preact_basic (6n+2) or bottleneck, preact_bottleneck (9n+2)."
@@ -57,12 +51,11 @@ class PathsConfig(ExperimentConfig):
         30, "Random paths per path length k and per seed, each on its own random training "
         "batch (Veit et al.: 1,000)."
     )  # fmt: skip
-    recipe: str = option(
-        "mnist1d", "Training recipe: paper, preact, fast, mnist1d or a path to a .yaml file."
-    )
-    epochs: int | None = option(10, "Epochs per training run (replaces the preset's --steps).")
-    batch_size: int = option(128, "Batch size, of training and of the measurement batches.")
-    log_every: int = option(10, "Iterations between training-loss points.")
+    recipe: str = default("recipe", "mnist1d")
+    epochs: int | None = default("epochs", 10)  # batch_size: of training and of measurement
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (("train.checkpoint_every", 0),)
 
 
 PRESETS: dict[str, PathsConfig] = {
@@ -76,9 +69,6 @@ PRESETS: dict[str, PathsConfig] = {
         preset="paper", recipe="preact", epochs=None, steps=64000, log_every=100,
     ),
 }  # fmt: skip
-
-
-Task = tuple[PathsConfig, int]
 
 
 @dataclass
@@ -155,16 +145,12 @@ def seed_paths(record: PathsRecord) -> SeedPaths:
     return SeedPaths(mean_grad, total / total.sum(), lo, hi, pct, decay_per_block(mean_grad))
 
 
-def train_config(config: PathsConfig, seed: int) -> TrainConfig:
-    return recipe_config(config, seed, ("train.checkpoint_every", 0))
-
-
-def train_and_measure(task: Task) -> PathsRecord:
-    config, seed = task
+def train_and_measure(task: SeedTask) -> PathsRecord:
+    config, seed = task.config, task.seed
     bundle = cached_data(config.data, config.data_dir)
     torch.manual_seed(seed)  # the initial weights are a function of the seed
     model = net_for(bundle, config.depth, block=config.block, shortcut=config.shortcut)
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, config.train_config(seed), device=config.device)
     n = len(model.blocks)
     errs = {k: final_err_pct(result, f"{k}_err", bundle.num_classes) for k in ("test", "train")}
     started = time.perf_counter()
@@ -184,15 +170,14 @@ def train_and_measure(task: Task) -> PathsRecord:
     )  # fmt: skip
 
 
-def tasks(config: PathsConfig, workdir: Path | None) -> dict[str, Task]:
-    return {f"resnet{config.depth}-seed{s}": (config, s) for s in range(config.seeds)}
+def tasks(config: PathsConfig, workdir: Path | None) -> list[SeedTask]:
+    return [SeedTask(config, s) for s in range(config.seeds)]
 
 
 def check(config: PathsConfig) -> None:
     blocks_per_stage(config.depth, config.block)  # raises with the accepted depths
     require_at_least_one(config, "draws", "batch_size")
     require_residual_shortcut(config.shortcut)
-    validate(train_config(config, 0))  # ConfigError for a bad recipe or override
 
 
 def summarize(config: PathsConfig, runs: list[PathsRecord]) -> Summary:
@@ -299,7 +284,7 @@ def judge(config: PathsConfig, summary: Summary) -> Verdict:
 
 
 def arrays(config: PathsConfig, runs: list[PathsRecord]) -> dict[str, np.ndarray]:
-    return {f"seed{r.seed}_grad_norm": np.array(r.grad_norm, dtype=float) for r in runs}
+    return {f"{seed_key(r.seed)}_grad_norm": np.array(r.grad_norm, dtype=float) for r in runs}
 
 
 EXPERIMENT = register(

@@ -19,20 +19,19 @@ from reslab.data import DataBundle
 from reslab.experiments.ablation import (
     AblationConfig,
     VariantRecord,
+    VariantTask,
     check_variants,
-    compare,
     gradient_arrays,
     rank_agreement,
-    train_config,
     train_variant,
     variant_rows,
     variant_tasks,
 )
+from reslab.experiments.common import compare
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
-from reslab.training.config import validate
 
 REFERENCE = "original"
 BEST = "full_preact"
@@ -78,8 +77,6 @@ PRESETS: dict[str, PlacementConfig] = {
     ),
 }
 
-Task = tuple[PlacementConfig, str, int]
-
 
 def build(config: PlacementConfig, placement: str, bundle: DataBundle) -> ResNet:
     # He et al. 2016 use projections (B) where the shape changes in all of Table 2's nets.
@@ -89,9 +86,9 @@ def build(config: PlacementConfig, placement: str, bundle: DataBundle) -> ResNet
     )  # fmt: skip
 
 
-def run_one(task: Task) -> VariantRecord:
-    config, placement, seed = task
-    return train_variant(config, placement, seed, lambda b: build(config, placement, b))
+def run_one(task: VariantTask) -> VariantRecord:
+    config, placement = task.config, task.variant
+    return train_variant(config, placement, task.seed, lambda b: build(config, placement, b))
 
 
 def check(config: PlacementConfig) -> None:
@@ -103,7 +100,6 @@ def check(config: PlacementConfig) -> None:
     if config.shortcut not in ("A", "B"):
         raise ValueError(f"shortcut={config.shortcut!r}; accepted: A, B")
     blocks_per_stage(config.depth, config.block)  # raises with the accepted form
-    validate(train_config(config, 0))
 
 
 def summarize(config: PlacementConfig, records: list[VariantRecord]) -> Summary:

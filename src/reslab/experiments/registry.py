@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Any
 
+from reslab.experiments.jsonable import read_json
+from reslab.experiments.result import RESULTS_FILE, Result
 from reslab.experiments.spec import Experiment
 
 _EXPERIMENTS: dict[str, Experiment[Any, Any, Any]] = {}
@@ -48,3 +51,9 @@ def get_experiment(name: str) -> Experiment[Any, Any, Any]:
     except KeyError:
         accepted = ", ".join(sorted(_EXPERIMENTS))
         raise ValueError(f"experiment={name!r} is unknown; accepted: {accepted}") from None
+
+
+def load_result(run_dir: Path | str) -> Result[Any, Any]:
+    """The saved result in ``run_dir``, read back with the types of the experiment it names."""
+    data = read_json(Path(run_dir) / RESULTS_FILE)
+    return Result.from_json(data, get_experiment(data.get("experiment", "")))

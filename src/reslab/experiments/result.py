@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic
 
@@ -30,15 +30,18 @@ class Result(Generic[C, R]):
     verdict: Verdict
     summary: Summary
     records: list[R] = field(default_factory=list)
+    # The experiment itself, handed over by whoever makes or loads the result; results.json
+    # keeps its name (``experiment``) alone.
+    spec: Experiment[C, Any, R] | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def spec(self) -> Experiment[C, Any, R]:
-        from reslab.experiments.registry import get_experiment
-
-        return get_experiment(self.experiment)
+    def __post_init__(self) -> None:
+        if self.spec is not None and self.spec.name != self.experiment:
+            raise ValueError(f"experiment={self.experiment!r} but spec is {self.spec.name!r}")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The experiment's bulky numbers (curves, grids), computed from the records."""
+        if self.spec is None:
+            raise ValueError(f"the result of {self.experiment!r} was made without its spec")
         return self.spec.arrays(self.config, self.records)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -55,20 +58,21 @@ class Result(Generic[C, R]):
             save_npz_atomic(run_dir / "raw.npz", arrays, compressed=True)
         for name, rows in self.tables().items():
             write_csv(run_dir / f"{name}.csv", rows)
-        write_json(run_dir / RESULTS_FILE, self)  # last: its presence marks a complete run
+        saved = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "spec"}
+        write_json(run_dir / RESULTS_FILE, saved)  # last: its presence marks a complete run
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: Path | str) -> Result[Any, Any]:
-        """The result ``save`` wrote, with its config and records rebuilt as their dataclasses."""
-        return cls.from_json(read_json(Path(run_dir) / RESULTS_FILE))
+    def load(cls, run_dir: Path | str, spec: Experiment[Any, Any, Any]) -> Result[Any, Any]:
+        """The result ``save`` wrote, with its config and records rebuilt as ``spec``'s
+        dataclasses (``registry.load_result`` finds the spec from the file)."""
+        return cls.from_json(read_json(Path(run_dir) / RESULTS_FILE), spec)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Result[Any, Any]:
-        """The result from the parsed results.json ``data`` (its experiment names the types)."""
-        from reslab.experiments.registry import get_experiment
-
-        spec = get_experiment(data.get("experiment", ""))
+    def from_json(cls, data: dict[str, Any], spec: Experiment[Any, Any, Any]) -> Result[Any, Any]:
+        """The result from the parsed results.json ``data`` of ``spec``'s experiment."""
+        if data.get("experiment") != spec.name:
+            raise ValueError(f"experiment={data.get('experiment')!r}; accepted: {spec.name!r}")
         return cls(
             experiment=spec.name,
             config=from_jsonable(spec.config_type, data["config"]),
@@ -76,6 +80,7 @@ class Result(Generic[C, R]):
             verdict=from_jsonable(Verdict, data["verdict"]),
             summary=data.get("summary", {}),
             records=[from_jsonable(spec.record, r) for r in data.get("records", [])],
+            spec=spec,
         )
 
 

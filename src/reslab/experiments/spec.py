@@ -18,7 +18,10 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from reslab.training.config import TrainConfig, validate
+from reslab.training.overrides import apply_overrides, set_field
 from reslab.training.precision import resolve_device
+from reslab.training.recipes import load_recipe
 
 EXECUTORS = ("local", "ray")
 
@@ -74,6 +77,47 @@ class ExperimentConfig:
         resolve_device(self.device)  # ConfigError naming the accepted devices
 
 
+def default(name: str, value: Any) -> Any:
+    """A base field of ``TrainedConfig``/``ExperimentConfig`` with this experiment's default: the
+    type, the help text and the checks stay declared once, in the base."""
+    for base in (TrainedConfig, ExperimentConfig):
+        known = {f.name: f for f in dataclasses.fields(base)}
+        if name in known:
+            return field(default=value, metadata=known[name].metadata)
+    raise ValueError(f"{name!r} is not a field of TrainedConfig")
+
+
+@dataclass(kw_only=True)
+class TrainedConfig(ExperimentConfig):
+    """The fields of every experiment that trains nets with a recipe, declared once; the driver
+    validates the recipe they make (``check``) before any run starts."""
+
+    recipe: str = option("paper", "Training recipe: paper, preact, fast, mnist1d, highway, gpt.")
+    batch_size: int = option(128, "Batch size.")
+    log_every: int = option(10, "Iterations between training-error points.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        """Recipe fields (``section.field``, value) this experiment sets on every run, beyond the
+        data, the length, the seed and the logging."""
+        return ()
+
+    def train_config(self, seed: int, *extra: tuple[str, Any]) -> TrainConfig:
+        """The recipe with the data, length, seed and logging, this experiment's fields, then a
+        task's ``extra`` fields (an lr, a warm-up); the user's overrides go last, so they win."""
+        cfg = load_recipe(self.recipe)
+        for key, value in (
+            ("data.name", self.data), ("data.batch_size", self.batch_size),
+            ("train.epochs", self.epochs), ("train.steps", self.steps), ("train.seed", seed),
+            ("train.log_every", self.log_every), *self.recipe_fields(), *extra,
+        ):  # fmt: skip
+            cfg = set_field(cfg, key, value)
+        return apply_overrides(cfg, self.overrides)
+
+    def check(self) -> None:
+        super().check()
+        validate(self.train_config(0))  # ConfigError for a bad recipe or --set override
+
+
 def identity_fields(config: ExperimentConfig) -> dict[str, Any]:
     """The fields that decide the numbers: all but the execution fields."""
     return {
@@ -114,8 +158,9 @@ def _shared_process(config: Any) -> bool:
 class Experiment(Generic[C, T, R]):
     """One registered experiment.
 
-    ``tasks(config, workdir)`` lists the independent units as ``{key: task}`` (the key names the
-    record file, so it must be unique and file-safe); ``workdir`` is the run directory, where a
+    ``tasks(config, workdir)`` lists the independent units: frozen dataclasses, each with a
+    ``key`` (unique and file-safe) that names its record file and its arrays in raw.npz;
+    ``workdir`` is the run directory, where a
     task may keep files it can resume from (None when nothing is saved). ``run_task(task)`` is a
     top-level function (picklable for process pools and Ray) returning one ``record`` dataclass.
     ``summarize(config, records)`` gives the tables, with the paper's numbers beside them;
@@ -131,7 +176,7 @@ class Experiment(Generic[C, T, R]):
     paper: str
     presets: Mapping[str, C]
     record: type[R] | types.UnionType
-    tasks: Callable[[C, Path | None], dict[str, T]]
+    tasks: Callable[[C, Path | None], list[T]]
     run_task: Callable[[T], R]
     summarize: Callable[[C, list[R]], Summary]
     judge: Callable[[C, Summary], Verdict]

@@ -16,26 +16,25 @@ norm of every layer's FFN weights (Xiong et al., Fig. 3).
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from reslab.data import DataBundle, Split, load_data
+from reslab.data.cache import cached_text
 from reslab.data.text import unigram_entropy
 from reslab.experiments.common import mean_std
-from reslab.experiments.protocol import recipe_config, require_at_least_one
+from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models.gpt import GPT
-from reslab.probes.gradients import measurement_batches
-from reslab.training import fit, objective
+from reslab.probes.gradients import ffn_grad_norms, measurement_batches
+from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 
@@ -56,7 +55,7 @@ MIN_GAP = 0.05  # nats per character: the smallest loss difference a verdict cou
 
 
 @dataclass(kw_only=True)
-class TransformerConfig(ExperimentConfig):
+class TransformerConfig(TrainedConfig):
     data: str = option("shakespeare_char", "Text: shakespeare_char (DATA_DIR/tinyshakespeare/"
                        "input.txt) or text:PATH.")  # fmt: skip
     variants: tuple[str, ...] = option(
@@ -75,13 +74,18 @@ class TransformerConfig(ExperimentConfig):
     n_head: int = option(2, "Attention heads.")
     block_size: int = option(32, "Context in characters.")
     dropout: float = option(0.0, "Dropout (nanoGPT's shakespeare_char: 0.2).")
-    recipe: str = option("gpt", "Training recipe (AdamW, cosine decay, clipping).")
-    epochs: int | None = option(None, "Epochs per run (replaces --steps).")
-    steps: int | None = option(120, "Iterations per run.")
-    batch_size: int = option(16, "Batch size.")
-    log_every: int = option(10, "Iterations between training-loss points.")
+    recipe: str = default("recipe", "gpt")  # AdamW, cosine decay, clipping
+    steps: int | None = default("steps", 120)
+    batch_size: int = default("batch_size", 16)
     val_windows: int = option(256, "Held-out windows the final loss is measured on (0: all).")
     batches: int = option(2, "Train batches the initial gradient norms are averaged over.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        return (
+            ("data.block_size", self.block_size), ("model.dropout", self.dropout),
+            ("train.eval_every", 10**9), ("train.checkpoint_every", 0),
+            ("train.eval_train", False),
+        )  # fmt: skip
 
 
 PRESETS: dict[str, TransformerConfig] = {
@@ -131,7 +135,23 @@ class RunRecord:
     wall_s: float
 
 
-Task = tuple[TransformerConfig, str, int, float, bool, int]
+def run_key(variant: str, depth: int, lr: float, warmup: bool, seed: int) -> str:
+    """The one name of a run: its task's key and its array in raw.npz."""
+    return f"{variant}_L{depth}_lr{lr:g}_{'warm' if warmup else 'nowarm'}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class Task:
+    config: TransformerConfig
+    variant: str
+    depth: int
+    lr: float
+    warmup: bool
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return run_key(self.variant, self.depth, self.lr, self.warmup, self.seed)
 
 
 def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
@@ -145,22 +165,9 @@ def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
     return out + [c for c in grid if c not in out]
 
 
-def tasks(config: TransformerConfig, workdir: Path | None) -> dict[str, Task]:
-    return {
-        f"{v}-L{d}-lr{lr:g}-{'warm' if w else 'nowarm'}-seed{s}": (config, v, d, lr, w, s)
-        for v, d, lr, w in cells(config) for s in range(config.seeds)
-    }  # fmt: skip
-
-
-@functools.lru_cache(maxsize=2)
-def text_data(name: str, data_dir: str | None, block_size: int, val_windows: int) -> DataBundle:
-    """The text in windows of ``block_size``, loaded once per process; the held-out split cut to
-    its first ``val_windows`` windows (0: all) so that the final measurement stays cheap."""
-    bundle = load_data(name, data_dir=data_dir, block_size=block_size)
-    test = bundle.test
-    if val_windows and isinstance(test, Split) and len(test) > val_windows:
-        test = Split(test.x[:val_windows], test.y[:val_windows])
-    return replace(bundle, test=test)
+def tasks(config: TransformerConfig, workdir: Path | None) -> list[Task]:
+    return [Task(config, v, d, lr, w, s) for v, d, lr, w in cells(config)
+            for s in range(config.seeds)]  # fmt: skip
 
 
 def build(
@@ -174,32 +181,9 @@ def build(
 
 
 def train_config(config: TransformerConfig, lr: float, warmup: bool, seed: int) -> TrainConfig:
-    return recipe_config(
-        config, seed,
-        ("optim.lr", lr), ("schedule.warmup", config.warmup if warmup else 0.0),
-        ("data.block_size", config.block_size), ("model.dropout", config.dropout),
-        ("train.eval_every", 10**9), ("train.checkpoint_every", 0), ("train.eval_train", False),
-    )  # fmt: skip
-
-
-def ffn_grad_norms(model: GPT, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
-    """Per layer, ||dLoss/d(c_fc, c_proj weights)||, mean over ``batches`` (Xiong et al. 2020,
-    Fig. 3 measures the FFN sub-layers' weight gradients). Eval mode: no dropout mask."""
-    was_training = model.training
-    model.eval()
-    weights = [[b.c_fc.weight, b.c_proj.weight] for b in model.blocks[1::2]]
-    per_batch = []
-    try:
-        for x, y in batches:
-            logits = model(x)
-            loss = objective.loss(logits, y, dim=objective.class_dim(model))
-            grads = torch.autograd.grad(loss, [w for pair in weights for w in pair])
-            squares = [g.double().pow(2).sum() for g in grads]
-            per_batch.append([float((squares[2 * i] + squares[2 * i + 1]).sqrt())
-                              for i in range(len(weights))])  # fmt: skip
-    finally:
-        model.train(was_training)
-    return np.mean(per_batch, axis=0).tolist()
+    return config.train_config(
+        seed, ("optim.lr", lr), ("schedule.warmup", config.warmup if warmup else 0.0)
+    )
 
 
 def failed(status: str, val_loss: float, unigram: float) -> bool:
@@ -210,9 +194,10 @@ def failed(status: str, val_loss: float, unigram: float) -> bool:
 
 
 def run_one(task: Task) -> RunRecord:
-    config, variant, depth, lr, warmup, seed = task
+    config, variant, depth, lr, seed = task.config, task.variant, task.depth, task.lr, task.seed
+    warmup = task.warmup
     started = time.perf_counter()
-    bundle = text_data(config.data, config.data_dir, config.block_size, config.val_windows)
+    bundle = cached_text(config.data, config.data_dir, config.block_size, config.val_windows)
     device = resolve_device(config.device)
     batches = measurement_batches(bundle, config.batches, config.batch_size, device)
     torch.manual_seed(seed)
@@ -440,7 +425,7 @@ def judge(config: TransformerConfig, summary: Summary) -> Verdict:
 
 def arrays(config: TransformerConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
     return {
-        f"{r.variant}-L{r.depth}-lr{r.lr:g}-{'warm' if r.warmup else 'nowarm'}-seed{r.seed}":
+        run_key(r.variant, r.depth, r.lr, r.warmup, r.seed):
         np.array([r.steps, r.train_loss], dtype=float) for r in records
     }  # fmt: skip
 

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, make_loader
+from reslab.data.cache import cached_data
 from reslab.experiments.common import gap_and_threshold, mean_std
-from reslab.experiments.protocol import cached_data, recipe_config, require_at_least_one
+from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
 from reslab.models.info import count_params
 from reslab.models.unet import SKIPS, UNET_BLOCKS, UNet
 from reslab.probes.segmentation import (
@@ -34,7 +35,6 @@ from reslab.probes.segmentation import (
     mean_iou,
 )
 from reslab.training import fit
-from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 
 REFERENCE = "none"  # the plain encoder-decoder every long skip is compared with
@@ -52,19 +52,27 @@ PAPER_SOURCE = "Ronneberger et al. 2015, Tables 1-2 (concat skips, plain blocks)
 
 
 @dataclass(kw_only=True)
-class UnetConfig(ExperimentConfig):
+class UnetConfig(TrainedConfig):
     data: str = option("shapes", "Dataset: shapes (generated), oxford_pet (torchvision).")
     skips: tuple[str, ...] = option(SKIPS, "Long skips compared: concat, add, none.")
     blocks: tuple[str, ...] = option(UNET_BLOCKS, "Blocks inside the levels: plain, residual.")
     levels: int = option(3, "Resolution levels (the paper: 5).")
     width: int = option(8, "Channels of the first level, doubled per level (the paper: 64).")
-    recipe: str = option("paper", "Base training recipe; the optimiser fields below replace it.")
-    epochs: int | None = option(10, "Epochs per run (replaces the preset's --steps).")
-    batch_size: int = option(32, "Batch size.")
+    epochs: int | None = default("epochs", 10)  # the recipe's optimiser is replaced, below
+    batch_size: int = default("batch_size", 32)
     lr: float = option(1e-2, "AdamW peak learning rate (cosine decay, 5% warm-up).")
     tolerance: int = option(1, "Boundary F1: pixels an edge may be off and still count.")
     examples: int = option(4, "Test images whose predictions seed 0 keeps for the report.")
-    log_every: int = option(10, "Iterations between training-loss points.")
+
+    def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
+        # AdamW with a cosine decay: a segmentation net this small fits in a few epochs with it,
+        # where the paper's SGD with momentum 0.99 (Sec. 3) needs far longer.
+        return (
+            ("optim.name", "adamw"), ("optim.lr", self.lr), ("optim.weight_decay", 1e-4),
+            ("schedule.kind", "cosine"), ("schedule.warmup", 0.05),
+            ("train.eval_every", 10**9), ("train.eval_train", False),
+            ("train.checkpoint_every", 0), ("train.label_smoothing", 0.0),
+        )  # fmt: skip
 
 
 PRESETS: dict[str, UnetConfig] = {
@@ -110,32 +118,33 @@ class UnetRecord:
         return f"{self.skip}-{self.block}"
 
 
-Task = tuple[UnetConfig, str, str, int]
+def run_key(skip: str, block: str, seed: int) -> str:
+    return f"{skip}_{block}_seed{seed}"
 
 
-def tasks(config: UnetConfig, workdir: Path | None) -> dict[str, Task]:
-    return {
-        f"{skip}-{block}-seed{seed}": (config, skip, block, seed)
+@dataclass(frozen=True)
+class Task:
+    config: UnetConfig
+    skip: str
+    block: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return run_key(self.skip, self.block, self.seed)
+
+
+def tasks(config: UnetConfig, workdir: Path | None) -> list[Task]:
+    return [
+        Task(config, skip, block, seed)
         for seed in range(config.seeds) for block in config.blocks for skip in config.skips
-    }  # fmt: skip
+    ]  # fmt: skip
 
 
 def build(config: UnetConfig, skip: str, block: str, bundle: DataBundle) -> UNet:
     return UNet(
         levels=config.levels, width=config.width, skip=skip, block=block,
         num_classes=bundle.num_classes, in_channels=bundle.in_channels,
-    )  # fmt: skip
-
-
-def train_config(config: UnetConfig, seed: int) -> TrainConfig:
-    # AdamW with a cosine decay: a segmentation net this small fits in a few epochs with it,
-    # where the paper's SGD with momentum 0.99 (Sec. 3) needs far longer.
-    return recipe_config(
-        config, seed,
-        ("optim.name", "adamw"), ("optim.lr", config.lr), ("optim.weight_decay", 1e-4),
-        ("schedule.kind", "cosine"), ("schedule.warmup", 0.05),
-        ("train.eval_every", 10**9), ("train.eval_train", False), ("train.checkpoint_every", 0),
-        ("train.label_smoothing", 0.0),
     )  # fmt: skip
 
 
@@ -147,13 +156,13 @@ def predict(model: UNet, bundle: DataBundle, device: torch.device) -> torch.Tens
 
 
 def run_one(task: Task) -> UnetRecord:
-    config, skip, block, seed = task
+    config, skip, block, seed = task.config, task.skip, task.block, task.seed
     started = time.perf_counter()
     bundle = cached_data(config.data, config.data_dir)
     device = resolve_device(config.device)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
     model = build(config, skip, block, bundle).to(device)
-    result = fit(model, bundle, train_config(config, seed), device=config.device)
+    result = fit(model, bundle, config.train_config(seed), device=config.device)
     truth = bundle.test.y  # type: ignore[union-attr]
     pred = predict(model, bundle, device)
     matrix = confusion(pred, truth, bundle.num_classes)
@@ -185,7 +194,6 @@ def check(config: UnetConfig) -> None:
         raise ValueError(
             f"tolerance={config.tolerance} and examples={config.examples} must be >= 0"
         )
-    validate(train_config(config, 0))
 
 
 def _pct(values: list[float]) -> list[float]:

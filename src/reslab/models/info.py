@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from reslab.models.registry import create_model, get_entry
+from reslab.nn.modes import eval_mode
 
 
 def count_params(model: nn.Module) -> int:
@@ -27,16 +28,11 @@ def count_depth(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_size: Sequence[int]) -> int:
-    was_training = model.training
-    model.eval()
-    try:
-        # A language model (dims 0) takes int64 token ids, every other model float inputs.
-        dtype = torch.long if getattr(model, "dims", None) == 0 else torch.float32
-        x = torch.zeros(1, *input_size, dtype=dtype, device=next(model.parameters()).device)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
+    # A language model (dims 0) takes int64 token ids, every other model float inputs.
+    dtype = torch.long if getattr(model, "dims", None) == 0 else torch.float32
+    x = torch.zeros(1, *input_size, dtype=dtype, device=next(model.parameters()).device)
+    with eval_mode(model), FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
     return counter.get_total_flops() // 2  # the counter reports 2 FLOPs per multiply-add
 
 

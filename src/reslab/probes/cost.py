@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reslab.models.resnet import ResNet
+from reslab.nn.modes import eval_mode
 from reslab.training.precision import autocast
 
 WARMUP_STEPS = 3  # untimed steps per net first: allocator, kernel caches and autotuning settle
@@ -32,13 +33,10 @@ def shortcut_additions(model: ResNet, input_size: Sequence[int]) -> int:
         for b in model.blocks
         if not b.is_plain
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return sum(sizes)

@@ -16,6 +16,7 @@ import torch
 
 from reslab.models import cifar_resnet
 from reslab.models.resnet import ResNet
+from reslab.nn.modes import eval_mode
 
 Insert = Literal["residual", "plain", "plain_zero"]
 INSERTS: tuple[Insert, ...] = ("residual", "plain", "plain_zero")
@@ -63,15 +64,8 @@ def build_variant(shallow: ResNet, variant: Variant, depth: int, seed: int) -> R
 def max_output_change(a: ResNet, b: ResNet, batches: Iterable[torch.Tensor]) -> float:
     """max |a(x) - b(x)| over the logits of every batch, both nets in eval mode (their modes
     restored after: ``fit`` trains a model in whatever mode it is given)."""
-    modes = a.training, b.training
-    a.eval()
-    b.eval()
-    try:
-        with torch.no_grad():
-            return max(float((a(x) - b(x)).abs().max()) for x in batches)
-    finally:
-        a.train(modes[0])
-        b.train(modes[1])
+    with eval_mode(a, b), torch.no_grad():
+        return max(float((a(x) - b(x)).abs().max()) for x in batches)
 
 
 def _like(net: ResNet, depth: int, shortcut: str) -> ResNet:

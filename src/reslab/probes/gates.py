@@ -11,6 +11,7 @@ import torch
 
 from reslab.data import DataBundle, make_loader
 from reslab.models.highway import HighwayNet
+from reslab.nn.modes import eval_mode
 
 
 @dataclass
@@ -41,17 +42,15 @@ def gate_stats(
 
         return hook
 
-    was_training = model.training
-    model.eval()
     hooks = [b.register_forward_pre_hook(recorder(i, b.gate)) for i, b in enumerate(gated)]
     try:
         loader = make_loader(bundle, "test", batch_size=batch_size, train=False, device=device)
-        for x, _y in loader:
-            model(x)
+        with eval_mode(model):
+            for x, _y in loader:
+                model(x)
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     per_unit = [s / n for s, n in zip(sums, counts, strict=True)]
     return GateStats(
         t_mean=[float(u.mean()) for u in per_unit],

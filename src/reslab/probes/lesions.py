@@ -13,16 +13,15 @@ earlier feature maps) and contributes zeros in place of its k new ones, so the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from torch import nn
 
 from reslab.blocks import ResidualBlock
-from reslab.blocks.dense import DenseLayer
 from reslab.models.resnet import ResNet
+from reslab.probes.surgery import forwards_replaced, without_branch, without_skip
 
 
 def lesionable(block: ResidualBlock) -> bool:
@@ -37,53 +36,29 @@ def same_shape_blocks(model: ResNet) -> list[int]:
 
 @contextmanager
 def lesioned(model: ResNet, indices: Iterable[int]) -> Iterator[ResNet]:
-    """Inside the block, the blocks at ``indices`` (positions in ``model.blocks``) are deleted.
-
-    Only each block's ``forward`` is shadowed by an instance attribute: no module is replaced, so
-    the state dict is untouched, and leaving the block restores the class method.
-    """
+    """Inside the block, the blocks at ``indices`` (positions in ``model.blocks``) are deleted
+    (``surgery.without_branch``); nothing is replaced, so the state dict is untouched."""
     blocks = model.blocks
     chosen = sorted(set(indices))
     for i in chosen:
         _check_index(blocks, i)
-    saved = {i: blocks[i].__dict__.get("forward") for i in chosen}
-    try:
-        for i in chosen:
-            blocks[i].forward = _without_branch(blocks[i])  # type: ignore[method-assign]
+    with forwards_replaced((blocks[i], without_branch(blocks[i])) for i in chosen):
         yield model
-    finally:
-        for i, previous in saved.items():
-            if previous is None:
-                blocks[i].__dict__.pop("forward", None)
-            else:
-                blocks[i].forward = previous  # type: ignore[method-assign]
 
 
 @contextmanager
 def skips_cut(model: nn.Module, indices: Iterable[int]) -> Iterator[nn.Module]:
     """Inside the block, the long skips at ``indices`` (positions in ``model.long_skips``, a
     U-Net's) carry zeros: the decoder gets only what came up the path, as in the net without that
-    skip. Shadowed as ``lesioned`` does, so nothing is replaced."""
+    skip."""
     units = model.long_skips
     chosen = sorted(set(indices))
     for i in chosen:
         if not 0 <= i < len(units) or units[i].is_plain:
             ok = [j for j, u in enumerate(units) if not u.is_plain]
             raise ValueError(f"long skip {i} cannot be cut; accepted: {ok}")
-    try:
-        for i in chosen:
-            units[i].forward = _without_skip(units[i])  # type: ignore[method-assign]
+    with forwards_replaced((units[i], without_skip(units[i])) for i in chosen):
         yield model
-    finally:
-        for i in chosen:
-            units[i].__dict__.pop("forward", None)
-
-
-def _without_skip(unit: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    def forward(e: torch.Tensor) -> torch.Tensor:
-        return unit.act(unit.combine(torch.zeros_like(unit.skip(e)), unit.path(e)))
-
-    return forward
 
 
 def random_lesions(candidates: list[int], k: int, draws: int, seed: int) -> list[list[int]]:
@@ -92,21 +67,6 @@ def random_lesions(candidates: list[int], k: int, draws: int, seed: int) -> list
         raise ValueError(f"k={k} is out of range; accepted: 0..{len(candidates)}")
     rng = np.random.default_rng([seed, k])
     return [sorted(int(i) for i in rng.choice(candidates, k, replace=False)) for _ in range(draws)]
-
-
-def _without_branch(block: ResidualBlock) -> Callable[[torch.Tensor], torch.Tensor]:
-    if isinstance(block, DenseLayer):
-        return block.forward_without_branch  # type: ignore[return-value]
-    if block.is_plain:
-        return lambda x: x
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        out = block.shortcut(x)
-        # The block's ReLU is in-place; an identity shortcut hands back x itself, which the
-        # caller still owns, so the activation must work on a copy.
-        return block.act(out.clone() if out is x else out)
-
-    return forward
 
 
 def _check_index(blocks: list[ResidualBlock], i: int) -> None:

@@ -12,7 +12,7 @@ terms backward. The 2^n path gradients therefore add up to the ordinary gradient
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from reslab.blocks import ResidualBlock
 from reslab.data import Augment, DataBundle, make_loader
 from reslab.models.resnet import ResNet
+from reslab.probes.surgery import backward_through, forwards_replaced
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -29,25 +30,13 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 def single_path(model: ResNet, through_branch: Iterable[int]) -> Iterator[ResNet]:
     """Inside the block, backward passes go through the residual branch of the blocks at
     ``through_branch`` (positions in ``model.blocks``) and through only the shortcut of every
-    other block; forward values are unchanged.
-
-    As ``lesion.lesioned`` does, only each block's ``forward`` is shadowed by an instance
-    attribute: no module is replaced or added, and leaving the block restores what was there.
-    """
+    other block; forward values are unchanged (``surgery.backward_through``). With no block
+    chosen, the gradient runs through the shortcuts alone (He et al. 2016, eq. 5)."""
     blocks = model.blocks
     chosen = set(through_branch)
     _check(blocks, chosen)
-    saved = [b.__dict__.get("forward") for b in blocks]
-    try:
-        for i, block in enumerate(blocks):
-            block.forward = _path_forward(block, i in chosen)  # type: ignore[method-assign]
+    with forwards_replaced((b, backward_through(b, i in chosen)) for i, b in enumerate(blocks)):
         yield model
-    finally:
-        for block, previous in zip(blocks, saved, strict=True):
-            if previous is None:
-                block.__dict__.pop("forward", None)
-            else:
-                block.forward = previous  # type: ignore[method-assign]
 
 
 def path_gradient(model: ResNet, x: torch.Tensor, y: torch.Tensor, path: list[int]) -> torch.Tensor:
@@ -113,22 +102,6 @@ def training_batches(
             count -= 1
             yield batch
         epoch += 1
-
-
-def _path_forward(block: ResidualBlock, branch: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        # The part left out of the backward pass is computed without a graph: the same values,
-        # detached, at a fraction of the cost (an identity shortcut hands back x itself, hence
-        # the detach as well).
-        if branch:
-            with torch.no_grad():
-                shortcut = block.shortcut(x).detach()
-            return block.act(shortcut + block.drop_path(block.branch(x)))
-        with torch.no_grad():
-            residual = block.drop_path(block.branch(x)).detach()
-        return block.act(block.shortcut(x) + residual)
-
-    return forward
 
 
 def _check(blocks: list[ResidualBlock], chosen: set[int]) -> None:

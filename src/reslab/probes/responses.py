@@ -16,6 +16,7 @@ from torch import nn
 
 from reslab.models.resnet import ResNet
 from reslab.nn.layers import is_norm
+from reslab.nn.modes import eval_mode
 
 
 def response_layers(model: ResNet) -> list[nn.Module]:
@@ -73,14 +74,11 @@ def layer_responses(
         return record
 
     handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for x, _ in batches:
                 model(x)
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     if not moments:

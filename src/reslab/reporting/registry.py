@@ -107,7 +107,7 @@ def build_report(run_dir: str | Path) -> Path:
     except ValueError as exc:  # names the experiment and the accepted ones
         raise ReportError(str(exc)) from None
     try:
-        result = Result.from_json(results)
+        result = Result.from_json(results, spec)
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"{str(run_dir / RESULTS_FILE)!r} cannot be read back: {exc}") from None
     report = experiment_report(result, run_dir, get_figures(spec.name))

@@ -41,7 +41,7 @@ def device_name(device: torch.device) -> str:
 def environment(device: torch.device, seed: int, world_size: int = 1) -> dict[str, Any]:
     import torchvision
 
-    from reslab import __version__
+    from reslab.version import __version__
 
     cuda = torch.version.cuda if device.type == "cuda" else None
     cudnn = torch.backends.cudnn.version() if device.type == "cuda" else None

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from reslab.nn.modes import eval_mode
 from reslab.training.objective import class_dim, loss, wrong_and_count
 from reslab.training.precision import autocast, check_precision
 
@@ -26,27 +27,22 @@ def evaluate(
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     check_precision(precision, dev)
-    was_training = model.training
-    model.eval()
     # Sums stay on the device: one host sync at the end, not one per batch.
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     wrong = torch.zeros((), dtype=torch.int64, device=dev)
     count = torch.zeros((), dtype=torch.int64, device=dev)
     dim = class_dim(model)
-    try:
-        with torch.no_grad():
-            for x, y in loader:
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                if channels_last and x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast(precision, dev):
-                    logits = model(x)
-                loss_sum += loss(logits.float(), y, dim=dim, reduction="sum").double()
-                batch_wrong, batch_count = wrong_and_count(logits, y, dim=dim)
-                wrong += batch_wrong
-                count += batch_count
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for x, y in loader:
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(precision, dev):
+                logits = model(x)
+            loss_sum += loss(logits.float(), y, dim=dim, reduction="sum").double()
+            batch_wrong, batch_count = wrong_and_count(logits, y, dim=dim)
+            wrong += batch_wrong
+            count += batch_count
     n = int(count.item())
     if n == 0:
         raise ValueError("evaluate() found no targets: an empty loader, or only ignored ones")

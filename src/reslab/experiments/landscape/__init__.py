@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from reslab.data import DataBundle, Split, make_loader
-from reslab.experiments.common import mean_std
+from reslab.data.cache import cached_data
+from reslab.experiments.common import kind_key, mean_std
 from reslab.experiments.landscape.nets import (
     TrainSummary,
     build_net,
@@ -33,7 +34,7 @@ from reslab.experiments.landscape.nets import (
     train_key,
     train_or_reuse,
 )
-from reslab.experiments.protocol import cached_data, require_at_least_one
+from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
 from reslab.models.cifar import blocks_per_stage
@@ -121,7 +122,17 @@ PRESETS: dict[str, LandscapeConfig] = {
     ),
 }
 
-Task = tuple[LandscapeConfig, Kind, int, str | None]  # config, kind, seed, run directory
+
+@dataclass(frozen=True)
+class Task:
+    config: LandscapeConfig
+    kind: Kind
+    seed: int
+    workdir: str | None  # the run directory: checkpoints and grids resume from files there
+
+    @property
+    def key(self) -> str:
+        return kind_key(self.kind, self.seed)
 
 
 @dataclass
@@ -175,19 +186,15 @@ def grid_axes(config: LandscapeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return xs, xs.copy(), alphas
 
 
-def tasks(config: LandscapeConfig, workdir: Path | None) -> dict[str, Task]:
+def tasks(config: LandscapeConfig, workdir: Path | None) -> list[Task]:
     out = str(workdir) if workdir is not None else None
-    return {
-        f"{kind}{config.depth}-seed{seed}": (config, kind, seed, out)
-        for seed in range(config.seeds)
-        for kind in KINDS
-    }
+    return [Task(config, kind, seed, out) for seed in range(config.seeds) for kind in KINDS]
 
 
 def landscape_one(task: Task) -> NetRecord:
     """Train one net (or reuse its checkpoint) and measure its surface and interpolation. With a
     run directory, checkpoint and grids are kept there and resumed point by point."""
-    config, kind, seed, workdir = task
+    config, kind, seed, workdir = task.config, task.kind, task.seed, task.workdir
     device = resolve_device(config.device, local_rank())
     ctx = setup_distributed(device.type)  # under torchrun: the ranks share the grid points
     name, out = f"{kind}{config.depth}-seed{seed}", Path(workdir) if workdir else None
@@ -334,7 +341,7 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
     out = {"xs": xs, "ys": ys, "alphas": alphas}
     shape = (len(ys), len(xs))
     for r in records:
-        prefix = f"{r.kind}_seed{r.seed}"
+        prefix = kind_key(r.kind, r.seed)
         out[f"{prefix}_loss"] = np.array(r.surface_loss, dtype=float).reshape(shape)
         out[f"{prefix}_acc"] = np.array(r.surface_acc, dtype=float).reshape(shape)
         out[f"{prefix}_interp_loss"] = np.array(r.interp_loss, dtype=float)
