@@ -106,8 +106,10 @@ def digest(run_dir: Path) -> dict[str, Any]:
 
 
 def _canon(name: str) -> str:
-    # Array names may change separators only (one key per task: '-' and '_' made alike).
-    return name.replace("-", "_")
+    # Renames of the one-key-per-task change (arrays are named by their task's key): '-' and '_'
+    # made alike, and the transformer's warm/nowarm spelled as warmup1/warmup0.
+    name = name.replace("-", "_")
+    return name.replace("_nowarm_", "_warmup0_").replace("_warm_", "_warmup1_")
 
 
 def compare(before: Path, after: Path) -> int:

@@ -12,9 +12,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def run_dir(tiny_degradation_run: Path, tmp_path: Path) -> Path:
+def run_dir(tiny_run, tmp_path: Path) -> Path:
     run = tmp_path / "runs" / "degradation-1"
-    shutil.copytree(tiny_degradation_run, run)
+    shutil.copytree(tiny_run("degradation"), run)
     (run / "report.html").unlink(missing_ok=True)
     return run
 

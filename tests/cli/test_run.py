@@ -6,14 +6,12 @@ import dataclasses
 import json
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.commands import COMMANDS, one_error_line, runner
 
 from reslab.cli import app
 from reslab.experiments import list_experiments
 
-runner = CliRunner()
-TINY = ["--data", "synthetic1d", "--depths", "8,14", "--seeds", "1", "--epochs", "1",
-        "--workers", "1", "--cost-steps", "1", "--quiet"]  # fmt: skip
+TINY = COMMANDS["degradation"]
 
 
 def test_list_shows_every_experiment_with_claim_paper_and_time() -> None:
@@ -50,31 +48,36 @@ def test_bad_values_are_one_error_line_and_no_directory(tmp_path) -> None:
         (["--set", "optim.lr=abc"], "optim.lr"),
     ]
     for args, message in cases:
-        result = runner.invoke(app, ["run", "degradation", *TINY, *args, "--out", str(out)])
-        assert result.exit_code == 2, (args, result.output)
-        assert message in result.output and result.output.startswith("error: ")
-        assert "Traceback" not in result.output
-        assert not out.exists(), args
+        result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
+        assert message in one_error_line(result, out) and result.output.startswith("error: "), args
 
 
 def test_run_then_refuse_then_resume(tmp_path) -> None:
     out = tmp_path / "run"
-    first = runner.invoke(app, ["run", "degradation", *TINY, "--out", str(out)])
+    first = runner.invoke(app, [*TINY, "--out", str(out)])
     assert first.exit_code == 0, first.output
     assert "degradation observed:" in first.output and (out / "report.html").exists()
     numbers = json.loads((out / "results.json").read_text())["summary"]
 
-    again = runner.invoke(app, ["run", "degradation", *TINY, "--out", str(out)])
+    again = runner.invoke(app, [*TINY, "--out", str(out)])
     assert again.exit_code == 2 and "--resume" in again.output
 
-    other = runner.invoke(app, ["run", "degradation", *TINY, "--seeds", "2", "--out", str(out),
+    other = runner.invoke(app, [*TINY, "--seeds", "2", "--out", str(out),
                                 "--resume"])  # fmt: skip
     assert other.exit_code == 2 and "seeds 1 (saved) != 2 (now)" in other.output
 
-    resumed = runner.invoke(app, ["run", "degradation", *TINY, "--out", str(out), "--resume"])
+    resumed = runner.invoke(app, [*TINY, "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert f"restored 6 of 6 runs from {out}" in resumed.output  # 4 trainings, 2 cost tasks
     assert json.loads((out / "results.json").read_text())["summary"] == numbers
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_an_unwritable_out_dir_is_refused(tmp_path, name: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, [*COMMANDS[name], "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "not writable" in result.output
 
 
 def test_resume_needs_out() -> None:

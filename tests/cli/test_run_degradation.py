@@ -2,28 +2,11 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
+from tests.cli.commands import COMMANDS, runner
 
 from reslab.cli import app
 
-runner = CliRunner()
-TINY = [
-    "run",
-    "degradation",
-    "--data",
-    "synthetic1d",
-    "--depths",
-    "8,14",
-    "--seeds",
-    "1",
-    "--epochs",
-    "1",
-    "--workers",
-    "1",
-    "--cost-steps",
-    "1",
-    "--quiet",
-]
+TINY = COMMANDS["degradation"]
 
 
 def test_run_degradation_writes_results_and_report(tmp_path) -> None:
@@ -42,14 +25,6 @@ def test_bad_depth_is_one_clear_line(tmp_path) -> None:
     assert result.exit_code == 2
     assert "depth=15" in result.output and "6n+2" in result.output
     assert "Traceback" not in result.output
-
-
-def test_unwritable_out_dir(tmp_path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
-    assert result.exit_code == 2
-    assert "not writable" in result.output
 
 
 def test_steps_and_epochs_are_exclusive(tmp_path) -> None:

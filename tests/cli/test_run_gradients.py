@@ -3,14 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.commands import COMMANDS, one_error_line, runner
 
 from reslab.cli import app
 
-runner = CliRunner()
-TINY = ["run", "gradients", "--data", "synthetic1d", "--depths", "8,14", "--seeds", "1",
-        "--steps", "2", "--batches", "1", "--train-max-depth", "8", "--workers", "1",
-        "--quiet"]  # fmt: skip
+TINY = COMMANDS["gradients"]
 
 
 def test_run_gradients_writes_results_and_report(tmp_path) -> None:
@@ -48,15 +45,6 @@ def test_train_max_depth_none_trains_every_depth(tmp_path) -> None:
     assert {r["status"] for r in results["records"]} == {"completed"}
 
 
-def _one_error_line(result, out) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert not out.exists()  # checked before the run directory is made
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
-
-
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -71,7 +59,7 @@ def _one_error_line(result, out) -> str:
 )
 def test_bad_value_is_one_clear_line(tmp_path, args, words) -> None:
     out = tmp_path / "x"
-    line = _one_error_line(runner.invoke(app, [*TINY, *args, "--out", str(out)]), out)
+    line = one_error_line(runner.invoke(app, [*TINY, *args, "--out", str(out)]), out)
     for word in words:
         assert word in line, line
 
@@ -80,11 +68,3 @@ def test_epochs_is_not_an_option(tmp_path) -> None:
     result = runner.invoke(app, [*TINY, "--epochs", "2", "--out", str(tmp_path / "e")])
     assert result.exit_code == 2 and "--epochs" in result.output
     assert not (tmp_path / "e").exists()
-
-
-def test_unwritable_out_dir(tmp_path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
-    assert result.exit_code == 2
-    assert "not writable" in result.output

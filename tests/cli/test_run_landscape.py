@@ -5,30 +5,19 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from typer.testing import CliRunner
+from tests.cli.commands import COMMANDS, one_error_line, runner
 
 from reslab.cli import app
 
-runner = CliRunner()
-TINY = ["run", "landscape", "--data", "synthetic1d", "--depth", "8", "--steps", "8",
-        "--samples", "64", "--resolution", "5", "--interp-points", "5", "--workers", "1",
-        "--device", "cpu", "--quiet"]  # fmt: skip
+TINY = COMMANDS["landscape"]
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny nets on a shared 2-core machine: a second intra-op thread only adds spin-waiting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_options_have_help() -> None:
@@ -89,18 +78,7 @@ def test_an_existing_out_without_resume_is_refused(tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "x"
-    result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
-    assert result.exit_code == 2, result.output
-    assert message in result.output and "Traceback" not in result.output
-    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
-    assert not out.exists()  # failed before computing anything
-
-
-def test_unwritable_out_dir(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
-    assert result.exit_code == 2 and "not writable" in result.output
+    assert message in one_error_line(runner.invoke(app, [*TINY, *args, "--out", str(out)]), out)
 
 
 @pytest.mark.slow

@@ -3,23 +3,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from typer.testing import CliRunner
+from tests.cli.commands import COMMANDS, one_error_line, runner
 
 from reslab.cli import app
 
-runner = CliRunner()
-TINY = ["run", "lesion", "--data", "synthetic1d", "--depth", "14", "--seeds", "1", "--draws",
-        "2", "--steps", "10", "--workers", "1", "--device", "cpu", "--quiet"]  # fmt: skip
+TINY = COMMANDS["lesion"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny nets gain nothing from a second thread; on a busy machine OpenMP spin-waits.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_options_have_help() -> None:
@@ -57,18 +48,4 @@ def test_run_lesion_writes_results_and_report(tmp_path) -> None:
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_before_any_work(tmp_path, args, message) -> None:
     out = tmp_path / "x"
-    result = runner.invoke(app, [*TINY, *args, "--out", str(out)])
-    assert result.exit_code == 2
-    assert message in result.output and "Traceback" not in result.output
-    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
-        next(line for line in result.output.splitlines() if message in line)
-    ]
-    assert not out.exists()  # failed before the run directory was made
-
-
-def test_unwritable_out_dir(tmp_path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    result = runner.invoke(app, [*TINY, "--out", str(blocker / "sub")])
-    assert result.exit_code == 2
-    assert "not writable" in result.output
+    assert message in one_error_line(runner.invoke(app, [*TINY, *args, "--out", str(out)]), out)

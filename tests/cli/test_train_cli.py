@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from reslab.cli import app
@@ -15,14 +14,13 @@ runner = CliRunner()
 TINY = ["--recipe", "mnist1d", "--set", "data.batch_size=32", "--set", "train.log_every=2"]
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(autouse=True)
-def _small_and_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESLAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny runs; extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(threads)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

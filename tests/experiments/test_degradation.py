@@ -96,8 +96,9 @@ def test_train_config_applies_experiment_settings() -> None:
     assert unwarmed.schedule.warmup == 0
 
 
-def test_tiny_run_numbers(tiny_degradation_run) -> None:
-    results = json.loads((tiny_degradation_run / "results.json").read_text())
+def test_tiny_run_numbers(tiny_run) -> None:
+    run_dir = tiny_run("degradation")
+    results = json.loads((run_dir / "results.json").read_text())
     assert results["experiment"] == "degradation"
     runs = [r for r in results["records"] if "kind" in r]  # the rest: one cost task per depth
     assert len(runs) == 2 * 2 * 2 and len(results["records"]) == len(runs) + 2
@@ -118,14 +119,15 @@ def test_tiny_run_numbers(tiny_degradation_run) -> None:
         assert r["status"] == "completed" and not math.isnan(r["final_train_err"])
     prov = results["provenance"]
     assert prov["seeds"] == [0, 1] and prov["torch"] and "device" in prov
-    arrays = load_arrays(tiny_degradation_run)
+    arrays = load_arrays(run_dir)
     assert arrays["residual14_seed1_test"].shape == (2, 2)
-    summary_csv = (tiny_degradation_run / "nets.csv").read_text().splitlines()
+    summary_csv = (run_dir / "nets.csv").read_text().splitlines()
     assert summary_csv[0].startswith("kind,depth,seeds") and len(summary_csv) == 5
 
 
-def test_tiny_run_measures_responses_and_costs(tiny_degradation_run) -> None:
-    result = load_result(tiny_degradation_run)
+def test_tiny_run_measures_responses_and_costs(tiny_run) -> None:
+    run_dir = tiny_run("degradation")
+    result = load_result(run_dir)
     for r in result.records:
         if isinstance(r, RunRecord):
             # One response per 3x3 conv: the stem's and two per basic block, depth - 1 in all.
@@ -137,7 +139,7 @@ def test_tiny_run_measures_responses_and_costs(tiny_degradation_run) -> None:
     ]  # fmt: skip
     assert result.summary["responses_claim"].startswith("layer responses (Figure 7): ")
     assert {"response_ratio_d8", "responses_smaller_when_deeper"} <= set(result.verdict.numbers)
-    assert load_arrays(tiny_degradation_run)["plain14_seed1_responses"].shape == (13,)
+    assert load_arrays(run_dir)["plain14_seed1_responses"].shape == (13,)
     table = result.summary["cost_of_a_shortcut"]
     assert [(row["depth"], row["macs_ratio"]) for row in table] == [(8, 1.0), (14, 1.0)]
     assert all(row["step_ms_plain"] > 0 and row["step_ratio"] > 0 for row in table)
@@ -286,8 +288,8 @@ def test_load_restores_non_finite_floats(tmp_path) -> None:
     assert got[0].diverged_step is None  # an Optional field: None stays None
 
 
-def test_load_names_an_unknown_experiment(tiny_degradation_run, tmp_path) -> None:
-    text = (tiny_degradation_run / "results.json").read_text()
+def test_load_names_an_unknown_experiment(tiny_run, tmp_path) -> None:
+    text = (tiny_run("degradation") / "results.json").read_text()
     (tmp_path / "results.json").write_text(text.replace('"degradation"', '"nosuch"', 1))
     with pytest.raises(ValueError, match=r"'nosuch' is unknown; accepted: .*degradation"):
         load_result(tmp_path)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import DENSENET as TINY
 
 from reslab.data import load_data
 from reslab.experiments.densenet import (
@@ -17,7 +17,6 @@ from reslab.experiments.densenet import (
     MEMORY_VARIANTS,
     NETS,
     PRESETS,
-    DenseNetConfig,
     MemoryRecord,
     TrainRecord,
     build,
@@ -29,22 +28,7 @@ from reslab.experiments.registry import load_result
 from reslab.models import cifar_densenet, count_params
 from reslab.probes.reuse import old_source_weight, reuse_maps
 
-# DenseNet-BC-22 (3 layers per block, 40,006 parameters in 1-D) against ResNet-8 of width 20
-# (1-D, 39,870): matched within 0.4%.
-TINY = DenseNetConfig(
-    data="synthetic1d", dense_depth=22, resnet_depth=8, resnet_width=20, seeds=2, epochs=None,
-    steps=3, batch_size=32, batches=1, memory_batches=(8, 32), isolate=False, workers=1,
-    device="cpu",
-)  # fmt: skip
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("densenet") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
 
 
 def test_presets_compare_nets_of_equal_size() -> None:
@@ -64,8 +48,8 @@ def test_presets_compare_nets_of_equal_size() -> None:
     assert "optim.nesterov=true" in paper.overrides and PRESETS["quick"].seeds >= 3
 
 
-def test_tiny_run_records_every_net_memory_variant_and_seed(tiny_run: Path) -> None:
-    result = load_result(tiny_run)
+def test_tiny_run_records_every_net_memory_variant_and_seed(tiny_run) -> None:
+    result = load_result(tiny_run("densenet"))
     train = [r for r in result.records if isinstance(r, TrainRecord)]
     memory = [r for r in result.records if isinstance(r, MemoryRecord)]
     assert sorted((r.net, r.seed) for r in train) == sorted(
@@ -79,10 +63,6 @@ def test_tiny_run_records_every_net_memory_variant_and_seed(tiny_run: Path) -> N
     assert rows["densenet"]["paper_c10_plus"] == 4.51 and rows["resnet"]["paper_c10_plus"] == 6.41
     assert result.summary["params"]["relative_difference"] < 0.01
     assert set(result.verdict.numbers) >= {"gradient_flow_and_reuse", "memory"}
-
-
-def test_resume_restores_everything(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def test_tasks_cover_nets_memory_variants_and_seeds() -> None:

@@ -3,16 +3,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from tests.experiments.tiny import DEPTH as TINY
 
 from reslab.data import load_data
 from reslab.experiments.depth import (
     EXPERIMENT,
-    DepthConfig,
     RunRecord,
     build_model,
     fresh_process,
@@ -25,25 +23,11 @@ from reslab.experiments.depth import (
 from reslab.experiments.driver import execute, make_config
 from reslab.experiments.executors import LocalExecutor, make_executor
 from reslab.experiments.registry import load_result
-from reslab.experiments.result import Result, load_arrays
+from reslab.experiments.result import load_arrays
 from reslab.models import count_params
 from reslab.training import ConfigError
 
-# Bottleneck nets are 9n+2 layers: 11 (n=1) and 20 (n=2); width 4 keeps them tiny.
-TINY = DepthConfig(
-    data="synthetic1d", depths=(11, 20), width=4, seeds=2, deepest_seeds=1, steps=8,
-    batch_size=32, checkpoint_from=20, workers=1, isolate=False, log_every=2, device="cpu",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Nets this small gain nothing from a second thread, and on a busy machine OpenMP's
-    # spin-waiting turns a 0.2 s run into tens of seconds (measured on the shared 2-core box).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def record(
@@ -157,14 +141,8 @@ def test_same_params_for_both_kinds_as_in_the_paper() -> None:
     assert 1.0e6 < pre < 1.8e6  # 1-D convs: k=3 instead of 3x3, so fewer than the paper's 1.7M
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    run_dir = tmp_path_factory.mktemp("depth") / "run"
-    return execute(EXPERIMENT, TINY, out=run_dir), run_dir
-
-
-def test_tiny_run_numbers(tiny_run: tuple[Result, Path]) -> None:
-    tiny_result, _ = tiny_run
+def test_tiny_run_numbers(tiny_run) -> None:
+    tiny_result = tiny_run.result("depth")
     runs = tiny_result.records
     assert len(runs) == 6
     bundle = load_data("synthetic1d")
@@ -192,8 +170,8 @@ def test_tiny_run_numbers(tiny_run: tuple[Result, Path]) -> None:
     assert deepest["preact"]["final_train_err"] == [rows["preact", 20]["train_err_mean"]]
 
 
-def test_tiny_run_saves_curves_and_tables(tiny_run: tuple[Result, Path]) -> None:
-    tiny_result, run_dir = tiny_run
+def test_tiny_run_saves_curves_and_tables(tiny_run) -> None:
+    tiny_result, run_dir = tiny_run.result("depth"), tiny_run("depth")
     arrays = load_arrays(run_dir)
     assert arrays["preact20_seed0_loss"].shape == (2, 4)
     assert arrays["postact11_seed1_train"][0].tolist() == [2, 4, 6, 8]
@@ -206,7 +184,7 @@ def test_tiny_run_saves_curves_and_tables(tiny_run: tuple[Result, Path]) -> None
 
 def test_summary_does_not_depend_on_the_order_of_the_records(tiny_run) -> None:
     # The driver hands records over deepest first; the numbers are the same in any order.
-    tiny_result, _ = tiny_run
+    tiny_result = tiny_run.result("depth")
     shuffled = list(reversed(tiny_result.records))
     assert summarize(TINY, shuffled) == tiny_result.summary
 

@@ -243,18 +243,6 @@ def test_gpu_share_packs_exactly_k_runs_under_rays_rounding() -> None:
 
 
 @pytest.fixture
-def one_thread() -> Iterator[None]:
-    """In-process runs with 1 torch thread, like a pooled worker on 2 cores (and fast on a
-    shared machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """``Result.save`` looks the experiment up in the registry, which imports every experiment
     module; while some are not ported yet that import fails, so look up what is registered."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.experiments.tiny import GRADIENTS_FIELDS as TINY
 
 from reslab import run_experiment
 from reslab.data.cache import cached_data
@@ -32,11 +33,6 @@ from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
 
-TINY = {
-    "data": "synthetic1d", "seeds": 1, "batches": 1, "batch_size": 32, "workers": 1,
-    "device": "cpu", "variants": (),
-}  # fmt: skip
-
 
 def run(config: GradientsConfig, out: Path | None = None) -> Result:
     return execute(EXPERIMENT, config, out=out)
@@ -52,13 +48,10 @@ def batch(synthetic1d):
     return measurement_batches(synthetic1d, 1, 32, torch.device("cpu"))
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    """Depths 8 and 14, two seeds, depth 8 also trained 2 steps, one shortcut variant; saved."""
-    config = GradientsConfig(**{**TINY, "seeds": 2, "batches": 2, "variants": ("scale",)},
-                             depths=(8, 14), train_max_depth=8, steps=2)  # fmt: skip
-    run_dir = tmp_path_factory.mktemp("gradients") / "run"
-    return run(config, run_dir), run_dir
+@pytest.fixture
+def gradients_run(tiny_run) -> tuple[Result, Path]:
+    """The tiny run's result as ``execute`` returned it, and its run directory."""
+    return tiny_run.result("gradients"), tiny_run("gradients")
 
 
 @pytest.mark.parametrize(("block", "shortcut"), [("basic", "A"), ("preact_basic", "B")])
@@ -117,8 +110,8 @@ def test_deep_plain_net_explodes_where_shortcut_nets_do_not() -> None:
     assert "plain-8 " in result.verdict.text and "(exponential)" in result.verdict.text
 
 
-def test_tiny_run_numbers(tiny_run) -> None:
-    result, run_dir = tiny_run
+def test_tiny_run_numbers(gradients_run) -> None:
+    result, run_dir = gradients_run
     assert len(result.records) == 4 * 2 * 2
     for r in result.records:
         blocks = {8: 3, 14: 6}[r.depth]
@@ -147,8 +140,8 @@ def test_tiny_run_numbers(tiny_run) -> None:
     assert "profiles" not in (run_dir / "records.csv").read_text().splitlines()[0]
 
 
-def test_result_round_trips_through_save_and_load(tiny_run) -> None:
-    result, run_dir = tiny_run
+def test_result_round_trips_through_save_and_load(gradients_run) -> None:
+    result, run_dir = gradients_run
     loaded = load_result(run_dir)
     assert loaded.config == result.config
     assert loaded.records == result.records and isinstance(loaded.records[0], GradientRecord)
@@ -164,10 +157,10 @@ def test_tasks_run_the_deepest_nets_first() -> None:
     assert keys[-1] == "preact8_seed1" and len(set(keys)) == len(keys) == 3 * 3 * 2
 
 
-def test_summary_does_not_depend_on_the_order_of_the_records(tiny_run) -> None:
+def test_summary_does_not_depend_on_the_order_of_the_records(gradients_run) -> None:
     # The driver hands records over in task order (deepest first); the numbers are the same in
     # any order, down to the last bit.
-    result, _ = tiny_run
+    result, _ = gradients_run
     config = result.config
     shuffled = list(reversed(result.records))
     assert summarize(config, shuffled) == summarize(config, result.records)

@@ -10,14 +10,11 @@ import numpy as np
 import pytest
 import torch
 from tests.data.conftest import shared_data_dir
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import HIGHWAY as TINY
 
 from reslab.data import load_data
-from reslab.experiments.driver import execute
 from reslab.experiments.highway import (
-    EXPERIMENT,
     PRESETS,
-    HighwayConfig,
     build,
     check,
     judge,
@@ -30,23 +27,12 @@ from reslab.experiments.result import load_arrays
 from reslab.experiments.spec import configure
 from reslab.probes.gates import gate_stats
 
-TINY = HighwayConfig(
-    data="synthetic", depths=(3, 5), seeds=2, lrs=(0.01, 0.03), epochs=None, steps=6, batch_size=32,
-    highway_width=6, plain_width=8, log_every=2, workers=1, device="cpu",
-)  # fmt: skip
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("highway") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
-
-
-def test_tiny_run_records_every_net_and_its_gates(tiny_run: Path) -> None:
-    result = load_result(tiny_run)
+def test_tiny_run_records_every_net_and_its_gates(tiny_run) -> None:
+    run_dir = tiny_run("highway")
+    result = load_result(run_dir)
     assert len(result.records) == 3 * 2 * 2 * 2  # kinds, depths, lrs, seeds
     for r in result.records:
         assert r.params > 0 and r.status in ("completed", "diverged")
@@ -67,12 +53,8 @@ def test_tiny_run_records_every_net_and_its_gates(tiny_run: Path) -> None:
     gates = [g for g in result.summary["gates"] if g["depth"] == 5]
     assert [g["layer"] for g in gates] == [2, 3, 4, 5]
     assert result.verdict.text.startswith("(1) deep plain nets")
-    arrays = load_arrays(tiny_run)
+    arrays = load_arrays(run_dir)
     assert arrays["highway5_lr0.03_seed0_gates"].shape == (3, 4)
-
-
-def test_resume_restores_everything(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def test_nets_have_the_papers_widths_and_matched_parameters() -> None:

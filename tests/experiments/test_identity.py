@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import IDENTITY as TINY
 
 from reslab.experiments import get_experiment
 from reslab.experiments.driver import execute
@@ -34,26 +33,7 @@ from reslab.experiments.result import load_arrays
 from reslab.models import cifar_resnet
 from reslab.probes.deepen import VARIANTS, deepen, max_output_change
 
-TINY = IdentityConfig(
-    data="synthetic1d", depth=8, deep_depth=14, seeds=1, epochs=None, steps=20,
-    continue_steps=6, batch_size=64, workers=1, device="cpu",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: on a shared 2-core machine extra OpenMP threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("identity")
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_like(depth: int = 20, **kwargs: object) -> torch.nn.Module:
@@ -122,8 +102,9 @@ def test_deepen_rejects_bad_requests() -> None:
         deepen(shallow, 20)
 
 
-def test_tiny_run_numbers(tiny_run: Path) -> None:
-    r = load_result(tiny_run)
+def test_tiny_run_numbers(tiny_run) -> None:
+    run_dir = tiny_run("identity")
+    r = load_result(run_dir)
     assert [type(s) for s in r.records] == [SeedRecord] and r.records[0].seed == 0
     by = {v.variant: v for v in r.records[0].variants}
     assert set(by) == {"shallow", "residual", "plain", "plain_zero"}
@@ -149,20 +130,16 @@ def test_tiny_run_numbers(tiny_run: Path) -> None:
     assert r.verdict.ok and n["identity_exact"] and n["no_harm"] and n["plain_changes"]
     assert r.verdict.text.startswith("do no harm: yes")
     assert f"{res.train_loss0:.4g} vs {shallow.train_loss0:.4g}" in r.verdict.text
-    saved = json.loads((tiny_run / "results.json").read_text())
+    saved = json.loads((run_dir / "results.json").read_text())
     assert saved["experiment"] == "identity" and saved["provenance"]["seeds"] == [0]
     assert saved["records"][0]["variants"][1]["train_loss0"] == res.train_loss0
-    arrays = load_arrays(tiny_run)
+    arrays = load_arrays(run_dir)
     np.testing.assert_array_equal(arrays["residual_seed0_loss"][1], res.train_loss)
     rows = {row["variant"]: row for row in saved["summary"]["variants"]}
     assert rows["plain"]["max_abs_diff_mean"] == plain.max_abs_diff
-    assert (tiny_run / "records.csv").read_text().startswith("seed,shallow_test_err\n0,")
+    assert (run_dir / "records.csv").read_text().startswith("seed,shallow_test_err\n0,")
     # The task keeps the shallow net in memory: nothing besides the results in the run directory.
-    assert not [p for p in tiny_run.iterdir() if p.is_dir() and p.name != "records"]
-
-
-def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+    assert not [p for p in run_dir.iterdir() if p.is_dir() and p.name != "records"]
 
 
 def test_one_independent_task_per_seed(tmp_path: Path) -> None:
@@ -195,11 +172,11 @@ def test_runs_are_flattened_seed_by_seed_in_variant_order() -> None:
 
 
 @pytest.mark.slow
-def test_seeds_in_other_processes_get_the_same_numbers(tiny_run: Path, tmp_path) -> None:
+def test_seeds_in_other_processes_get_the_same_numbers(tiny_run, tmp_path) -> None:
     # Two spawned workers, one seed each: a seed's record does not depend on where it ran.
     pooled = execute(EXPERIMENT, replace(TINY, seeds=2), out=tmp_path / "run",
                      executor=LocalExecutor(workers=2))  # fmt: skip
-    assert pooled.records[0] == load_result(tiny_run).records[0]
+    assert pooled.records[0] == load_result(tiny_run("identity")).records[0]
     assert pooled.records[1].seed == 1 and pooled.records[1] != pooled.records[0]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from tests.experiments.tiny import LANDSCAPE as TINY
 
 from reslab.data import load_data, make_loader
 from reslab.experiments import landscape as ls
@@ -38,21 +38,10 @@ from reslab.training import evaluate, read_checkpoint
 from reslab.training.distributed import DistContext
 
 SPEC = ls.EXPERIMENT
-TINY = ls.LandscapeConfig(
-    data="synthetic1d", depth=8, epochs=None, steps=8, samples=64, resolution=5,
-    interp_span=(-0.5, 1.5), interp_points=5, eval_batch=64, save_every=4, device="cpu",
-    workers=1,
-)  # fmt: skip
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # Tiny nets on a shared 2-core machine: a second intra-op thread only adds spin-waiting
-    # (measured: 20x slower per grid point under load), and the gloo ranks use one thread too.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One thread: a second intra-op thread only adds spin-waiting on tiny nets (measured: 20x slower
+# per grid point under load), and the gloo ranks use one thread too.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_net() -> torch.nn.Module:
@@ -68,10 +57,10 @@ def tiny_setup(samples: int = 48) -> tuple[torch.nn.Module, list, torch.Tensor, 
     return model, batches, param_vector(model), dirs
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    out = tmp_path_factory.mktemp("landscape") / "run"
-    return execute(SPEC, TINY, out=out), out
+@pytest.fixture
+def landscape_run(tiny_run) -> tuple[Result, Path]:
+    """The tiny run's result as ``execute`` returned it, and its run directory."""
+    return tiny_run.result("landscape"), tiny_run("landscape")
 
 
 # -- directions ---------------------------------------------------------------------------------
@@ -141,9 +130,9 @@ def test_probe_points_are_fresh_from_base_without_drift() -> None:
     assert torch.equal(param_vector(model), base)  # the original model is untouched
 
 
-def test_grid_centre_equals_evaluate_of_the_trained_net(tiny_run) -> None:
+def test_grid_centre_equals_evaluate_of_the_trained_net(landscape_run) -> None:
     """The required invariant, end to end: train, probe, and compare with reslab's evaluate."""
-    result, out = tiny_run
+    result, out = landscape_run
     bundle = load_data("synthetic1d")
     subset, _ = ls.subset_bundle(bundle, TINY.samples)
     loader = make_loader(subset, "train", batch_size=TINY.eval_batch, train=False)
@@ -163,8 +152,8 @@ def test_grid_centre_equals_evaluate_of_the_trained_net(tiny_run) -> None:
         assert interp[3] == pytest.approx(reference["loss"], rel=1e-6)
 
 
-def test_run_numbers_are_consistent(tiny_run) -> None:
-    result, _ = tiny_run
+def test_run_numbers_are_consistent(landscape_run) -> None:
+    result, _ = landscape_run
     grids = result.arrays()
     assert [n.kind for n in result.records] == ["plain", "residual"]
     for net in result.records:
@@ -192,8 +181,8 @@ def test_tasks_are_one_per_net_and_seed_in_run_order(tmp_path) -> None:
     assert all(t.workdir is None for t in ls.tasks(TINY, None))
 
 
-def test_raw_npz_holds_the_grids_of_the_records(tiny_run) -> None:
-    result, out = tiny_run
+def test_raw_npz_holds_the_grids_of_the_records(landscape_run) -> None:
+    result, out = landscape_run
     saved = load_arrays(out)
     names = [
         f"{k}_seed0_{a}" for k in ls.KINDS for a in ("loss", "acc", "interp_loss", "interp_acc")
@@ -211,8 +200,8 @@ def test_raw_npz_holds_the_grids_of_the_records(tiny_run) -> None:
         assert npz["done"].all() and npz["loss"].tolist() == result.records[0].surface_loss
 
 
-def test_result_round_trips_through_save_and_load(tiny_run) -> None:
-    result, out = tiny_run
+def test_result_round_trips_through_save_and_load(landscape_run) -> None:
+    result, out = landscape_run
     loaded = load_result(out)
     assert loaded == result  # config, verdict, summary, records (nested train and measures)
     assert isinstance(loaded.records[0], ls.NetRecord)
@@ -221,17 +210,17 @@ def test_result_round_trips_through_save_and_load(tiny_run) -> None:
         assert np.array_equal(loaded.arrays()[key], value), key
 
 
-def test_overflowed_grid_points_survive_json(tiny_run) -> None:
+def test_overflowed_grid_points_survive_json(landscape_run) -> None:
     # Deep plain nets overflow to inf far from the trained weights; JSON has no inf or nan.
-    net = dataclasses.replace(tiny_run[0].records[0])
+    net = dataclasses.replace(landscape_run[0].records[0])
     net.surface_loss = [float("inf"), float("nan"), *net.surface_loss[2:]]
     back = from_jsonable(ls.NetRecord, to_jsonable(net))
     grid = ls.arrays(TINY, [back])["plain_seed0_loss"]
     assert grid[0, 0] == np.inf and np.isnan(grid[0, 1]) and grid[2, 2] == net.center_loss
 
 
-def test_resume_restores_records_then_reuses_nets_and_grid_points(tiny_run, tmp_path) -> None:
-    result, first = tiny_run
+def test_resume_restores_records_then_reuses_nets_and_grid_points(landscape_run, tmp_path) -> None:
+    result, first = landscape_run
     out = tmp_path / "run"
     shutil.copytree(first, out)
     again = execute(SPEC, TINY, out=out, resume=True)  # every record is there: nothing runs
@@ -247,8 +236,8 @@ def test_resume_restores_records_then_reuses_nets_and_grid_points(tiny_run, tmp_
     assert [r["weights"] for r in redone.summary["runs"]] == ["reused", "reused"]
 
 
-def test_changed_configuration_does_not_resume(tiny_run) -> None:
-    _, out = tiny_run
+def test_changed_configuration_does_not_resume(landscape_run) -> None:
+    _, out = landscape_run
     changed = dataclasses.replace(TINY, span=(-2.0, 2.0))
     with pytest.raises(ValueError, match="the config differs: span"):
         execute(SPEC, changed, out=out, resume=True)

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import LESION as TINY
 
 from reslab.data import load_data, make_loader
 from reslab.experiments import get_experiment
@@ -30,20 +28,7 @@ from reslab.experiments.result import load_arrays
 from reslab.models import cifar_resnet
 from reslab.training import evaluate
 
-TINY = LesionConfig(
-    data="synthetic1d", depth=14, seeds=1, draws=2, epochs=None, steps=60, batch_size=64,
-    workers=1, device="cpu",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: on a shared 2-core machine extra OpenMP threads only contend (module scope, so
-    # that the module's tiny run below is covered too).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seq_net(depth: int = 14, **kwargs: object) -> torch.nn.Module:
@@ -68,13 +53,6 @@ def zero_branch(block: torch.nn.Module) -> None:
 
 def state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in net.state_dict().items()}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("lesion")
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
 
 
 @pytest.mark.parametrize(
@@ -182,8 +160,9 @@ def test_measure_lesions_matches_direct_evaluation() -> None:
     assert baseline == pytest.approx(100 * evaluate(net, loader)["err"])
 
 
-def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
-    r = load_result(tiny_run)
+def test_tiny_trained_run_numbers(tiny_run) -> None:
+    run_dir = tiny_run("lesion")
+    r = load_result(run_dir)
     summary = r.summary
     assert summary["downsampling"] == [False, False, True, False, True, False]
     assert summary["candidates"] == [0, 1, 3, 5] and summary["stage_of"] == [1, 1, 2, 2, 3, 3]
@@ -209,21 +188,17 @@ def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
     assert v["ensemble_like"] == (damage < 0.2 and damage < v["plain_median_damage"])
     assert f"at most {max(rises):+.1f} (block {v['worst_block'] + 1})" in r.verdict.text
     # Saved as data: the numbers survive the round trip.
-    saved = json.loads((tiny_run / "results.json").read_text())
+    saved = json.loads((run_dir / "results.json").read_text())
     assert saved["experiment"] == "lesion" and saved["provenance"]["seeds"] == [0]
     assert saved["records"][1]["single_err"][2] is None
-    arrays = load_arrays(tiny_run)
+    arrays = load_arrays(run_dir)
     assert np.isnan(arrays["plain_seed0_single"][2])
     assert arrays["residual_seed0_random"].shape == (4, 2)
     assert arrays["residual_seed0_single"].tolist() == res.single_err
-    assert (tiny_run / "blocks.csv").read_text().startswith("block,stage,downsampling")
-    assert (tiny_run / "intact_nets.csv").read_text().startswith("kind,seeds,test_err_mean")
+    assert (run_dir / "blocks.csv").read_text().startswith("block,stage,downsampling")
+    assert (run_dir / "intact_nets.csv").read_text().startswith("kind,seeds,test_err_mean")
     intact = {row["kind"]: row for row in summary["intact_nets"]}
     assert intact["plain"]["test_err_mean"] == plain.baseline_err
-
-
-def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def test_tasks_are_one_per_kind_and_seed_in_dispatch_order() -> None:

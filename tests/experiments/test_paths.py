@@ -3,7 +3,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import PATHS as TINY
 
 from reslab.data import load_data
 from reslab.experiments.driver import execute
@@ -39,20 +38,9 @@ from reslab.probes.paths import (
     training_batches,
 )
 
-TINY = PathsConfig(
-    data="synthetic1d", depth=14, seeds=1, draws=2, epochs=None, steps=20, batch_size=64,
-    workers=1, device="cpu",
-)  # fmt: skip
 ARCHS = [("basic", "A"), ("preact_basic", "B"), ("basic", "C")]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: on a shared 2-core machine extra OpenMP threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seq_net(depth: int = 14, **kwargs: object) -> ResNet:
@@ -334,15 +322,9 @@ def test_judge_fails_flat_gradients_one_long_seed_and_a_diverged_one() -> None:
     assert not none.ok and "every seed diverged" in none.text
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("paths")
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
-
-
-def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
-    r = load_result(tiny_run)
+def test_tiny_trained_run_numbers(tiny_run) -> None:
+    run_dir = tiny_run("paths")
+    r = load_result(run_dir)
     (rec,) = r.records
     assert isinstance(rec, PathsRecord) and rec.status == "completed" and rec.blocks == 6
     norms = np.array(rec.grad_norm)
@@ -354,17 +336,13 @@ def test_tiny_trained_run_numbers(tiny_run: Path) -> None:
     assert [row["grad_mean"] for row in s["path_lengths"]] == pytest.approx(norms.mean(1))
     v = r.verdict
     assert v.ok == (own.k_hi <= 3) and v.numbers["k_hi_per_seed"] == [own.k_hi]
-    saved = json.loads((tiny_run / "results.json").read_text())
+    saved = json.loads((run_dir / "results.json").read_text())
     assert saved["experiment"] == "paths" and saved["provenance"]["seeds"] == [0]
-    assert load_arrays(tiny_run)["seed0_grad_norm"].tolist() == rec.grad_norm
-    assert (tiny_run / "path_lengths.csv").read_text().startswith("k,seeds,paths_pct,grad_mean")
-    assert (tiny_run / "effective_paths.csv").exists()
+    assert load_arrays(run_dir)["seed0_grad_norm"].tolist() == rec.grad_norm
+    assert (run_dir / "path_lengths.csv").read_text().startswith("k,seeds,paths_pct,grad_mean")
+    assert (run_dir / "effective_paths.csv").exists()
     trained = s["trained_net"][0]
     assert (trained["seeds"], trained["test_err_mean"], trained["diverged"]) == (1, rec.test_err, 0)
-
-
-def test_resumed_run_restores_every_record_and_gives_the_same_result(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def test_tasks_presets_and_bad_configs(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import PLACEMENT as TINY
 
 from reslab.blocks.layout import PLACEMENTS
 from reslab.data import load_data
@@ -15,40 +15,22 @@ from reslab.experiments.driver import execute
 from reslab.experiments.placement import (
     EXPERIMENT,
     PRESETS,
-    PlacementConfig,
     build,
     judge,
     summarize,
 )
 from reslab.experiments.registry import load_result
 
-TINY = PlacementConfig(
-    data="synthetic1d", depth=8, seeds=1, epochs=None, steps=3, batch_size=32, batches=1,
-    workers=1, device="cpu",
-)  # fmt: skip
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("placement") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
-
-
-def test_tiny_run_trains_all_five_placements(tiny_run: Path) -> None:
-    r = load_result(tiny_run)
+def test_tiny_run_trains_all_five_placements(tiny_run) -> None:
+    r = load_result(tiny_run("placement"))
     assert [x.variant for x in r.records] == list(PLACEMENTS)
     assert all(len(x.grad_init) == 3 and min(x.path_init) > 0 for x in r.records)
     rows = [row["variant"] for row in r.summary["variants"]]
     assert rows == list(PLACEMENTS)
     assert set(r.summary["vs_full_preact"]) == set(PLACEMENTS)
-
-
-def test_resume_restores_everything(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import SHORTCUTS as TINY
 
 from reslab.data import load_data
-from reslab.experiments.ablation import VariantRecord, variant_tasks
+from reslab.experiments.ablation import VariantRecord
+from reslab.experiments.ablation import tasks as variant_tasks
 from reslab.experiments.driver import execute
 from reslab.experiments.registry import load_result
 from reslab.experiments.shortcuts import (
@@ -19,7 +20,6 @@ from reslab.experiments.shortcuts import (
     EXPERIMENT,
     FAIL,
     PRESETS,
-    ShortcutsConfig,
     build,
     judge,
     summarize,
@@ -28,20 +28,7 @@ from reslab.nn.mappings import shortcut_variant
 from reslab.nn.shortcuts import NoShortcut
 from reslab.probes.gradients import measurement_batches, shortcut_path_norms
 
-TINY = ShortcutsConfig(
-    data="synthetic1d", depth=8, seeds=2, epochs=None, steps=4, batch_size=32, batches=1,
-    variants=("identity", "scale", "exclusive_gate_b-6"), workers=1, device="cpu",
-)  # fmt: skip
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("shortcuts") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
 
 
 def test_variant_names_parse_to_the_papers_rows() -> None:
@@ -88,9 +75,9 @@ def test_the_shortcut_path_carries_lambda_to_the_power_of_the_blocks() -> None:
     assert path_ratio("plain") == 0.0
 
 
-def test_tiny_run_records_every_variant_and_seed(tiny_run: Path) -> None:
-
-    r = load_result(tiny_run)
+def test_tiny_run_records_every_variant_and_seed(tiny_run) -> None:
+    run_dir = tiny_run("shortcuts")
+    r = load_result(run_dir)
     assert sorted((x.variant, x.seed) for x in r.records) == sorted(
         (v, s) for v in TINY.variants for s in range(2)
     )
@@ -99,11 +86,7 @@ def test_tiny_run_records_every_variant_and_seed(tiny_run: Path) -> None:
     assert rows["identity"]["vs_identity"] == "—"
     assert rows["scale"]["paper_test_err"] == FAIL  # the reference, on any data
     assert rows["identity"]["paper_imagenet_top1"] == 25.03
-    assert (tiny_run / "variants.csv").read_text().startswith("variant,seeds,test_err_mean")
-
-
-def test_resume_restores_everything(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
+    assert (run_dir / "variants.csv").read_text().startswith("variant,seeds,test_err_mean")
 
 
 def rec(variant: str, seed: int, test: float) -> VariantRecord:
@@ -170,9 +153,9 @@ def test_presets() -> None:
     assert "exclusive_gate_b-7" in paper.variants and set(DEFAULT_VARIANTS) <= set(paper.variants)
 
 
-def test_arrays_hold_both_profiles(tiny_run: Path) -> None:
+def test_arrays_hold_both_profiles(tiny_run) -> None:
     from reslab.experiments.result import load_arrays
 
-    arrays = load_arrays(tiny_run)
+    arrays = load_arrays(tiny_run("shortcuts"))
     assert arrays["scale_seed1_grad"].shape == (3, 3)
     assert np.all(np.isfinite(arrays["identity_seed0_grad"]))

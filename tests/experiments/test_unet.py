@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.experiments.resume_check import assert_resume_restores_everything
+from tests.experiments.tiny import UNET as TINY
 
 from reslab.experiments.driver import execute
 from reslab.experiments.registry import load_result
@@ -16,7 +16,6 @@ from reslab.experiments.unet import (
     EXPERIMENT,
     PAPER,
     PRESETS,
-    UnetConfig,
     UnetRecord,
     check,
     judge,
@@ -24,23 +23,12 @@ from reslab.experiments.unet import (
     tasks,
 )
 
-TINY = UnetConfig(
-    levels=2, width=4, seeds=2, epochs=None, steps=3, batch_size=16, skips=("concat", "none"),
-    blocks=("plain",), examples=2, workers=1, device="cpu",
-)  # fmt: skip
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("unet") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    return run_dir
-
-
-def test_tiny_run_scores_every_variant_and_seed(tiny_run: Path) -> None:
-    r = load_result(tiny_run)
+def test_tiny_run_scores_every_variant_and_seed(tiny_run) -> None:
+    run_dir = tiny_run("unet")
+    r = load_result(run_dir)
     assert sorted((x.skip, x.block, x.seed) for x in r.records) == sorted(
         (s, b, seed) for s in TINY.skips for b in TINY.blocks for seed in range(2)
     )
@@ -54,18 +42,14 @@ def test_tiny_run_scores_every_variant_and_seed(tiny_run: Path) -> None:
     ]
     assert rows[0]["paper_phc_u373_iou_pct"] == 92.03 and rows[0]["boundary_f1_vs_none"] != "—"
     assert rows[1]["boundary_f1_vs_none"] == "—"
-    assert (tiny_run / "variants.csv").read_text().startswith("skip,block,seeds,params")
+    assert (run_dir / "variants.csv").read_text().startswith("skip,block,seeds,params")
 
 
-def test_arrays_keep_example_predictions(tiny_run: Path) -> None:
-    arrays = load_arrays(tiny_run)
+def test_arrays_keep_example_predictions(tiny_run) -> None:
+    arrays = load_arrays(tiny_run("unet"))
     assert arrays["pred_concat-plain"].shape == (2, 48, 48)
     assert arrays["image"].shape == (2, 1, 48, 48) and arrays["truth"].shape == (2, 48, 48)
     assert set(np.unique(arrays["truth"])) <= {0, 1, 2}
-
-
-def test_resume_restores_everything(tiny_run: Path) -> None:
-    assert_resume_restores_everything(EXPERIMENT, TINY, tiny_run)
 
 
 def rec(skip: str, block: str, seed: int, iou: float, bf1: float) -> UnetRecord:

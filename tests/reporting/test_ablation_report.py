@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from reslab.experiments.driver import execute
-from reslab.experiments.placement import EXPERIMENT as PLACEMENT
-from reslab.experiments.placement import PlacementConfig
-from reslab.experiments.shortcuts import EXPERIMENT as SHORTCUTS
-from reslab.experiments.shortcuts import ShortcutsConfig
 from reslab.reporting import build_report
 from reslab.reporting.ablation import gradient_profile
 
 from .browser import is_blank, load_and_check
 
-TINY = {"data": "synthetic1d", "depth": 8, "seeds": 2, "epochs": None, "steps": 3,
-        "batch_size": 32, "batches": 1, "workers": 1, "device": "cpu"}  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
-    out = {}
-    for spec, config in (
-        (SHORTCUTS, ShortcutsConfig(**TINY, variants=("identity", "plain", "dropout"))),
-        (PLACEMENT, PlacementConfig(**TINY, variants=("original", "full_preact"))),
-    ):
-        out[spec.name] = tmp_path_factory.mktemp(spec.name) / "run"
-        execute(spec, config, out=out[spec.name])
-    torch.set_num_threads(threads)
-    yield out
+def runs(tiny_run) -> dict[str, Path]:
+    return {
+        "shortcuts": tiny_run("shortcuts", steps=3, variants=("identity", "plain", "dropout")),
+        "placement": tiny_run("placement", seeds=2, variants=("original", "full_preact")),
+    }
 
 
 @pytest.mark.parametrize("name", ["shortcuts", "placement"])

@@ -12,12 +12,13 @@ from reslab.reporting.degradation import mean_responses, protocol_text, response
 from .browser import is_blank, load_and_check
 
 
-def test_degradation_report_renders(tiny_degradation_run, browser) -> None:
-    path = build_report(tiny_degradation_run)
+def test_degradation_report_renders(tiny_run, browser) -> None:
+    run_dir = tiny_run("degradation")
+    path = build_report(run_dir)
     html = path.read_text()
     assert "degradation observed:" in html
     assert "train err" in html and "±" in html
-    png = (tiny_degradation_run / "degradation.png").read_bytes()
+    png = (run_dir / "degradation.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     errors, screenshot, images, _ = load_and_check(path, browser)
     assert errors == []
@@ -25,8 +26,8 @@ def test_degradation_report_renders(tiny_degradation_run, browser) -> None:
     assert not is_blank(screenshot)
 
 
-def test_report_states_the_recipe_every_net_trained_with(tiny_degradation_run) -> None:
-    html = build_report(tiny_degradation_run).read_text()
+def test_report_states_the_recipe_every_net_trained_with(tiny_run) -> None:
+    html = build_report(tiny_run("degradation")).read_text()
     # The tiny run: 2 epochs of the paper recipe with the quick preset's 10% warm-up.
     assert "Every net trains with the same recipe (paper): 2 epochs at batch 128" in html
     assert "lr x0.1 at 50%, 75% of the run" in html and "warm-up over the first 10%" in html
@@ -42,11 +43,12 @@ def test_protocol_of_the_paper_preset_and_of_old_results() -> None:
     assert protocol_text({}) == "Every net trains with the same recipe."
 
 
-def test_report_shows_layer_responses_and_the_cost_of_a_shortcut(tiny_degradation_run) -> None:
-    html = build_report(tiny_degradation_run).read_text()
+def test_report_shows_layer_responses_and_the_cost_of_a_shortcut(tiny_run) -> None:
+    run_dir = tiny_run("degradation")
+    html = build_report(run_dir).read_text()
     assert "Layer responses" in html and "ResNet-110 &lt; 56 &lt; 20" in html  # the paper's
     assert "Layer responses (Figure 7): residual smaller than plain at every depth:" in html
-    assert (tiny_degradation_run / "responses.png").read_bytes().startswith(b"\x89PNG")
+    assert (run_dir / "responses.png").read_bytes().startswith(b"\x89PNG")
     assert html.count("<img") >= 2  # Figure 6's curves and Figure 7's responses
     assert "response std" in html  # the responses table, mean ± std over seeds
     assert "cost of a shortcut" in html and "macs ratio" in html and "step ratio" in html
@@ -66,10 +68,8 @@ def test_responses_figure_is_the_mean_over_seeds_and_absent_without_data() -> No
     assert responses_png({"plain8_seed0_train": np.zeros((2, 4))}, [8, 14]) is None
 
 
-def test_a_result_saved_before_responses_and_costs_still_reports(
-    tiny_degradation_run, tmp_path
-) -> None:
-    run = Path(shutil.copytree(tiny_degradation_run, tmp_path / "old"))
+def test_a_result_saved_before_responses_and_costs_still_reports(tiny_run, tmp_path) -> None:
+    run = Path(shutil.copytree(tiny_run("degradation"), tmp_path / "old"))
     (run / "responses.png").unlink()
     results = json.loads((run / "results.json").read_text())
     results["records"] = [r for r in results["records"] if "kind" in r]

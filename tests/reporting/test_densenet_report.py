@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from tests.experiments.test_densenet import TINY
 
-from reslab.experiments.densenet import EXPERIMENT
-from reslab.experiments.driver import execute
 from reslab.reporting import build_report
 from reslab.reporting.densenet import reuse_png
 from reslab.reporting.registry import get_figures
@@ -20,13 +15,8 @@ from .browser import is_blank, load_and_check
 
 
 @pytest.fixture(scope="module")
-def densenet_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
-    run_dir = tmp_path_factory.mktemp("densenet") / "run"
-    execute(EXPERIMENT, TINY, out=run_dir)
-    torch.set_num_threads(threads)
-    yield run_dir
+def densenet_run(tiny_run) -> Path:
+    return tiny_run("densenet")
 
 
 def test_densenet_report_renders_both_figures(densenet_run: Path, browser) -> None:

@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
-from reslab.experiments.driver import execute
-from reslab.experiments.identity import EXPERIMENT, IdentityConfig
 from reslab.experiments.registry import load_result
 from reslab.reporting import build_report
 from reslab.reporting.summary import table_cells
@@ -16,17 +12,8 @@ from .browser import is_blank, load_and_check
 
 
 @pytest.fixture(scope="module")
-def identity_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
-    config = IdentityConfig(
-        data="synthetic1d", depth=8, deep_depth=14, seeds=2, epochs=None, steps=8,
-        continue_steps=5, batch_size=64, workers=1, device="cpu",
-    )  # fmt: skip
-    run_dir = tmp_path_factory.mktemp("identity")
-    execute(EXPERIMENT, config, out=run_dir)
-    torch.set_num_threads(threads)
-    yield run_dir
+def identity_run(tiny_run) -> Path:
+    return tiny_run("identity", seeds=2, steps=8, continue_steps=5)
 
 
 def test_identity_report_renders(identity_run: Path, browser) -> None:

@@ -1,30 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
-from reslab.experiments.driver import execute
-from reslab.experiments.lesion import EXPERIMENT, LesionConfig
 from reslab.reporting import build_report
 
 from .browser import is_blank, load_and_check
 
 
 @pytest.fixture(scope="module")
-def lesion_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: extra threads only contend on a shared machine
-    config = LesionConfig(
-        data="synthetic1d", depth=14, seeds=2, draws=2, epochs=None, steps=10, batch_size=64,
-        workers=1, device="cpu",
-    )  # fmt: skip
-    run_dir = tmp_path_factory.mktemp("lesion")
-    execute(EXPERIMENT, config, out=run_dir)
-    torch.set_num_threads(threads)
-    yield run_dir
+def lesion_run(tiny_run) -> Path:
+    return tiny_run("lesion", seeds=2, steps=10)
 
 
 def test_lesion_report_renders(lesion_run: Path, browser) -> None:

@@ -23,8 +23,8 @@ def make_run(root: Path, results: object, name: str = "run") -> Path:
 
 
 @pytest.fixture
-def run_copy(tiny_degradation_run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(tiny_degradation_run, tmp_path / "run"))
+def run_copy(tiny_run, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_run("degradation"), tmp_path / "run"))
 
 
 def test_generic_report_has_banner_figures_tables_numbers_and_provenance(run_copy) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from reslab.data import DataBundle, load_data
 
@@ -30,11 +29,7 @@ def _isolated_dirs(session_cache: Path, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("RESLAB_DATA_DIR", str(tmp_path / "no-datasets-here"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These runs are tiny; on a shared 2-core machine extra OpenMP threads only contend (a
-    # 40-step run takes 2 s on one thread and over 15 s on two under load).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Every training module on one thread: these runs are tiny (a 40-step run takes 2 s on one
+    thread and over 15 s on two under load)."""

@@ -22,7 +22,7 @@ import torch
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
 from reslab.experiments.common import compare, final_err_pct, mean_std
-from reslab.experiments.spec import TrainedConfig, default, option
+from reslab.experiments.spec import FINAL_EVAL_ONLY, Task, TrainedConfig, default, option
 from reslab.models.resnet import ResNet
 from reslab.probes.gradients import block_gradient_norms, measurement_batches, shortcut_path_norms
 from reslab.training import fit
@@ -40,28 +40,15 @@ class AblationConfig(TrainedConfig):
     batches: int = option(2, "Train batches the per-block gradient norms are averaged over.")
 
     def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
-        return (
-            ("train.eval_every", 10**9),  # only the final errors are reported
-            ("train.eval_train", True),
-            ("train.checkpoint_every", 0),
-            ("schedule.warmup", self.warmup),
-        )
-
-
-def variant_key(variant: str, seed: int) -> str:
-    """The one name of a variant's run: its task's key and the prefix of its arrays."""
-    return f"{variant}_seed{seed}"
+        return (*FINAL_EVAL_ONLY, ("schedule.warmup", self.warmup))
 
 
 @dataclass(frozen=True)
-class VariantTask:
+class VariantTask(Task):
+    KEY = "{variant}_seed{seed}"
     config: AblationConfig
     variant: str
     seed: int
-
-    @property
-    def key(self) -> str:
-        return variant_key(self.variant, self.seed)
 
 
 @dataclass
@@ -181,18 +168,16 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     return np.array([(arr < v).sum() + ((arr == v).sum() - 1) / 2 for v in arr])
 
 
-def variant_tasks(config: AblationConfig, workdir: Path | None) -> list[VariantTask]:
+def tasks(config: AblationConfig, workdir: Path | None) -> list[VariantTask]:
     """One task per variant and seed."""
     return [VariantTask(config, v, s) for s in range(config.seeds) for v in config.variants]
 
 
-def gradient_arrays(
-    config: AblationConfig, records: Sequence[VariantRecord]
-) -> dict[str, np.ndarray]:
+def arrays(config: AblationConfig, records: Sequence[VariantRecord]) -> dict[str, np.ndarray]:
     """``<variant>_seed<seed>_grad`` -> (3, blocks): input-gradient norms at init, trained, and
     at init through the shortcut path alone."""
     return {
-        f"{variant_key(r.variant, r.seed)}_grad": np.array(
+        f"{VariantTask.key_of(r)}_grad": np.array(
             [r.grad_init, r.grad_trained, r.path_init], dtype=float
         )
         for r in records

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from reslab.experiments.protocol import chance_err
+from reslab.experiments.spec import Task
 from reslab.training.env import environment
 
 
@@ -72,68 +73,44 @@ def mean_std(values: Any) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-def run_key(kind: str, depth: int, seed: int) -> str:
-    """The one name of a training run of ``kind`` and ``depth``: its task's key (the record file)
-    and the prefix of its arrays in raw.npz."""
-    return f"{kind}{depth}_seed{seed}"
-
-
 @dataclass(frozen=True)
-class RunTask:
+class RunTask(Task):
     """One net of ``kind`` and ``depth`` trained (or measured) from ``seed``."""
 
+    KEY = "{kind}{depth}_seed{seed}"
     config: Any
     kind: str
     depth: int
     seed: int
 
-    @property
-    def key(self) -> str:
-        return run_key(self.kind, self.depth, self.seed)
-
-
-def kind_key(kind: str, seed: int) -> str:
-    """The one name of a run of ``kind`` in an experiment of one depth."""
-    return f"{kind}_seed{seed}"
-
 
 @dataclass(frozen=True)
-class KindTask:
+class KindTask(Task):
     """One net of ``kind`` (at the experiment's one depth) trained and measured from ``seed``."""
 
+    KEY = "{kind}_seed{seed}"
     config: Any
     kind: str
     seed: int
 
-    @property
-    def key(self) -> str:
-        return kind_key(self.kind, self.seed)
-
-
-def seed_key(seed: int) -> str:
-    return f"seed{seed}"
-
 
 @dataclass(frozen=True)
-class SeedTask:
+class SeedTask(Task):
     """Everything one seed measures, in one task (a net trained once, then measured many ways)."""
 
+    KEY = "seed{seed}"
     config: Any
     seed: int
 
-    @property
-    def key(self) -> str:
-        return seed_key(self.seed)
-
 
 def run_curves(runs: list[Any], curves: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
-    """``<run_key>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
+    """``<RunTask key>_<name>`` -> the (2, n) array of a run's (x, y) fields, for each
     ``name: (x field, y field)`` of ``curves``: the layout the reports read back."""
     out = {}
     for r in runs:
         for name, (x, y) in curves.items():
             xy = [getattr(r, x), getattr(r, y)]
-            out[f"{run_key(r.kind, r.depth, r.seed)}_{name}"] = np.array(xy, dtype=float)
+            out[f"{RunTask.key_of(r)}_{name}"] = np.array(xy, dtype=float)
     return out
 
 

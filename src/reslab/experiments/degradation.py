@@ -29,11 +29,10 @@ from reslab.experiments.common import (
     gap_and_threshold,
     mean_std,
     run_curves,
-    run_key,
 )
 from reslab.experiments.protocol import net_for
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
 from reslab.models import count_macs, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
@@ -97,16 +96,13 @@ PRESETS: dict[str, DegradationConfig] = {
 
 
 @dataclass(frozen=True)
-class CostTask:
+class CostTask(Task):
+    KEY = "cost_d{depth}"
     config: DegradationConfig
     depth: int
 
-    @property
-    def key(self) -> str:
-        return f"cost_d{self.depth}"
 
-
-Task = RunTask | CostTask
+DegradationTask = RunTask | CostTask
 
 
 @dataclass
@@ -149,7 +145,7 @@ class CostRecord:
 Record = RunRecord | CostRecord
 
 
-def run_one(task: Task) -> Record:
+def run_one(task: DegradationTask) -> Record:
     if isinstance(task, CostTask):
         return cost_of_a_shortcut(task.config, task.depth)
     return train_one(task.config, task.kind, task.depth, task.seed)
@@ -208,11 +204,13 @@ def cost_of_a_shortcut(config: DegradationConfig, depth: int) -> CostRecord:
     )  # fmt: skip
 
 
-def tasks(config: DegradationConfig, workdir: Path | None) -> list[Task]:
+def tasks(config: DegradationConfig, workdir: Path | None) -> list[DegradationTask]:
     seeds, depths = range(config.seeds), config.depths
-    runs: list[Task] = [RunTask(config, k, d, s) for s in seeds for d in depths for k in KINDS]
+    runs: list[DegradationTask] = [
+        RunTask(config, k, d, s) for s in seeds for d in depths for k in KINDS
+    ]
     # Last: seconds each, they fill a worker while the last trainings finish.
-    costs: list[Task] = [CostTask(config, d) for d in depths if config.cost_steps > 0]
+    costs: list[DegradationTask] = [CostTask(config, d) for d in depths if config.cost_steps > 0]
     return runs + costs
 
 
@@ -392,25 +390,20 @@ def arrays(config: DegradationConfig, records: list[Record]) -> dict[str, np.nda
     out = run_curves(runs, {"train": ("steps", "train_err"), "test": ("epoch_steps", "test_err")})
     for r in runs:
         if r.responses:
-            key = run_key(r.kind, r.depth, r.seed)
+            key = RunTask.key_of(r)
             out[f"{key}_responses"] = np.array(r.responses, dtype=float)
     return out
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="degradation",
         title="The degradation problem",
         claim="plain-56 trains worse than plain-20; residual-56 does not",
         paper="He et al. 2015, section 4.2 and Figure 6",
-        presets=PRESETS,
         record=Record,
-        tasks=tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="7 min",
     )
 )

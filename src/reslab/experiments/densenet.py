@@ -34,7 +34,16 @@ from reslab.data.cache import cached_data
 from reslab.experiments.common import diff_standard_error, final_err_pct, mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import (
+    FINAL_EVAL_ONLY,
+    Summary,
+    Task,
+    TrainedConfig,
+    Verdict,
+    default,
+    define,
+    option,
+)
 from reslab.models import cifar_densenet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.densenet import layers_per_block
@@ -80,8 +89,7 @@ class DenseNetConfig(TrainedConfig):
     )
 
     def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
-        return (("train.eval_every", 10**9), ("train.eval_train", True),
-                ("train.checkpoint_every", 0))  # fmt: skip
+        return FINAL_EVAL_ONLY
 
 
 PRESETS: dict[str, DenseNetConfig] = {
@@ -136,35 +144,24 @@ class MemoryRecord:
     kind: str  # what was measured (memory_kind)
 
 
-def train_key(net: str, seed: int) -> str:
-    """The one name of a training run: its task's key and the prefix of its arrays."""
-    return f"{net}_seed{seed}"
-
-
 @dataclass(frozen=True)
-class TrainTask:
+class TrainTask(Task):
+    KEY = "{net}_seed{seed}"
     config: DenseNetConfig
     net: str  # one of NETS
     seed: int
 
-    @property
-    def key(self) -> str:
-        return train_key(self.net, self.seed)
-
 
 @dataclass(frozen=True)
-class MemoryTask:
+class MemoryTask(Task):
+    KEY = "memory_{variant}_b{batch}_seed{seed}"
     config: DenseNetConfig
     variant: str  # one of MEMORY_VARIANTS
     batch: int
     seed: int
 
-    @property
-    def key(self) -> str:
-        return f"memory_{self.variant}_b{self.batch}_seed{self.seed}"
 
-
-Task = TrainTask | MemoryTask
+DenseNetTask = TrainTask | MemoryTask
 Row = dict[str, Any]
 
 
@@ -222,16 +219,16 @@ def memory_one(config: DenseNetConfig, variant: str, batch: int, seed: int) -> M
     )  # fmt: skip
 
 
-def run_one(task: Task) -> TrainRecord | MemoryRecord:
+def run_one(task: DenseNetTask) -> TrainRecord | MemoryRecord:
     if isinstance(task, MemoryTask):
         return memory_one(task.config, task.variant, task.batch, task.seed)
     return train_one(task.config, task.net, task.seed)
 
 
-def tasks(config: DenseNetConfig, workdir: Path | None) -> list[Task]:
+def tasks(config: DenseNetConfig, workdir: Path | None) -> list[DenseNetTask]:
     seeds = range(config.seeds)
-    train: list[Task] = [TrainTask(config, n, s) for s in seeds for n in NETS]
-    memory: list[Task] = [
+    train: list[DenseNetTask] = [TrainTask(config, n, s) for s in seeds for n in NETS]
+    memory: list[DenseNetTask] = [
         MemoryTask(config, v, b, s)
         for s in seeds
         for v in MEMORY_VARIANTS
@@ -392,27 +389,21 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
 def arrays(config: DenseNetConfig, records: list[Any]) -> dict[str, np.ndarray]:
     """``<net>_seed<seed>_grad`` -> (2, units): RMS gradients at init and trained."""
     return {
-        f"{train_key(r.net, r.seed)}_grad": np.array([r.grad_init, r.grad_trained], dtype=float)
+        f"{TrainTask.key_of(r)}_grad": np.array([r.grad_init, r.grad_trained], dtype=float)
         for r in records
         if isinstance(r, TrainRecord)
     }
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="densenet",
         title="Concatenation vs addition (DenseNet)",
         claim="dense concatenation improves gradient flow and feature reuse but costs memory",
         paper="Huang et al. 2017, Table 2 and Figure 5",
-        presets=PRESETS,
         record=TrainRecord | MemoryRecord,
-        tasks=tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
-        fresh_process=fresh_process,
         quick_time="3.5 min",
     )
 )

@@ -29,7 +29,7 @@ from reslab.experiments.common import (
 )
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
 from reslab.models import ResNet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.memory import memory_kind, memory_peak, memory_start
@@ -299,21 +299,15 @@ def arrays(config: DepthConfig, runs: list[RunRecord]) -> dict[str, np.ndarray]:
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="depth",
         title="Training 1000-layer ResNets",
         claim="pre-activation trains a 1001-layer ResNet better than the original "
         "(post-activation) one",
         paper="He et al. 2016, Identity Mappings in Deep Residual Networks, Table 3 and Figure 6",
-        presets=PRESETS,
         record=RunRecord,
-        tasks=tasks,
         run_task=train_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
-        fresh_process=fresh_process,
         quick_time="5 min",
     )
 )

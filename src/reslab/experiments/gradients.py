@@ -25,10 +25,10 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
-from reslab.experiments.common import RunTask, mean_std, run_key
+from reslab.experiments.common import RunTask, mean_std
 from reslab.experiments.protocol import net_for
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import ExperimentConfig, Summary, Verdict, define, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 from reslab.nn.mappings import shortcut_variant
@@ -355,26 +355,21 @@ def _num(value: float) -> str:
 
 def arrays(config: GradientsConfig, records: list[GradientRecord]) -> dict[str, np.ndarray]:
     return {
-        f"{run_key(r.kind, r.depth, r.seed)}_{name}": np.asarray(values, dtype=float)
+        f"{RunTask.key_of(r)}_{name}": np.asarray(values, dtype=float)
         for r in records for name, values in r.profiles.items()
     }  # fmt: skip
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="gradients",
         title="The gradient highway",
         claim="through depth, the input gradient of residual and pre-activation nets neither "
         "vanishes nor changes exponentially; a plain net's does",
         paper="He et al. 2016, Identity Mappings in Deep Residual Networks, eq. 4-5",
-        presets=PRESETS,
         record=GradientRecord,
-        tasks=tasks,
         run_task=measure_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="4 min",
     )
 )

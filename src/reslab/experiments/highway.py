@@ -30,7 +30,16 @@ from reslab.data.bundle import Split
 from reslab.data.cache import cached_data
 from reslab.experiments.common import compare, diff_standard_error, final_err_pct, mean_std
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import (
+    FINAL_EVAL_ONLY,
+    Summary,
+    Task,
+    TrainedConfig,
+    Verdict,
+    default,
+    define,
+    option,
+)
 from reslab.models import count_params
 from reslab.models.highway import HIGHWAY_WIDTH, PLAIN_WIDTH, highway_mlp
 from reslab.probes.gates import gate_stats
@@ -99,12 +108,7 @@ class HighwayConfig(TrainedConfig):
     warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
 
     def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
-        return (
-            ("train.eval_every", 10**9),  # only the final errors are reported
-            ("train.eval_train", True),
-            ("train.checkpoint_every", 0),
-            ("schedule.warmup", self.warmup),
-        )
+        return (*FINAL_EVAL_ONLY, ("schedule.warmup", self.warmup))
 
 
 def gate_bias_for(config: HighwayConfig, depth: int) -> float:
@@ -126,22 +130,14 @@ PRESETS: dict[str, HighwayConfig] = {
 }
 
 
-def run_key(kind: str, depth: int, lr: float, seed: int) -> str:
-    """The one name of a run: its task's key and the prefix of its arrays in raw.npz."""
-    return f"{kind}{depth}_lr{lr:g}_seed{seed}"
-
-
 @dataclass(frozen=True)
-class Task:
+class HighwayTask(Task):
+    KEY = "{kind}{depth}_lr{lr:g}_seed{seed}"
     config: HighwayConfig
     kind: str
     depth: int
     lr: float
     seed: int
-
-    @property
-    def key(self) -> str:
-        return run_key(self.kind, self.depth, self.lr, self.seed)
 
 
 @dataclass
@@ -189,7 +185,7 @@ def build(config: HighwayConfig, kind: str, depth: int, bundle: DataBundle) -> t
     )  # fmt: skip
 
 
-def run_one(task: Task) -> RunRecord:
+def run_one(task: HighwayTask) -> RunRecord:
     config, kind, depth, lr, seed = task.config, task.kind, task.depth, task.lr, task.seed
     started = time.perf_counter()
     bundle = subset(cached_data(config.data, config.data_dir), config.train_size)
@@ -230,10 +226,10 @@ def best_loss(losses: list[float], num_classes: int, *, diverged: bool = False) 
     return min(finite) if finite and not diverged else math.log(num_classes)
 
 
-def tasks(config: HighwayConfig, workdir: Path | None) -> list[Task]:
+def tasks(config: HighwayConfig, workdir: Path | None) -> list[HighwayTask]:
     # Deepest first: the longest runs start while the pool is full.
     return [
-        Task(config, k, d, lr, s)
+        HighwayTask(config, k, d, lr, s)
         for d in sorted(config.depths, reverse=True)
         for s in range(config.seeds)
         for lr in config.lrs
@@ -447,10 +443,10 @@ def _outcome(comparison: dict[str, Any]) -> str | None:
 
 
 def key(r: RunRecord) -> str:
-    return run_key(r.kind, r.depth, r.lr, r.seed)
+    return HighwayTask.key_of(r)
 
 
-def gate_arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
+def arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
     """``<kind><depth>_lr<lr>_seed<seed>_loss``: per-epoch mean training loss;
     ``highway<depth>_lr<lr>_seed<s>_gates``: (3, layers) mean T, unit std of T, mean bias."""
     out = {f"{key(r)}_loss": np.array(r.epoch_train_loss) for r in records}
@@ -463,20 +459,15 @@ def gate_arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="highway",
         title="Highway networks",
         claim="deep plain nets fail where highway and residual nets train; the ungated residual "
         "net does at least as well as the gated highway net at equal parameters",
         paper="Srivastava, Greff & Schmidhuber 2015, Fig. 1-2, Tables 1 and 3",
-        presets=PRESETS,
         record=RunRecord,
-        tasks=tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=gate_arrays,
         quick_time="4.5 min",
     )
 )

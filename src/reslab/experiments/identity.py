@@ -24,10 +24,10 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
-from reslab.experiments.common import SeedTask, mean_std, seed_key
+from reslab.experiments.common import SeedTask, mean_std
 from reslab.experiments.protocol import net_for, require_at_least_one, require_residual_shortcut
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
 from reslab.probes.deepen import VARIANTS, Variant, build_variant, max_output_change
@@ -234,26 +234,21 @@ def judge(config: IdentityConfig, summary: Summary) -> Verdict:
 
 def arrays(config: IdentityConfig, records: list[SeedRecord]) -> dict[str, np.ndarray]:
     return {
-        f"{r.variant}_{seed_key(r.seed)}_loss": np.array([r.steps, r.train_loss], dtype=float)
+        f"{r.variant}_{SeedTask.key_of(r)}_loss": np.array([r.steps, r.train_loss], dtype=float)
         for r in flat_variants(records)
     }
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="identity",
         title='Extra residual blocks "do no harm"',
         claim="zero-initialised residual blocks inserted into a trained net leave its function "
         "and loss unchanged; plain layers do not",
         paper="He et al. 2015, sections 1 and 4.2",
-        presets=PRESETS,
         record=SeedRecord,
-        tasks=tasks,
         run_task=run_seed,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="2 min",
     )
 )

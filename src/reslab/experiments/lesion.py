@@ -20,7 +20,7 @@ import torch
 
 from reslab.data import DataBundle, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import KindTask, kind_key, mean_std
+from reslab.experiments.common import KindTask, mean_std
 from reslab.experiments.protocol import (
     chance_err,
     net_for,
@@ -28,16 +28,11 @@ from reslab.experiments.protocol import (
     require_residual_shortcut,
 )
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
 from reslab.models import cifar_resnet
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
-from reslab.probes.lesions import (
-    lesionable,
-    lesioned,
-    random_lesions,
-    same_shape_blocks,
-)
+from reslab.probes.lesions import lesionable, lesioned, random_lesions, same_shape_blocks
 from reslab.training import evaluate, fit
 
 Kind = Literal["plain", "residual"]
@@ -252,7 +247,7 @@ def _rises(summary: Summary, kind: Kind, blocks: list[int]) -> tuple[np.ndarray,
 def arrays(config: LesionConfig, runs: list[LesionRecord]) -> dict[str, np.ndarray]:
     out = {}
     for r in runs:
-        key = kind_key(r.kind, r.seed)
+        key = KindTask.key_of(r)
         single = [math.nan if e is None else e for e in r.single_err]
         out[f"{key}_single"] = np.array(single, dtype=float)
         out[f"{key}_random"] = np.array(r.random_err, dtype=float)
@@ -261,19 +256,14 @@ def arrays(config: LesionConfig, runs: list[LesionRecord]) -> dict[str, np.ndarr
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="lesion",
         title="Lesion study: residual networks behave like ensembles",
         claim="deleting one block barely hurts a residual net but breaks its plain twin",
         paper="Veit et al. 2016, section 4, Figures 3 and 5",
-        presets=PRESETS,
         record=LesionRecord,
-        tasks=tasks,
         run_task=train_and_lesion,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="3 min",
     )
 )

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from reslab.data.cache import cached_data
-from reslab.experiments.common import SeedTask, final_err_pct, mean_std, seed_key
+from reslab.experiments.common import SeedTask, final_err_pct, mean_std
 from reslab.experiments.protocol import net_for, require_at_least_one, require_residual_shortcut
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.lesions import random_lesions
 from reslab.probes.paths import path_gradients, training_batches
@@ -284,23 +284,18 @@ def judge(config: PathsConfig, summary: Summary) -> Verdict:
 
 
 def arrays(config: PathsConfig, runs: list[PathsRecord]) -> dict[str, np.ndarray]:
-    return {f"{seed_key(r.seed)}_grad_norm": np.array(r.grad_norm, dtype=float) for r in runs}
+    return {f"{SeedTask.key_of(r)}_grad_norm": np.array(r.grad_norm, dtype=float) for r in runs}
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="paths",
         title="Effective paths: residual nets train through short paths",
         claim="almost all gradient comes from paths much shorter than the net",
         paper="Veit et al. 2016, section 5 and Figure 6",
-        presets=PRESETS,
         record=PathsRecord,
-        tasks=tasks,
         run_task=train_and_measure,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="6 min",
     )
 )

@@ -16,20 +16,23 @@ from typing import Any
 
 from reslab.blocks.layout import PLACEMENTS, check_placement
 from reslab.data import DataBundle
-from reslab.experiments.ablation import (
+
+# The ablations' shared tasks (one per variant and seed) and arrays (the gradient profiles):
+# ``define`` finds them by name.
+from reslab.experiments.ablation import (  # noqa: F401
     AblationConfig,
     VariantRecord,
     VariantTask,
+    arrays,
     check_variants,
-    gradient_arrays,
     rank_agreement,
+    tasks,
     train_variant,
     variant_rows,
-    variant_tasks,
 )
 from reslab.experiments.common import compare
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, Verdict, option
+from reslab.experiments.spec import Summary, Verdict, define, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 
@@ -143,19 +146,14 @@ def judge(config: PlacementConfig, summary: Summary) -> Verdict:
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="placement",
         title="Activation placement",
         claim="full pre-activation trains best; BN after the addition hurts",
         paper="He et al. 2016, Figure 4 and Table 2",
-        presets=PRESETS,
         record=VariantRecord,
-        tasks=variant_tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=gradient_arrays,
         quick_time="5 min",
     )
 )

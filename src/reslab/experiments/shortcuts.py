@@ -16,20 +16,23 @@ from typing import Any
 import numpy as np
 
 from reslab.data import DataBundle
-from reslab.experiments.ablation import (
+
+# The ablations' shared tasks (one per variant and seed) and arrays (the gradient profiles):
+# ``define`` finds them by name.
+from reslab.experiments.ablation import (  # noqa: F401
     AblationConfig,
     VariantRecord,
     VariantTask,
+    arrays,
     by_variant,
     check_variants,
-    gradient_arrays,
     rank_agreement,
+    tasks,
     train_variant,
     variant_rows,
-    variant_tasks,
 )
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, Verdict, option
+from reslab.experiments.spec import Summary, Verdict, define, option
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 from reslab.nn.mappings import shortcut_variant, variant_family
@@ -150,19 +153,14 @@ def judge(config: ShortcutsConfig, summary: Summary) -> Verdict:
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="shortcuts",
         title="Shortcut variants",
         claim="the identity shortcut beats scaled, gated, 1x1-conv and dropout shortcuts",
         paper="He et al. 2016, Table 1; He et al. 2015, Table 3",
-        presets=PRESETS,
         record=VariantRecord,
-        tasks=variant_tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=gradient_arrays,
         quick_time="6 min",
     )
 )

@@ -10,11 +10,13 @@ and the plain functions it names; see docs/ARCHITECTURE.md, "How to add an exper
 from __future__ import annotations
 
 import dataclasses
+import string
+import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -136,6 +138,43 @@ class Verdict:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+# What a run of an experiment that reports only its final errors sets (no per-epoch evaluation,
+# no checkpoints: a task is short and its record is what is kept).
+FINAL_EVAL_ONLY: tuple[tuple[str, Any], ...] = (
+    ("train.eval_every", 10**9),
+    ("train.eval_train", True),
+    ("train.checkpoint_every", 0),
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One independent unit of an experiment. ``KEY`` formats the task's fields into its one
+    name: the record file (``records/<key>.json``) and the prefix of its arrays in raw.npz, so
+    ``key_of(record)`` gives a record the same name from the record's own fields."""
+
+    KEY: ClassVar[str]
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self)
+
+    @classmethod
+    def key_of(cls, obj: Any) -> str:
+        return string.Formatter().vformat(cls.KEY, (), _Fields(obj))
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    """``str.format`` over an object's attributes."""
+
+    def __init__(self, obj: Any) -> None:
+        super().__init__()
+        self.obj = obj
+
+    def __missing__(self, name: str) -> Any:
+        return getattr(self.obj, name)
+
+
 C = TypeVar("C", bound=ExperimentConfig)
 T = TypeVar("T")
 R = TypeVar("R")
@@ -193,6 +232,31 @@ class Experiment(Generic[C, T, R]):
         if name not in self.presets:
             raise ValueError(f"preset={name!r} is unknown; accepted: {', '.join(self.presets)}")
         return self.presets[name]
+
+
+def define(
+    module: str,
+    *,
+    name: str,
+    title: str,
+    claim: str,
+    paper: str,
+    record: type[Any] | types.UnionType,
+    run_task: Callable[[Any], Any],
+    quick_time: str,
+) -> Experiment[Any, Any, Any]:
+    """The experiment that ``module`` defines in the one shape: its ``PRESETS``, ``tasks``,
+    ``summarize`` and ``judge``, and where it has them ``check``, ``arrays`` and
+    ``fresh_process``, found by those names (as pytest finds its tests). ``quick_time``: the
+    measured wall time of the quick preset on 2 idle CPU cores, the one place it is kept."""
+    namespace = vars(sys.modules[module])
+    optional = ("check", "arrays", "fresh_process")
+    return Experiment(
+        name=name, title=title, claim=claim, paper=paper, presets=namespace["PRESETS"],
+        record=record, tasks=namespace["tasks"], run_task=run_task,
+        summarize=namespace["summarize"], judge=namespace["judge"], quick_time=quick_time,
+        **{k: namespace[k] for k in optional if k in namespace},
+    )  # fmt: skip
 
 
 def configure(base: C, changes: Mapping[str, Any]) -> C:

@@ -31,7 +31,7 @@ from reslab.data.text import unigram_entropy
 from reslab.experiments.common import mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
 from reslab.models.gpt import GPT
 from reslab.probes.gradients import ffn_grad_norms, measurement_batches
 from reslab.training import fit
@@ -135,23 +135,15 @@ class RunRecord:
     wall_s: float
 
 
-def run_key(variant: str, depth: int, lr: float, warmup: bool, seed: int) -> str:
-    """The one name of a run: its task's key and its array in raw.npz."""
-    return f"{variant}_L{depth}_lr{lr:g}_{'warm' if warmup else 'nowarm'}_seed{seed}"
-
-
 @dataclass(frozen=True)
-class Task:
+class RunTask(Task):
+    KEY = "{variant}_L{depth}_lr{lr:g}_warmup{warmup:d}_seed{seed}"
     config: TransformerConfig
     variant: str
     depth: int
     lr: float
     warmup: bool
     seed: int
-
-    @property
-    def key(self) -> str:
-        return run_key(self.variant, self.depth, self.lr, self.warmup, self.seed)
 
 
 def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
@@ -165,8 +157,8 @@ def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
     return out + [c for c in grid if c not in out]
 
 
-def tasks(config: TransformerConfig, workdir: Path | None) -> list[Task]:
-    return [Task(config, v, d, lr, w, s) for v, d, lr, w in cells(config)
+def tasks(config: TransformerConfig, workdir: Path | None) -> list[RunTask]:
+    return [RunTask(config, v, d, lr, w, s) for v, d, lr, w in cells(config)
             for s in range(config.seeds)]  # fmt: skip
 
 
@@ -193,7 +185,7 @@ def failed(status: str, val_loss: float, unigram: float) -> bool:
     return status == "diverged" or not val_loss < unigram
 
 
-def run_one(task: Task) -> RunRecord:
+def run_one(task: RunTask) -> RunRecord:
     config, variant, depth, lr, seed = task.config, task.variant, task.depth, task.lr, task.seed
     warmup = task.warmup
     started = time.perf_counter()
@@ -425,26 +417,21 @@ def judge(config: TransformerConfig, summary: Summary) -> Verdict:
 
 def arrays(config: TransformerConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:
     return {
-        run_key(r.variant, r.depth, r.lr, r.warmup, r.seed):
+        RunTask.key_of(r):
         np.array([r.steps, r.train_loss], dtype=float) for r in records
     }  # fmt: skip
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="transformer",
         title="Residual Transformer: pre-LN, post-LN, DeepNorm, no skips",
         claim="post-LN needs warm-up and degrades with depth, pre-LN and DeepNorm do not, and "
         "without skips a deep Transformer does not train",
         paper="Xiong et al. 2020, Fig. 2-3; Wang et al. 2022 (DeepNet); Vaswani et al. 2017",
-        presets=PRESETS,
         record=RunRecord,
-        tasks=tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="6 min",
     )
 )

@@ -24,7 +24,7 @@ from reslab.data.cache import cached_data
 from reslab.experiments.common import gap_and_threshold, mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, Summary, TrainedConfig, Verdict, default, option
+from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
 from reslab.models.info import count_params
 from reslab.models.unet import SKIPS, UNET_BLOCKS, UNet
 from reslab.probes.segmentation import (
@@ -118,25 +118,18 @@ class UnetRecord:
         return f"{self.skip}-{self.block}"
 
 
-def run_key(skip: str, block: str, seed: int) -> str:
-    return f"{skip}_{block}_seed{seed}"
-
-
 @dataclass(frozen=True)
-class Task:
+class UnetTask(Task):
+    KEY = "{skip}_{block}_seed{seed}"
     config: UnetConfig
     skip: str
     block: str
     seed: int
 
-    @property
-    def key(self) -> str:
-        return run_key(self.skip, self.block, self.seed)
 
-
-def tasks(config: UnetConfig, workdir: Path | None) -> list[Task]:
+def tasks(config: UnetConfig, workdir: Path | None) -> list[UnetTask]:
     return [
-        Task(config, skip, block, seed)
+        UnetTask(config, skip, block, seed)
         for seed in range(config.seeds) for block in config.blocks for skip in config.skips
     ]  # fmt: skip
 
@@ -155,7 +148,7 @@ def predict(model: UNet, bundle: DataBundle, device: torch.device) -> torch.Tens
         return torch.cat([model(x).argmax(1).cpu() for x, _ in loader])
 
 
-def run_one(task: Task) -> UnetRecord:
+def run_one(task: UnetTask) -> UnetRecord:
     config, skip, block, seed = task.config, task.skip, task.block, task.seed
     started = time.perf_counter()
     bundle = cached_data(config.data, config.data_dir)
@@ -278,7 +271,7 @@ def judge(config: UnetConfig, summary: Summary) -> Verdict:
     return Verdict(ok, text, numbers)
 
 
-def prediction_arrays(config: UnetConfig, records: list[UnetRecord]) -> dict[str, np.ndarray]:
+def arrays(config: UnetConfig, records: list[UnetRecord]) -> dict[str, np.ndarray]:
     """``pred_<skip>-<block>`` -> (examples, H, W) predictions of seed 0; ``image`` and
     ``truth`` the same test images and masks, for the report's panel."""
     arrays = {f"pred_{r.variant}": np.asarray(r.predictions, dtype=np.int8)
@@ -292,20 +285,15 @@ def prediction_arrays(config: UnetConfig, records: list[UnetRecord]) -> dict[str
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="unet",
         title="U-Net long skips",
         claim="long skips carry the encoder's spatial detail to the decoder: without them "
         "boundaries and thin structures are lost",
         paper="Ronneberger et al. 2015, Sec. 2, Fig. 1, Tables 1-2; Drozdzal et al. 2016",
-        presets=PRESETS,
         record=UnetRecord,
-        tasks=tasks,
         run_task=run_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=prediction_arrays,
         quick_time="5 min",
     )
 )

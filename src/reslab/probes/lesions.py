@@ -21,7 +21,7 @@ from torch import nn
 
 from reslab.blocks import ResidualBlock
 from reslab.models.resnet import ResNet
-from reslab.probes.surgery import forwards_replaced, without_branch, without_skip
+from reslab.probes.surgery import forwards_replaced, without_branch, without_skip, zeroed
 
 
 def lesionable(block: ResidualBlock) -> bool:
@@ -43,6 +43,35 @@ def lesioned(model: ResNet, indices: Iterable[int]) -> Iterator[ResNet]:
     for i in chosen:
         _check_index(blocks, i)
     with forwards_replaced((blocks[i], without_branch(blocks[i])) for i in chosen):
+        yield model
+
+
+@contextmanager
+def zeroed_blocks(model: nn.Module, indices: Iterable[int]) -> Iterator[nn.Module]:
+    """Inside the block, the blocks at ``indices`` output zeros: unlike a deletion, which keeps
+    the shortcut, nothing passes them. A plain net and a residual net then differ only in what
+    the later blocks' shortcuts carry around the hole (Veit et al. 2016, 4.1, as a control)."""
+    blocks = model.blocks
+    chosen = sorted(set(indices))
+    for i in chosen:
+        if not 0 <= i < len(blocks):
+            raise ValueError(f"block index {i} is out of range; accepted: 0..{len(blocks) - 1}")
+    with forwards_replaced((blocks[i], zeroed(blocks[i])) for i in chosen):
+        yield model
+
+
+@contextmanager
+def swapped(model: nn.Module, i: int, j: int) -> Iterator[nn.Module]:
+    """Inside the block, blocks ``i`` and ``j`` trade places (Veit et al. 2016, 4.3: reordering
+    blocks of one stage): block i computes what block j does and vice versa. Both must keep the
+    shape, so the swap is defined."""
+    blocks = model.blocks
+    for k in (i, j):
+        if not 0 <= k < len(blocks) or getattr(blocks[k], "changes_shape", False):
+            ok = [n for n, b in enumerate(blocks) if not getattr(b, "changes_shape", False)]
+            raise ValueError(f"block {k} cannot be swapped; accepted: {ok}")
+    a, b = blocks[i], blocks[j]
+    with forwards_replaced([(a, b.forward), (b, a.forward)]):
         yield model
 
 

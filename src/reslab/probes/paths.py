@@ -16,12 +16,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 
 from reslab.blocks import ResidualBlock
 from reslab.data import Augment, DataBundle, make_loader
 from reslab.models.resnet import ResNet
 from reslab.probes.surgery import backward_through, forwards_replaced
+from reslab.training import objective
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -44,7 +44,7 @@ def path_gradient(model: ResNet, x: torch.Tensor, y: torch.Tensor, path: list[in
     the blocks in ``path`` and the shortcuts of the others, in the model's current mode."""
     x = x.detach().requires_grad_(True)
     with single_path(model, path):
-        loss = F.cross_entropy(model(x), y)
+        loss = objective.loss(model(x), y, dim=objective.class_dim(model))
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 

@@ -55,6 +55,16 @@ def without_branch(block: ResidualBlock) -> Forward:
     return forward
 
 
+def zeroed(block: nn.Module) -> Forward:
+    """The unit's whole output zeroed: nothing of its input gets past it, shortcut or not."""
+    computes = block.forward  # what it computes now (itself, or an enclosing surgery)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(computes(x))
+
+    return forward
+
+
 def without_skip(unit: nn.Module) -> Forward:
     """A U-Net long skip carrying zeros: the decoder gets only what came up the path."""
 
@@ -70,13 +80,17 @@ def backward_through(block: ResidualBlock, branch: bool) -> Forward:
     values, detached, at a fraction of the cost (an identity shortcut hands back x itself, hence
     the detach as well)."""
 
+    # reslab's blocks drop their branch at random in training (stochastic depth); a user's block
+    # need not have that layer.
+    drop_path = getattr(block, "drop_path", nn.Identity())
+
     def forward(x: torch.Tensor) -> torch.Tensor:
         if branch:
             with torch.no_grad():
                 shortcut = block.shortcut(x).detach()
-            return block.act(shortcut + block.drop_path(block.branch(x)))
+            return block.act(shortcut + drop_path(block.branch(x)))
         with torch.no_grad():
-            residual = block.drop_path(block.branch(x)).detach()
+            residual = drop_path(block.branch(x)).detach()
         return block.act(block.shortcut(x) + residual)
 
     return forward

@@ -32,12 +32,7 @@ from reslab.training.checkpoint import (
     save_checkpoint,
 )
 from reslab.training.config import TrainConfig, validate
-from reslab.training.distributed import (
-    DistContext,
-    all_reduce_sum,
-    local_rank,
-    setup_distributed,
-)
+from reslab.training.distributed import DistContext, all_reduce_sum, local_rank, setup_distributed
 from reslab.training.env import environment
 from reslab.training.errors import CheckpointError, ConfigError
 from reslab.training.evaluate import evaluate

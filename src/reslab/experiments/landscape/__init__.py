@@ -26,7 +26,7 @@ import torch
 
 from reslab.data import DataBundle, Split, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import kind_key, mean_std
+from reslab.experiments.common import mean_std
 from reslab.experiments.landscape.nets import (
     TrainSummary,
     build_net,
@@ -36,7 +36,7 @@ from reslab.experiments.landscape.nets import (
 )
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Experiment, ExperimentConfig, Summary, Verdict, option
+from reslab.experiments.spec import ExperimentConfig, Summary, Task, Verdict, define, option
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.landscape.directions import flatten, param_vector, random_direction
 from reslab.probes.landscape.measures import SurfaceMeasures, measure_surface
@@ -124,15 +124,12 @@ PRESETS: dict[str, LandscapeConfig] = {
 
 
 @dataclass(frozen=True)
-class Task:
+class NetTask(Task):
+    KEY = "{kind}_seed{seed}"
     config: LandscapeConfig
     kind: Kind
     seed: int
     workdir: str | None  # the run directory: checkpoints and grids resume from files there
-
-    @property
-    def key(self) -> str:
-        return kind_key(self.kind, self.seed)
 
 
 @dataclass
@@ -186,12 +183,12 @@ def grid_axes(config: LandscapeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return xs, xs.copy(), alphas
 
 
-def tasks(config: LandscapeConfig, workdir: Path | None) -> list[Task]:
+def tasks(config: LandscapeConfig, workdir: Path | None) -> list[NetTask]:
     out = str(workdir) if workdir is not None else None
-    return [Task(config, kind, seed, out) for seed in range(config.seeds) for kind in KINDS]
+    return [NetTask(config, kind, seed, out) for seed in range(config.seeds) for kind in KINDS]
 
 
-def landscape_one(task: Task) -> NetRecord:
+def landscape_one(task: NetTask) -> NetRecord:
     """Train one net (or reuse its checkpoint) and measure its surface and interpolation. With a
     run directory, checkpoint and grids are kept there and resumed point by point."""
     config, kind, seed, workdir = task.config, task.kind, task.seed, task.workdir
@@ -341,7 +338,7 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
     out = {"xs": xs, "ys": ys, "alphas": alphas}
     shape = (len(ys), len(xs))
     for r in records:
-        prefix = kind_key(r.kind, r.seed)
+        prefix = NetTask.key_of(r)
         out[f"{prefix}_loss"] = np.array(r.surface_loss, dtype=float).reshape(shape)
         out[f"{prefix}_acc"] = np.array(r.surface_acc, dtype=float).reshape(shape)
         out[f"{prefix}_interp_loss"] = np.array(r.interp_loss, dtype=float)
@@ -350,19 +347,14 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
 
 
 EXPERIMENT = register(
-    Experiment(
+    define(
+        __name__,
         name="landscape",
         title="Loss landscapes of plain and residual nets",
         claim="plain-56's loss surface is chaotic; residual-56's is a smooth basin",
         paper="Li et al. 2018, section 6 and Figure 5",
-        presets=PRESETS,
         record=NetRecord,
-        tasks=tasks,
         run_task=landscape_one,
-        summarize=summarize,
-        judge=judge,
-        check=check,
-        arrays=arrays,
         quick_time="3 min 30 s",
     )
 )
