@@ -11,6 +11,7 @@ from tests.experiments.tiny import GRADIENTS_FIELDS as TINY
 
 from reslab import run_experiment
 from reslab.data.cache import cached_data
+from reslab.experiments.common import RunTask
 from reslab.experiments.driver import execute, make_config
 from reslab.experiments.gradients import (
     EXPERIMENT,
@@ -177,8 +178,7 @@ def test_bottleneck_family(synthetic1d) -> None:
 
 def test_same_seed_same_numbers() -> None:
     config = GradientsConfig(**TINY, depths=(8,), steps=0)
-    a, b = measure_one((config, "preact", 8, 0)), measure_one((config, "preact", 8, 0))
-    c = measure_one((config, "preact", 8, 1))
+    a, b, c = (measure_one(RunTask(config, "preact", 8, seed)) for seed in (0, 0, 1))
     assert a.profiles == b.profiles
     assert a.profiles != c.profiles
 

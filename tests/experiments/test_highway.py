@@ -177,11 +177,12 @@ def test_judge_refutes_when_plain_trains_or_gates_help() -> None:
 def test_loss_gap_needs_a_factor_of_two() -> None:
     a = [record("plain", 10, s, v, 0.0) for s, v in enumerate((0.3, 0.3, 0.3))]
     b = [record("highway", 10, s, v, 0.0) for s, v in enumerate((0.2, 0.2, 0.2))]
-    assert loss_gap(a, b)[2] == "tied"  # 1.5x
+    assert loss_gap(a, b)[1] == "tied"  # 1.5x
+    assert loss_gap(a, b)[0].outcome == "contradicted"  # 1.5x, on every seed: not 2x
     c = [record("highway", 10, s, v, 0.0) for s, v in enumerate((0.1, 0.1, 0.1))]
-    gap, threshold, outcome = loss_gap(a, c)
-    assert outcome == "higher" and gap == pytest.approx(np.log10(3))
-    assert threshold == pytest.approx(np.log10(2))
+    gap, outcome = loss_gap(a, c)
+    assert outcome == "higher" and gap.effect == pytest.approx(np.log(3))
+    assert gap.threshold == pytest.approx(np.log(2)) and gap.outcome == "reproduced"
 
 
 def test_mnist_loader_works_offline(shared_mnist: Path) -> None:

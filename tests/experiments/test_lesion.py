@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tests.experiments.nets import seq_net
 from tests.experiments.tiny import LESION as TINY
 
 from reslab.data import load_data, make_loader
@@ -25,26 +26,14 @@ from reslab.experiments.lesion import (
 )
 from reslab.experiments.registry import load_result
 from reslab.experiments.result import load_arrays
-from reslab.models import cifar_resnet
 from reslab.training import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def seq_net(depth: int = 14, **kwargs: object) -> torch.nn.Module:
-    torch.manual_seed(0)
-    net = cifar_resnet(depth, dims=1, in_channels=1, **kwargs)
-    with torch.no_grad():  # trained-looking BN: non-trivial running statistics and betas
-        net.train()(torch.randn(64, 1, 40))
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.bias.normal_(0, 0.1)
-    return net.eval()
-
-
 def zero_branch(block: torch.nn.Module) -> None:
     """F(x) = 0 exactly: the last scale zeroed (``zero_init_last``) and its shift too, which
-    training (here: ``seq_net``'s random betas) moved away from 0."""
+    training (here: ``seq_net``'s random shifts) moved away from 0."""
     block.zero_init_last()
     last = [m for m in block.branch if getattr(m, "weight", None) is not None][-1]
     if last.bias is not None:

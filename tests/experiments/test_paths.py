@@ -4,12 +4,12 @@ import itertools
 import json
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.experiments.nets import seq_net
 from tests.experiments.tiny import PATHS as TINY
 
 from reslab.data import load_data
@@ -29,7 +29,6 @@ from reslab.experiments.paths import (
 )
 from reslab.experiments.registry import load_result
 from reslab.experiments.result import load_arrays
-from reslab.models import cifar_resnet
 from reslab.models.resnet import ResNet, Stage
 from reslab.probes.paths import (
     path_gradient,
@@ -41,18 +40,6 @@ from reslab.probes.paths import (
 ARCHS = [("basic", "A"), ("preact_basic", "B"), ("basic", "C")]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def seq_net(depth: int = 14, **kwargs: object) -> ResNet:
-    torch.manual_seed(0)
-    net = cifar_resnet(depth, dims=1, in_channels=1, **kwargs)
-    with torch.no_grad():  # trained-looking BN: non-trivial running statistics and affine maps
-        net.train()(torch.randn(64, 1, 40))
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-    return net.eval()
 
 
 def batch(n: int = 16, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -311,15 +298,15 @@ def test_judge_short_paths_on_every_seed() -> None:
 
 def test_judge_fails_flat_gradients_one_long_seed_and_a_diverged_one() -> None:
     flat = judge(FAKE, summarize(FAKE, [record(0, 1.0), record(1, 1.0)]))
-    assert not flat.ok and flat.numbers["k_hi_per_seed"] == [5, 5]
+    assert flat.outcome == "contradicted" and flat.numbers["k_hi_per_seed"] == [5, 5]
     assert "no — 90%" in flat.text and "beyond n/2 = 3" in flat.text
     one_long = judge(FAKE, summarize(FAKE, [record(0, 0.1), record(1, 0.9)]))
-    assert not one_long.ok and one_long.numbers["k_hi_per_seed"][0] <= 3
+    assert one_long.outcome == "inconclusive" and one_long.numbers["k_hi_per_seed"][0] <= 3
     diverged = judge(FAKE, summarize(FAKE, [record(0, 0.1), record(1, 0.1, status="diverged")]))
-    assert not diverged.ok and diverged.numbers["diverged"] == [1]
+    assert diverged.outcome == "inconclusive" and diverged.numbers["diverged"] == [1]
     assert "Diverged seeds: [1]" in diverged.text
     none = judge(FAKE, summarize(FAKE, [record(0, 0.1, status="diverged")]))
-    assert not none.ok and "every seed diverged" in none.text
+    assert none.outcome == "inconclusive" and "all seeds diverged" in none.text
 
 
 def test_tiny_trained_run_numbers(tiny_run) -> None:
@@ -345,7 +332,7 @@ def test_tiny_trained_run_numbers(tiny_run) -> None:
     assert (trained["seeds"], trained["test_err_mean"], trained["diverged"]) == (1, rec.test_err, 0)
 
 
-def test_tasks_presets_and_bad_configs(tmp_path: Path) -> None:
+def test_tasks_and_presets() -> None:
     assert [t.key for t in tasks(replace(TINY, seeds=3), None)] == ["seed0", "seed1", "seed2"]
     quick = PRESETS["quick"]
     assert (quick.data, quick.depth, quick.block, quick.shortcut, quick.seeds) == (
@@ -356,14 +343,6 @@ def test_tasks_presets_and_bad_configs(tmp_path: Path) -> None:
     assert (paper.data, paper.depth, paper.block, paper.draws, paper.steps) == (
         "cifar10", 110, "preact_basic", 1000, 64000,
     )  # fmt: skip
-    for changes, message in (
-        ({"depth": 15}, r"6n\+2"), ({"draws": 0}, "draws=0"),
-        ({"shortcut": "none"}, "accepted: A, B, C"), ({"overrides": ("optim.lr=-1",)}, "optim.lr"),
-        ({"block": "wide"}, "block='wide'"),
-    ):  # fmt: skip
-        with pytest.raises(ValueError, match=message):
-            execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
-        assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +12,9 @@ from tests.experiments.tiny import SHORTCUTS as TINY
 from reslab.data import load_data
 from reslab.experiments.ablation import VariantRecord
 from reslab.experiments.ablation import tasks as variant_tasks
-from reslab.experiments.driver import execute
 from reslab.experiments.registry import load_result
 from reslab.experiments.shortcuts import (
     DEFAULT_VARIANTS,
-    EXPERIMENT,
     FAIL,
     PRESETS,
     build,
@@ -122,27 +119,13 @@ def test_judge_fails_when_a_manipulation_wins_or_a_paper_failure_trains_fine() -
     assert not v.ok and v.numbers["beat_identity"] == ["scale_both"]
     v = judge(TINY, summary_for({"identity": [10, 10, 10], "dropout": [10.2, 9.9, 10.1]}))
     assert not v.ok and v.numbers["paper_failures_not_worse"] == ["dropout"]
-    assert "does not clearly beat" in v.text
+    assert v.parts["paper_failures_worse"] == "contradicted" and "does not beat" in v.text
 
 
 def test_tasks_cover_variants_and_seeds() -> None:
     keys = [t.key for t in variant_tasks(TINY, None)]
     assert keys[:3] == ["identity_seed0", "scale_seed0", "exclusive_gate_b-6_seed0"]
     assert len(keys) == 6
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"variants": ("scale",)}, "must include the reference 'identity'"),
-        ({"variants": ("identity", "half")}, "variant 'half' is unknown"),
-        ({"depth": 21}, "6n\\+2"),
-    ],
-)
-def test_bad_config_fails_before_training(changes: dict, message: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=message):
-        execute(EXPERIMENT, replace(TINY, **changes), out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
 
 
 def test_presets() -> None:

@@ -92,7 +92,7 @@ UNET = UnetConfig(
     blocks=("plain",), examples=2, workers=1, device="cpu",
 )  # fmt: skip
 
-# 3,240 characters: the driver's fail-fast load cuts the default 256-character windows, which the
+# 3,000 characters: the driver's fail-fast load cuts the default 256-character windows, which the
 # 10% held out must hold at least one of.
 TEXT = "".join(f"{w} " for _ in range(120) for w in ("now", "is", "the", "winter", "of", "our"))
 

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -160,3 +160,17 @@ def pixel_std(png: bytes) -> float:
 
 def is_blank(png: bytes, threshold: float = 0.02) -> bool:
     return pixel_std(png) < threshold
+
+
+def rendered_report(run_dir: Path, driver: WebDriver, figures: Sequence[str], images: int) -> str:
+    """Build ``run_dir``'s report and check it: each of ``figures`` written as a PNG, and in the
+    browser no console error, ``images`` decoded images and a page that is not blank. Returns the
+    report's HTML."""
+    from reslab.reporting import build_report
+
+    path = build_report(run_dir)
+    for name in figures:
+        assert (run_dir / name).read_bytes().startswith(b"\x89PNG"), name
+    errors, screenshot, shown, _ = load_and_check(path, driver)
+    assert errors == [] and shown == images and not is_blank(screenshot)
+    return path.read_text()

@@ -11,7 +11,7 @@ from reslab.reporting import build_report
 from reslab.reporting.densenet import reuse_png
 from reslab.reporting.registry import get_figures
 
-from .browser import is_blank, load_and_check
+from .browser import rendered_report
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,8 @@ def densenet_run(tiny_run) -> Path:
 
 def test_densenet_report_renders_both_figures(densenet_run: Path, browser) -> None:
     assert get_figures("densenet") is not None
-    path = build_report(densenet_run)
-    html = path.read_text()
+    html = rendered_report(densenet_run, browser, ("densenet.png", "densenet_reuse.png"), 2)
     assert "Huang et al. 2017" in html and "Feature reuse (Figure 5)" in html
-    for name in ("densenet.png", "densenet_reuse.png"):
-        assert (densenet_run / name).read_bytes().startswith(b"\x89PNG")
-    errors, screenshot, images, _ = load_and_check(path, browser)
-    assert errors == [] and images == 2 and not is_blank(screenshot)
 
 
 def test_report_tables_put_the_paper_beside_ours(densenet_run: Path) -> None:

@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 
 from reslab.experiments.registry import load_result
-from reslab.reporting import build_report
 from reslab.reporting.summary import table_cells
 
-from .browser import is_blank, load_and_check
+from .browser import rendered_report
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +16,9 @@ def identity_run(tiny_run) -> Path:
 
 
 def test_identity_report_renders(identity_run: Path, browser) -> None:
-    path = build_report(identity_run)
-    html = path.read_text()
+    html = rendered_report(identity_run, browser, ("identity.png",), 1)
     assert "do no harm: yes" in html and "Continued training" in html and "±" in html
     assert "appends 3 same-shape blocks" in html and "max abs diff is the largest" in html
-    assert (identity_run / "identity.png").read_bytes().startswith(b"\x89PNG")
-    errors, screenshot, images, _ = load_and_check(path, browser)
-    assert errors == []
-    assert images == 1
-    assert not is_blank(screenshot)
 
 
 def test_table_rows_carry_the_measured_numbers(identity_run: Path) -> None:

@@ -87,7 +87,7 @@ def test_index_lists_runs_newest_first_and_tolerates_broken_ones(tmp_path: Path)
     assert by_run["degradation-2024"][1:4] == [
         "degradation",
         "2024-05-01 10:00",
-        "✓ confirmed plain-56 worse than plain-20",
+        "✓ reproduced plain-56 worse than plain-20",
     ]
     assert by_run["landscape/resnet 56 <b>"][3] == "done sharp"
     assert by_run["landscape/resnet 56 <b>"][4] == "reslab report landscape/resnet 56 <b>"

@@ -101,7 +101,7 @@ def test_an_inconclusive_verdict_is_shown_as_such(tmp_path: Path) -> None:
     result.save(run_dir)
     assert load_result(run_dir).verdict.numbers["smoother"] is None  # through results.json
     html = build_report(run_dir).read_text()
-    assert 'data-ok="not confirmed"' in html and "no clear difference" in html
+    assert 'data-ok="contradicted"' in html and "no clear difference" in html
 
 
 def test_report_renders_in_a_real_browser(built) -> None:

@@ -30,15 +30,29 @@ run_app = typer.Typer(
 app.add_typer(run_app, name="run")
 
 
+ALL_HELP = (
+    "Run every experiment's quick preset into --out, then write its index.html (resumable with "
+    "--resume)."
+)
+
+
 @run_app.callback()
 def run_callback(
     ctx: typer.Context,
     list_: Annotated[
         bool, typer.Option("--list", help="List the experiments: name, claim, paper, time.")
     ] = False,
+    all_: Annotated[bool, typer.Option("--all", help=ALL_HELP)] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="With --all: the folder (default runs/all-TIME).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --all: continue --out.")] = False,
 ) -> None:
     if list_:
         typer.echo(experiment_table())
+        raise typer.Exit()
+    if all_:
+        _run_all(out, resume)
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
@@ -55,6 +69,30 @@ def experiment_table() -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
         for row in rows
     )
+
+
+def _run_all(out: Path | None, resume: bool) -> None:
+    """Every quick preset, one progress display, the index at the end, a line per claim."""
+    import time
+
+    from reslab.api import run_all
+    from reslab.data import DataError
+    from reslab.experiments.store import default_run_dir
+    from reslab.training import CheckpointError, ConfigError
+
+    if resume and out is None:
+        fail("--resume needs --out, the folder to continue")
+    folder = out or default_run_dir("all")
+    started = time.perf_counter()
+    try:
+        results = run_all(folder, resume=resume, progress=sys.stderr.isatty(),
+                          log=lambda line: typer.echo(line, err=True))  # fmt: skip
+    except (ValueError, DataError, ConfigError, CheckpointError) as err:
+        fail(str(err))
+    minutes = (time.perf_counter() - started) / 60
+    for name, result in results.items():
+        typer.echo(f"{result.verdict.symbol} {name}: {result.verdict.outcome}")
+    typer.echo(f"index: {folder / 'index.html'} ({len(results)} claims, {minutes:.1f} min)")
 
 
 def fail(message: str) -> NoReturn:
@@ -146,9 +184,10 @@ def _execute(name: str, changes: dict[str, Any], *, preset: str, out: Path | Non
     except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
     if main_rank:
-        typer.echo(result.verdict.text)
         typer.echo(f"results: {run_dir / 'results.json'}")
         typer.echo(f"report:  {run_dir / 'report.html'}")
+        verdict = result.verdict
+        typer.echo(f"{verdict.symbol} {verdict.outcome}: {verdict.text}")  # the last line
 
 
 def register_all() -> None:

@@ -21,8 +21,9 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
-from reslab.experiments.common import compare, final_err_pct, mean_std
+from reslab.experiments.common import direction, final_err_pct, mean_std
 from reslab.experiments.spec import FINAL_EVAL_ONLY, Task, TrainedConfig, default, option
+from reslab.experiments.stats import Threshold
 from reslab.models.resnet import ResNet
 from reslab.probes.gradients import block_gradient_norms, measurement_batches, shortcut_path_norms
 from reslab.training import fit
@@ -35,7 +36,7 @@ class AblationConfig(TrainedConfig):
     depth: int = option(20, "Depth of every net.")
     epochs: int | None = default("epochs", 10)
     # As in the degradation quick preset: a short run at lr 0.1 needs a warm-up to start every
-    # net alike (docs/experiments.md, degradation).
+    # net alike (docs/measurements.md, degradation).
     warmup: float = option(0.1, "Fraction of the run with a linear lr warm-up, every net alike.")
     batches: int = option(2, "Train batches the per-block gradient norms are averaged over.")
 
@@ -112,10 +113,11 @@ def by_variant(records: Sequence[VariantRecord]) -> dict[str, list[VariantRecord
 
 
 def variant_rows(
-    config: AblationConfig, records: Sequence[VariantRecord], reference: str
+    config: AblationConfig, records: Sequence[VariantRecord], reference: str, threshold: Threshold
 ) -> list[dict[str, Any]]:
-    """One row per variant: errors mean ± std, the comparison with ``reference``, and the
-    first/last input-gradient ratio at initialisation (geometric mean over seeds)."""
+    """One row per variant: errors mean ± std, the comparison with ``reference`` (``direction``
+    at ``threshold``), and the first/last input-gradient ratio at initialisation (geometric mean
+    over seeds)."""
     groups = by_variant(records)
     ref = [r.final_test_err for r in groups[reference]]
     rows = []
@@ -124,7 +126,7 @@ def variant_rows(
         test = [r.final_test_err for r in group]
         train_m, train_s = mean_std([r.final_train_err for r in group])
         test_m, test_s = mean_std(test)
-        gap, threshold, outcome = compare(test, ref)
+        comparison, outcome = direction(test, ref, threshold)
         rows.append(
             {
                 "variant": variant,
@@ -135,8 +137,9 @@ def variant_rows(
                 "train_err_std": train_s,
                 "diverged": sum(r.status == "diverged" for r in group),
                 f"vs_{reference}": "—" if variant == reference else outcome,
-                "gap": gap,
-                "threshold": threshold,
+                "gap": comparison.effect,
+                "gap_se": comparison.se,
+                "threshold": comparison.threshold,
                 "grad_first_over_last_init": _geomean([r.first_over_last() for r in group]),
                 "shortcut_path_first_over_last_init": _geomean(
                     [r.first_over_last("path_init") for r in group]

@@ -4,7 +4,6 @@ CSV rows and curves."""
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import torch
 
 from reslab.experiments.protocol import chance_err
 from reslab.experiments.spec import Task
+from reslab.experiments.stats import Comparison, Threshold, compare
 from reslab.training.env import environment
 
 
@@ -31,31 +31,17 @@ def provenance(
     }
 
 
-def gap_and_threshold(a: Any, b: Any) -> tuple[float, float]:
-    """Mean of ``a`` minus mean of ``b`` (seeds' values, e.g. training error in points), and the
-    size a gap must exceed to count: 1 point or twice its standard error over seeds, whichever is
-    larger, so a single lucky or unlucky seed cannot decide a verdict."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(a.mean() - b.mean()), max(1.0, 2 * diff_standard_error(a, b))
-
-
-def compare(errs: Sequence[float], reference: Sequence[float]) -> tuple[float, float, str]:
-    """Test error of a variant minus the reference's (points), the gap that counts
-    (``gap_and_threshold``), and the outcome: "worse", "tied" or "better"."""
-    gap, threshold = gap_and_threshold(errs, reference)
-    outcome = "worse" if gap > threshold else "better" if gap < -threshold else "tied"
-    return gap, threshold, outcome
-
-
-def diff_standard_error(a: Any, b: Any) -> float:
-    """Standard error of mean(a) - mean(b), two independent groups of seeds (0 for one seed
-    each: a single seed has no spread to estimate)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return math.sqrt(_sample_var(a) / len(a) + _sample_var(b) / len(b))
-
-
-def _sample_var(x: np.ndarray) -> float:
-    return float(x.var(ddof=1)) if len(x) > 1 else 0.0
+def direction(
+    values: Sequence[float], reference: Sequence[float], threshold: Threshold
+) -> tuple[Comparison, str]:
+    """``values`` against ``reference`` (per-seed, e.g. test error in points) by
+    ``stats.compare``: "worse" (higher beyond the threshold), "better" (lower beyond it), else
+    "tied"; with the comparison of ``values`` over ``reference``."""
+    higher = compare(values, reference, threshold=threshold)
+    if higher.outcome == "reproduced":
+        return higher, "worse"
+    lower = compare(reference, values, threshold=threshold)
+    return higher, "better" if lower.outcome == "reproduced" else "tied"
 
 
 def finished(prov: dict[str, Any]) -> dict[str, Any]:

@@ -24,15 +24,14 @@ from reslab.data import DataBundle, make_loader
 from reslab.data.cache import cached_data
 from reslab.experiments.common import (
     RunTask,
-    diff_standard_error,
     final_err_pct,
-    gap_and_threshold,
     mean_std,
     run_curves,
 )
 from reslab.experiments.protocol import net_for
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
+from reslab.experiments.stats import Threshold, compare
 from reslab.models import count_macs, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
@@ -44,6 +43,15 @@ from reslab.training.precision import resolve_device
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
 SHORTCUT = {"plain": "none", "residual": "A"}  # option A: the comparison adds no parameters (4.2)
+# The claim's parts and their minimum effects (points of final training error), declared before
+# any run: plain-deep worse than plain-shallow by at least 1 point; residual-deep no worse than
+# residual-shallow by more than 1 point (non-inferiority). Figure 7's responses ride along
+# (residual over plain, and deep over shallow residual, smaller at all).
+THRESHOLDS = {
+    "plain_degrades": Threshold(absolute=1.0),
+    "residual_does_not": Threshold(absolute=1.0, margin=True),
+    "responses_smaller": Threshold(absolute=0.0),
+}
 # He et al. 2015, Table 6: CIFAR-10 test error (%) of ResNet-20/32/44/56/110 (best of 5 for 110).
 PAPER_TEST_ERR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
 
@@ -55,7 +63,7 @@ class DegradationConfig(TrainedConfig):
     # The quick preset's 620 iterations cannot afford He et al.'s slow start at lr 0.1: without
     # a warm-up one seed of residual-56 sat at 81% training error for 3 of 20 epochs and ended
     # at 6.2% (vs 0.0% for residual-20); with 2 epochs of warm-up all three ended below 0.3%,
-    # while plain-56 still stalled near 55% (measured; docs/experiments.md).
+    # while plain-56 still stalled near 55% (measured; docs/measurements.md).
     warmup: float = option(
         0.1, "Fraction of the run with a linear lr warm-up, every net alike (Goyal et al. 2017)."
     )
@@ -326,9 +334,9 @@ def response_claim(config: DegradationConfig, runs: list[RunRecord]) -> tuple[di
 
 
 def clearly_smaller(a: list[float], b: list[float]) -> bool:
-    """Mean of ``a`` below mean of ``b`` by more than twice the standard error of the difference
-    (with one seed each, simply below)."""
-    return float(np.mean(b) - np.mean(a)) > 2 * diff_standard_error(a, b)
+    """``a`` smaller than ``b`` by ``stats.compare`` (log-ratio: responses are scales)."""
+    threshold = THRESHOLDS["responses_smaller"]
+    return compare(b, a, threshold=threshold, scale="log_ratio").outcome == "reproduced"
 
 
 def _yes(flag: bool) -> str:
@@ -355,34 +363,33 @@ def cost_row(c: CostRecord) -> dict[str, Any]:
 
 
 def judge(config: DegradationConfig, summary: Summary) -> Verdict:
-    """Deepest vs shallowest net of each kind, on final training error (percentage points).
-
-    A gap counts beyond ``common.gap_and_threshold``'s threshold (1 point, or twice its standard
-    error over seeds).
-    """
+    """Deepest vs shallowest net of each kind, on final training error (percentage points), by
+    ``stats.compare`` against the declared ``THRESHOLDS``: the plain nets must degrade, the
+    residual nets must not (non-inferiority), both parts reproduced for the claim to be."""
     shallow, deep, finals = min(config.depths), max(config.depths), summary["final_train_err"]
-    plain_gap, plain_threshold = gap_and_threshold(
-        finals[f"plain{deep}"], finals[f"plain{shallow}"]
-    )
-    res_gap, res_threshold = gap_and_threshold(
-        finals[f"residual{deep}"], finals[f"residual{shallow}"]
-    )
-    observed = plain_gap > plain_threshold
-    residual_ok = res_gap <= res_threshold
+    plain = compare(finals[f"plain{deep}"], finals[f"plain{shallow}"],
+                    threshold=THRESHOLDS["plain_degrades"])  # fmt: skip
+    # Shallow minus deep: how much better the deep residual net ends (negative: worse).
+    residual = compare(finals[f"residual{shallow}"], finals[f"residual{deep}"],
+                       threshold=THRESHOLDS["residual_does_not"])  # fmt: skip
+    observed = {"reproduced": "yes", "contradicted": "no"}.get(plain.outcome, "unclear")
+    shortcuts = {
+        "reproduced": "no degradation with shortcuts", "contradicted": "residual nets degrade too"
+    }.get(residual.outcome, "unclear")  # fmt: skip
     text = (
-        f"degradation observed: {'yes' if observed else 'no'} — plain-{deep} ends "
-        f"{plain_gap:+.1f} points of training error vs plain-{shallow}; residual-{deep} "
-        f"{res_gap:+.1f} vs residual-{shallow} "
-        f"({'no degradation with shortcuts' if residual_ok else 'residual nets degrade too'})"
+        f"degradation observed: {observed} — plain-{deep} ends {plain.effect:+.1f} points of "
+        f"training error vs plain-{shallow} ({plain.describe(' pt')}); residual-{deep} "
+        f"{-residual.effect:+.1f} vs residual-{shallow} ({shortcuts})"
     )
     numbers = {
-        "degradation_observed": observed, "residual_ok": residual_ok,
-        "plain_gap": plain_gap, "plain_threshold": plain_threshold,
-        "residual_gap": res_gap, "residual_threshold": res_threshold,
+        "plain_gap": plain.effect, "plain_se": plain.se, "plain_threshold": plain.threshold,
+        "residual_gap": -residual.effect, "residual_se": residual.se,
+        "residual_margin": -residual.threshold,
     }  # fmt: skip
-    # Figure 7's claim rides along as numbers; ``ok`` and ``text`` are about degradation only.
+    # Figure 7's claim rides along as numbers; the outcome is about degradation only.
     numbers.update(summary.get("response_numbers") or {})
-    return Verdict(observed and residual_ok, text, numbers)
+    parts = {"plain_degrades": plain.outcome, "residual_does_not": residual.outcome}
+    return Verdict.of(parts, text, numbers)
 
 
 def arrays(config: DegradationConfig, records: list[Record]) -> dict[str, np.ndarray]:

@@ -323,7 +323,15 @@ def judge(config: GradientsConfig, summary: Summary) -> Verdict:
     # highway_holds: residual and pre-activation neither vanish nor follow an exponential law at
     # init; plain_breaks: plain at init is exponential in depth, vanishing, or overflowing.
     numbers = {"highway_holds": highway, "plain_breaks": plain_breaks, "laws": laws, "flat": FLAT}
-    return Verdict(highway and plain_breaks, text, numbers)
+    # A law needs two depths: from one, a ratio inside the flat band cannot be told apart.
+    one = {k: laws["init"][k] == "one depth" for k in KINDS}
+    parts = {
+        "highway_holds": "reproduced" if highway
+        else "inconclusive" if one["residual"] or one["preact"] else "contradicted",
+        "plain_breaks": "reproduced" if plain_breaks
+        else "inconclusive" if one["plain"] else "contradicted",
+    }  # fmt: skip
+    return Verdict.of(parts, text, numbers)
 
 
 def _ratios(rows: list[dict[str, Any]], kind: str, phase: str) -> dict[int, float]:

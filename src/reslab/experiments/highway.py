@@ -28,7 +28,7 @@ import torch
 from reslab.data import DataBundle
 from reslab.data.bundle import Split
 from reslab.data.cache import cached_data
-from reslab.experiments.common import compare, diff_standard_error, final_err_pct, mean_std
+from reslab.experiments.common import direction, final_err_pct, mean_std
 from reslab.experiments.registry import register
 from reslab.experiments.spec import (
     FINAL_EVAL_ONLY,
@@ -40,6 +40,7 @@ from reslab.experiments.spec import (
     define,
     option,
 )
+from reslab.experiments.stats import Comparison, Threshold, combine, compare
 from reslab.models import count_params
 from reslab.models.highway import HIGHWAY_WIDTH, PLAIN_WIDTH, highway_mlp
 from reslab.probes.gates import gate_stats
@@ -53,6 +54,13 @@ SHORTCUT_KINDS = ("highway", "residual")
 # twice its standard error over seeds: Figure 1's plain/highway gaps at depth 50 and 100 are
 # orders of magnitude, a factor of 2 is far above seed noise at equal depth.
 LOSS_FACTOR = 2.0
+LOSS_FLOOR = 1e-12  # a best loss of 0 would be log(0)
+# Declared before any run: plain above a shortcut net's best training loss by LOSS_FACTOR; a
+# test-error difference between highway and residual counts beyond 1 point.
+THRESHOLDS = {
+    "loss_factor": Threshold(absolute=math.log(LOSS_FACTOR)),
+    "test_err": Threshold(absolute=1.0),
+}
 
 # Figure 1 (MNIST, best of a random search of 100 runs per net): the curves are read, not
 # tabulated; what they show per depth, in words.
@@ -279,17 +287,16 @@ def _chosen(
     return _group(records, kind, depth, chosen_lr(records, kind, depth))
 
 
-def _log_losses(group: list[RunRecord]) -> np.ndarray:
-    return np.log10([max(r.best_train_loss, 1e-12) for r in group])
-
-
-def loss_gap(a: list[RunRecord], b: list[RunRecord]) -> tuple[float, float, str]:
-    """log10(best loss of a / best loss of b), mean over seeds; the threshold it must exceed
-    (a factor LOSS_FACTOR, or twice its standard error); "higher", "tied" or "lower"."""
-    la, lb = _log_losses(a), _log_losses(b)
-    gap = float(la.mean() - lb.mean())
-    threshold = max(math.log10(LOSS_FACTOR), 2 * diff_standard_error(la, lb))
-    return gap, threshold, "higher" if gap > threshold else "lower" if gap < -threshold else "tied"
+def loss_gap(a: list[RunRecord], b: list[RunRecord]) -> tuple[Comparison, str]:
+    """Best training loss of ``a`` over ``b``'s as a log-ratio over seeds (``stats.compare`` at
+    ``THRESHOLDS["loss_factor"]``: a factor LOSS_FACTOR), and "higher", "lower" or "tied"."""
+    la, lb = [r.best_train_loss for r in a], [r.best_train_loss for r in b]
+    kw: dict[str, Any] = {"threshold": THRESHOLDS["loss_factor"], "scale": "log_ratio"}
+    higher = compare(la, lb, floor=LOSS_FLOOR, **kw)
+    if higher.outcome == "reproduced":
+        return higher, "higher"
+    lower = compare(lb, la, floor=LOSS_FLOOR, **kw).outcome == "reproduced"
+    return higher, "lower" if lower else "tied"
 
 
 def summarize(config: HighwayConfig, records: list[RunRecord]) -> Summary:
@@ -328,20 +335,21 @@ def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[s
         groups = {k: _chosen(config, records, k, depth) for k in config.kinds}
         for kind in SHORTCUT_KINDS:
             if "plain" in groups and kind in groups:
-                gap, thr, outcome = loss_gap(groups["plain"], groups[kind])
-                row[f"plain_vs_{kind}_log10_loss"] = gap
-                row[f"plain_vs_{kind}_threshold"] = thr
+                gap, outcome = loss_gap(groups["plain"], groups[kind])
+                row[f"plain_vs_{kind}_log10_loss"] = gap.effect / math.log(10)
+                row[f"plain_vs_{kind}_threshold"] = gap.threshold / math.log(10)
                 row[f"plain_vs_{kind}"] = outcome
+                row[f"plain_vs_{kind}_outcome"] = gap.outcome  # plain higher by the factor?
         if all(k in groups for k in SHORTCUT_KINDS):
             hw, res = groups["highway"], groups["residual"]
-            gap, thr, outcome = loss_gap(hw, res)
-            row.update(highway_vs_residual_log10_loss=gap, highway_vs_residual_loss=outcome)
-            tgap, tthr, toutcome = compare(
-                [r.final_test_err for r in hw], [r.final_test_err for r in res]
-            )
+            gap, outcome = loss_gap(hw, res)
+            row.update(highway_vs_residual_log10_loss=gap.effect / math.log(10),
+                       highway_vs_residual_loss=outcome)  # fmt: skip
+            errs = [[r.final_test_err for r in g] for g in (hw, res)]
+            test, toutcome = direction(*errs, THRESHOLDS["test_err"])
             row.update(
-                highway_vs_residual_test_gap=tgap,
-                highway_vs_residual_test_threshold=tthr,
+                highway_vs_residual_test_gap=test.effect,
+                highway_vs_residual_test_threshold=test.threshold,
                 highway_vs_residual_test=toutcome,
             )
         out.append(row)
@@ -393,6 +401,10 @@ def judge(config: HighwayConfig, summary: Summary) -> Verdict:
     comps = {c["depth"]: c for c in summary["comparisons"]}
     deepest = comps[max(comps)]
     plain_fails = all(deepest.get(f"plain_vs_{k}") == "higher" for k in SHORTCUT_KINDS)
+    # Rows saved before outcomes existed have the words alone.
+    fails = combine(deepest.get(f"plain_vs_{k}_outcome") or
+                    ("reproduced" if deepest.get(f"plain_vs_{k}") == "higher" else "contradicted")
+                    for k in SHORTCUT_KINDS)  # fmt: skip
     fail_depths = [
         d
         for d, c in comps.items()
@@ -401,7 +413,11 @@ def judge(config: HighwayConfig, summary: Summary) -> Verdict:
     residual_better = [d for d, c in comps.items() if _outcome(c) == "residual"]
     highway_better = [d for d, c in comps.items() if _outcome(c) == "highway"]
     gates_hurt = bool(residual_better) and not highway_better
-    ok = plain_fails and gates_hurt
+    parts = {
+        "plain_fails": fails,
+        "gates_hurt": "reproduced" if gates_hurt
+        else "contradicted" if highway_better else "inconclusive",
+    }  # fmt: skip
     rows = {(r["kind"], r["depth"]): r for r in summary["depths"]}
     d = max(comps)
     losses = ", ".join(
@@ -427,7 +443,7 @@ def judge(config: HighwayConfig, summary: Summary) -> Verdict:
         "chosen_lr": {f"{k}{dd}": r["lr"] for (k, dd), r in rows.items()},
         "diverged_over_grid": {k: diverged[k] for k in KINDS if runs[k]},
     }  # fmt: skip
-    return Verdict(ok, text, numbers)
+    return Verdict.of(parts, text, numbers)
 
 
 def _outcome(comparison: dict[str, Any]) -> str | None:

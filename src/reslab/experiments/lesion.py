@@ -29,6 +29,7 @@ from reslab.experiments.protocol import (
 )
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
+from reslab.experiments.stats import Threshold, combine, compare
 from reslab.models import cifar_resnet
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.resnet import ResNet
@@ -43,6 +44,10 @@ NEAR_CHANCE = 10.0  # percentage points below chance error that still count as "
 # residual net and send a plain one to chance; with few seeds and short training we call a
 # typical (median) deletion tolerated below TOLERATED and a collapse above COLLAPSED.
 TOLERATED, COLLAPSED = 0.2, 0.8
+# Declared before any run: a residual net's typical deletion stays below TOLERATED (the margin
+# is the constant's own), and its plain twin's typical deletion does at least 0.2 more damage.
+THRESHOLDS = {"residual_tolerates": Threshold(absolute=0.0),
+              "plain_hurt_more": Threshold(absolute=0.2)}  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -205,10 +210,19 @@ def judge(config: LesionConfig, summary: Summary) -> Verdict:
     down_rise = float(_rises(summary, "residual", down)[0].mean()) if down else math.nan
     base = {k: mean_std(summary["baseline_err"][k])[0] for k in KINDS}
     r_dmg, p_dmg = float(np.median(res_damage)), float(np.median(plain_damage))
-    ok = r_dmg < TOLERATED and r_dmg < p_dmg
+    # Per seed, the median damage of a single deletion: the stats module's per-seed values.
+    seeds = {k: _seed_damage(summary, k, same) for k in KINDS}
+    tolerated = compare([TOLERATED] * len(seeds["residual"]), seeds["residual"],
+                        threshold=THRESHOLDS["residual_tolerates"])  # fmt: skip
+    less = compare(seeds["plain"], seeds["residual"], threshold=THRESHOLDS["plain_hurt_more"])
+    parts = {"residual_tolerates": tolerated.outcome, "plain_hurt_more": less.outcome}
+    ok = combine(parts.values()) == "reproduced"
     worst = same[int(np.argmax(res))]
+    word = {"reproduced": "ensemble-like", "contradicted": "not ensemble-like"}.get(
+        combine(parts.values()), "ensemble-like: unclear"
+    )
     text = (
-        f"{'ensemble-like' if ok else 'not ensemble-like'}: deleting one non-downsampling block "
+        f"{word}: deleting one non-downsampling block "
         f"of residual-{depth} raises test error by {np.median(res):+.1f} points in the median "
         f"({100 * r_dmg:.0f}% of the way to chance), at most {res.max():+.1f} (block "
         f"{worst + 1}); intact {base['residual']:.1f}%. Plain-{depth}: median "
@@ -230,8 +244,18 @@ def judge(config: LesionConfig, summary: Summary) -> Verdict:
         "plain_near_chance": near,  # single plain deletions within NEAR_CHANCE points of chance
         "candidates": len(same),  # deletable same-shape blocks
         "downsampling_rise": down_rise,  # residual net, mean over its shape-changing blocks
-    }
-    return Verdict(ok, text, numbers)
+        "plain_minus_residual_damage": less.effect, "plain_minus_residual_se": less.se,
+    }  # fmt: skip
+    return Verdict.of(parts, text, numbers)
+
+
+def _seed_damage(summary: Summary, kind: Kind, blocks: list[int]) -> list[float]:
+    """Per seed, the median over ``blocks`` of a single deletion's damage (as defined above)."""
+    out = []
+    for errs, base in zip(summary["single_err"][kind], summary["baseline_err"][kind], strict=True):
+        headroom = max(summary["chance_err"] - base, 1.0)
+        out.append(float(np.median([(errs[i] - base) / headroom for i in blocks])))
+    return out
 
 
 def _rises(summary: Summary, kind: Kind, blocks: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from reslab.experiments.common import SeedTask, final_err_pct, mean_std
 from reslab.experiments.protocol import net_for, require_at_least_one, require_residual_shortcut
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
+from reslab.experiments.stats import Threshold, compare
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.lesions import random_lesions
 from reslab.probes.paths import path_gradients, training_batches
@@ -38,6 +39,10 @@ MASS = 0.9  # the share of the total gradient magnitude the reported window hold
 # updates during training come from paths between 5 and 17 modules long", "only 0.45% of all
 # paths through this network" (the binomial gives 0.4537%).
 PAPER = {"blocks": 54, "k_lo": 5, "k_hi": 17, "paths_pct": 0.45}
+
+
+# Declared before any run: every seed's 90% window ends below n/2 (the margin is n/2 itself).
+THRESHOLDS = {"short_paths": Threshold(absolute=0.0)}
 
 
 @dataclass(kw_only=True)
@@ -243,23 +248,30 @@ def judge(config: PathsConfig, summary: Summary) -> Verdict:
     centred on n/2 (9-17 of 27 blocks), so its upper end would lie above n/2; an upper end
     at or below n/2 means that paths longer than half the net, half of all paths, together
     carry less than a tenth of the gradient. Veit et al.'s 17 of 54 passes with room to spare.
-    A seed that diverged fails the rule: it has no measurement.
+    Judged by ``stats.compare`` of n/2 against the per-seed upper ends (below it, beyond the
+    seeds' spread). A seed that diverged has no measurement: the claim is then inconclusive.
     """
     n, k_lo, k_hi = summary["blocks"], summary["k_lo"], summary["k_hi"]
     limit = n / 2
     diverged = summary["diverged"]
-    ok = bool(k_hi) and not diverged and all(hi <= limit for hi in k_hi)
     equal = summary["equal_gradient_window"]
     paper = f"Veit et al.: {PAPER['k_lo']}-{PAPER['k_hi']} of {PAPER['blocks']} blocks, "
     paper += f"{PAPER['paths_pct']}% of paths"
     if not k_hi:
-        text = f"effective paths much shorter than the net: no — every seed diverged {diverged}"
-        return Verdict(False, text, {"short_paths": False, "blocks": n, "diverged": diverged})
+        text = f"effective paths much shorter than the net: unclear — all seeds diverged {diverged}"
+        numbers = {"short_paths": False, "blocks": n, "diverged": diverged}
+        return Verdict.of({"short_paths": "inconclusive"}, text, numbers)
+    # "At most n/2" for whole path lengths is "below floor(n/2) + 1/2".
+    bound = math.floor(limit) + 0.5
+    shorter = compare([bound] * len(k_hi), k_hi, threshold=THRESHOLDS["short_paths"])
+    outcome = "inconclusive" if diverged and shorter.outcome == "reproduced" else shorter.outcome
+    ok = outcome == "reproduced"
     pct_m, pct_s = mean_std(summary["paths_pct"])
     windows = ", ".join(f"{lo}-{hi}" for lo, hi in zip(k_lo, k_hi, strict=True))
     longest = max(k_hi)
     text = (
-        f"effective paths much shorter than the net: {'yes' if ok else 'no'} — {MASS:.0%} of "
+        f"effective paths much shorter than the net: "
+        f"{ {'reproduced': 'yes', 'contradicted': 'no'}.get(outcome, 'unclear') } — {MASS:.0%} of "
         f"the gradient magnitude comes from paths of {windows} of {n} blocks (per seed), "
         f"{pct_m:.3g} ± {pct_s:.2g}% of all paths; the longest, {longest}, is "
         f"{'within' if longest <= limit else 'beyond'} n/2 = {limit:g}; with the same gradient "
@@ -280,7 +292,7 @@ def judge(config: PathsConfig, summary: Summary) -> Verdict:
         "equal_gradient_window": equal,
         "diverged": diverged,
     }
-    return Verdict(ok, text, numbers)
+    return Verdict.of({"short_paths": outcome}, text, numbers)
 
 
 def arrays(config: PathsConfig, runs: list[PathsRecord]) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from reslab.experiments.stats import OUTCOMES, SYMBOL, Threshold, combine
 from reslab.training.config import TrainConfig, validate
 from reslab.training.overrides import apply_overrides, set_field
 from reslab.training.precision import resolve_device
@@ -131,11 +132,36 @@ def identity_fields(config: ExperimentConfig) -> dict[str, Any]:
 
 @dataclass
 class Verdict:
-    """Did the measurement reproduce the claim? Computed from ``numbers``, never forced."""
+    """Did the measurement reproduce the claim? Computed from ``numbers`` by ``stats``, never
+    forced. ``outcome`` is reproduced, contradicted or inconclusive (``stats.OUTCOMES``); ``ok``
+    is ``outcome == "reproduced"``. A claim of several parts gives each part's outcome in
+    ``parts`` and combines them with ``stats.combine``."""
 
     ok: bool
     text: str  # one line, with the numbers it rests on
     numbers: dict[str, Any] = field(default_factory=dict)
+    outcome: str = ""  # "" in results saved before outcomes existed: read from ``ok``
+    parts: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            self.outcome = "reproduced" if self.ok else "contradicted"
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome={self.outcome!r}; accepted: {', '.join(OUTCOMES)}")
+        if self.ok != (self.outcome == "reproduced"):
+            raise ValueError(f"ok={self.ok} contradicts outcome={self.outcome!r}")
+
+    @classmethod
+    def of(
+        cls, parts: Mapping[str, str], text: str, numbers: dict[str, Any] | None = None
+    ) -> Verdict:
+        """The verdict of a claim whose parts have these outcomes (``stats.combine``)."""
+        outcome = combine(parts.values())
+        return cls(outcome == "reproduced", text, numbers or {}, outcome, dict(parts))
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL[self.outcome]
 
 
 # What a run of an experiment that reports only its final errors sets (no per-epoch evaluation,
@@ -222,6 +248,8 @@ class Experiment(Generic[C, T, R]):
     check: Callable[[C], None] = _no_check
     arrays: Callable[[C, list[R]], dict[str, np.ndarray]] = _no_arrays
     fresh_process: Callable[[C], bool] = _shared_process
+    # The minimum effect of each part of the claim, declared before any run (``stats``).
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     quick_time: str = ""  # measured wall time of the quick preset on 2 CPU cores
 
     @property
@@ -250,12 +278,13 @@ def define(
     ``fresh_process``, found by those names (as pytest finds its tests). ``quick_time``: the
     measured wall time of the quick preset on 2 idle CPU cores, the one place it is kept."""
     namespace = vars(sys.modules[module])
-    optional = ("check", "arrays", "fresh_process")
+    optional = {"check": "check", "arrays": "arrays", "fresh_process": "fresh_process",
+                "thresholds": "THRESHOLDS"}  # fmt: skip
     return Experiment(
         name=name, title=title, claim=claim, paper=paper, presets=namespace["PRESETS"],
         record=record, tasks=namespace["tasks"], run_task=run_task,
         summarize=namespace["summarize"], judge=namespace["judge"], quick_time=quick_time,
-        **{k: namespace[k] for k in optional if k in namespace},
+        **{k: namespace[v] for k, v in optional.items() if v in namespace},
     )  # fmt: skip
 
 

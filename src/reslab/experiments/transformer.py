@@ -32,6 +32,7 @@ from reslab.experiments.common import mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
+from reslab.experiments.stats import Threshold, combine, compare
 from reslab.models.gpt import GPT
 from reslab.probes.gradients import ffn_grad_norms, measurement_batches
 from reslab.training import fit
@@ -52,6 +53,7 @@ NANOGPT_VAL_LOSS = 1.4697
 # Xiong et al. 2020, Theorem 1 / Fig. 3: ||dL/dW_FFN|| of the last layer scales as L^slope.
 PAPER_SLOPE = {"pre": -0.5, "post": 0.0}
 MIN_GAP = 0.05  # nats per character: the smallest loss difference a verdict counts
+THRESHOLDS = {"loss_gap": Threshold(absolute=MIN_GAP)}  # declared before any run
 
 
 @dataclass(kw_only=True)
@@ -249,7 +251,8 @@ def _row(variant: str, depth: int, lr: float, warmup: bool, runs: list[RunRecord
     m, s = mean_std([r.val_loss for r in runs])
     return {
         "variant": variant, "depth": depth, "lr": lr, "warmup": warmup, "seeds": len(runs),
-        "val_loss_mean": m, "val_loss_std": s, "failed": sum(r.failed for r in runs),
+        "val_loss_mean": m, "val_loss_std": s, "val_loss_per_seed": [r.val_loss for r in runs],
+        "failed": sum(r.failed for r in runs),
         "diverged": sum(r.status == "diverged" for r in runs),
         "paper_xiong_bleu_iwslt14": XIONG_BLEU[warmup] if variant == "post" else None,
         "paper_nanogpt_val_loss": NANOGPT_VAL_LOSS if variant == "pre" and depth == 6 else None,
@@ -325,94 +328,105 @@ def _cell(summary: Summary, **key: Any) -> dict[str, Any] | None:
                  if all(r[k] == v for k, v in key.items())), None)  # fmt: skip
 
 
-def worse_by(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
-    """(mean loss of a - mean loss of b, the gap that counts: ``MIN_GAP`` or twice the standard
-    error of the difference over seeds, whichever is larger)."""
-    gap = a["val_loss_mean"] - b["val_loss_mean"]
-    se = math.sqrt(a["val_loss_std"] ** 2 / a["seeds"] + b["val_loss_std"] ** 2 / b["seeds"])
-    return gap, max(MIN_GAP, 2 * se)
-
-
-def _worse(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
+def worse_by(a: dict[str, Any] | None, b: dict[str, Any] | None, margin: bool = False) -> str:
+    """Outcome of "cell ``a`` ends with a higher validation loss than cell ``b``" by
+    ``stats.compare`` on the per-seed losses at ``THRESHOLDS["loss_gap"]`` (``margin``: "no
+    lower than b by more than the gap", a non-inferiority claim); inconclusive without both."""
     if a is None or b is None:
-        return None
-    gap, threshold = worse_by(a, b)
-    return gap > threshold
+        return "inconclusive"
+    threshold = THRESHOLDS["loss_gap"]
+    if margin:
+        threshold = Threshold(absolute=threshold.absolute, margin=True)
+    return compare(a["val_loss_per_seed"], b["val_loss_per_seed"], threshold=threshold).outcome
 
 
-def _needs_warmup(
-    summary: Summary, variant: str, deepest: int, lrs: Sequence[float]
-) -> bool | None:
-    """Without warm-up worse than with it at the majority of the grid's learning rates."""
-    votes = [_worse(_cell(summary, variant=variant, depth=deepest, lr=lr, warmup=False),
-                    _cell(summary, variant=variant, depth=deepest, lr=lr, warmup=True))
-             for lr in lrs]  # fmt: skip
-    known = [v for v in votes if v is not None]
-    return None if not known else sum(known) > len(known) / 2
+def _majority(outcomes: list[str]) -> str:
+    """The outcome most of the grid's learning rates give; a tie is inconclusive."""
+    for outcome in ("reproduced", "contradicted"):
+        if sum(o == outcome for o in outcomes) > len(outcomes) / 2:
+            return outcome
+    return "inconclusive"
 
 
-def _degrades(
-    summary: Summary, variant: str, config: TransformerConfig, warmup: bool
-) -> bool | None:
-    """The deepest net ends worse than the best shallower one (beyond the counted gap)."""
+def _needs_warmup(summary: Summary, variant: str, deepest: int, lrs: Sequence[float]) -> str:
+    """Without warm-up worse than with it, at the majority of the grid's learning rates."""
+    return _majority([worse_by(_cell(summary, variant=variant, depth=deepest, lr=lr, warmup=False),
+                               _cell(summary, variant=variant, depth=deepest, lr=lr, warmup=True))
+                      for lr in lrs])  # fmt: skip
+
+
+def _degrades(summary: Summary, variant: str, config: TransformerConfig, warmup: bool) -> str:
+    """The deepest net ends worse than the best shallower one."""
     rows = [r for r in summary["depth_sweep"] if r["variant"] == variant and r["warmup"] == warmup]
     deep = [r for r in rows if r["depth"] == max(config.depths)]
     if not deep or len(rows) < 2:
-        return None
+        return "inconclusive"
     best = min((r for r in rows if r is not deep[0]), key=lambda r: r["val_loss_mean"])
-    return _worse(deep[0], best)
+    return worse_by(deep[0], best)
+
+
+def _not(outcome: str) -> str:
+    """The outcome of the opposite claim, where the claim is that something does *not* happen."""
+    return {"reproduced": "contradicted", "contradicted": "reproduced"}.get(outcome, outcome)
 
 
 def judge(config: TransformerConfig, summary: Summary) -> Verdict:
+    """Three parts, each by ``stats`` on per-seed validation losses: (1) without skips the
+    deepest net does not train; (2) post-LN needs warm-up and degrades with depth without it,
+    pre-LN needs no warm-up; (3) DeepNorm without warm-up is no worse than pre-LN."""
     deepest, shallowest = max(config.depths), min(config.depths)
     numbers: dict[str, Any] = {"deepest": deepest, "unigram_entropy": summary["unigram_entropy"]}
     answers: list[str] = []
-    # (1) no skips: untrainable at depth = most seeds fail at the deepest depth (with warm-up)
-    # while pre-LN fails none there.
+    parts: dict[str, str] = {}
+    # (1) no skips: most seeds fail at the deepest depth (with warm-up), pre-LN fails none.
     plain = _cell(summary, variant="plain", depth=deepest, lr=config.lr, warmup=True)
     pre = _cell(summary, variant="pre", depth=deepest, lr=config.lr, warmup=True)
-    q1 = None
     if plain is not None and pre is not None:
-        q1 = plain["failed"] > plain["seeds"] / 2 and pre["failed"] == 0
+        untrainable = plain["failed"] > plain["seeds"] / 2 and pre["failed"] == 0
+        parts["no_skips_untrainable"] = ("reproduced" if untrainable else "contradicted"
+                                         if plain["failed"] == 0 else "inconclusive")  # fmt: skip
         shallow = _cell(summary, variant="plain", depth=shallowest, lr=config.lr, warmup=True)
         numbers.update(plain_deep_failed=plain["failed"], plain_deep_loss=plain["val_loss_mean"],
                        plain_shallow_loss=shallow and shallow["val_loss_mean"],
                        pre_deep_loss=pre["val_loss_mean"])  # fmt: skip
+        trains = _word(parts["no_skips_untrainable"], "untrainable", "still trainable")
         answers.append(
-            f"(1) no skips {'untrainable' if q1 else 'still trainable'} at {deepest} layers: "
-            f"{plain['failed']}/{plain['seeds']} failed, loss {plain['val_loss_mean']:.2f} vs "
-            f"pre-LN {pre['val_loss_mean']:.2f}"
+            f"(1) no skips {trains} at {deepest} layers: {plain['failed']}/{plain['seeds']} failed, loss "
+            f"{plain['val_loss_mean']:.2f} vs pre-LN {pre['val_loss_mean']:.2f}"
         )
-    # (2) post-LN needs warm-up and degrades with depth without it; pre-LN neither.
-    needs = {v: _needs_warmup(summary, v, deepest, config.lrs) for v in ("pre", "post", "deepnorm")}
-    degrade = {v: _degrades(summary, v, config, False) for v in ("pre", "post", "deepnorm")}
+    # (2) post-LN needs warm-up and degrades with depth without it; pre-LN needs no warm-up.
+    variants = ("pre", "post", "deepnorm")
+    needs = {v: _needs_warmup(summary, v, deepest, config.lrs) for v in variants}
+    degrade = {v: _degrades(summary, v, config, False) for v in variants}
     numbers.update(needs_warmup=needs, degrades_without_warmup=degrade)
-    q2 = None
-    if needs["post"] is not None and needs["pre"] is not None:
-        q2 = bool(needs["post"] and not needs["pre"] and degrade["post"] and not degrade["pre"])
-        answers.append(
-            f"(2) post-LN {'needs' if needs['post'] else 'does not need'} warm-up "
-            f"({'degrades' if degrade['post'] else 'does not degrade'} with depth without it), "
-            f"pre-LN {'needs' if needs['pre'] else 'does not need'} it "
-            f"({'degrades' if degrade['pre'] else 'does not degrade'})"
-        )
-    # (3) DeepNorm without warm-up at the deepest depth: within the counted gap of pre-LN, and
-    # (if post-LN has a gap) better than post-LN.
-    q3 = None
+    parts["post_needs_warmup"] = combine([needs["post"], degrade["post"]])
+    warm_pre = _cell(summary, variant="pre", depth=deepest, lr=config.lr, warmup=True)
+    cold_pre = _cell(summary, variant="pre", depth=deepest, lr=config.lr, warmup=False)
+    parts["pre_needs_none"] = worse_by(warm_pre, cold_pre, margin=True)
+    answers.append(
+        f"(2) post-LN {_word(needs['post'], 'needs', 'does not need')} warm-up "
+        f"({_word(degrade['post'], 'degrades', 'does not degrade')} with depth without it), pre-LN "
+        f"{_word(_not(parts['pre_needs_none']), 'needs', 'does not need')} it"
+    )
+    # (3) DeepNorm without warm-up at the deepest depth: no worse than pre-LN by the gap.
     nowarm = {v: _cell(summary, variant=v, depth=deepest, lr=config.lr, warmup=False)
-              for v in ("pre", "post", "deepnorm")}  # fmt: skip
+              for v in variants}  # fmt: skip
+    parts["deepnorm_closes"] = worse_by(nowarm["pre"], nowarm["deepnorm"], margin=True)
     if all(nowarm.values()):
-        gap_post, thr_post = worse_by(nowarm["post"], nowarm["pre"])  # type: ignore[arg-type]
-        gap_deep, thr_deep = worse_by(nowarm["deepnorm"], nowarm["pre"])  # type: ignore[arg-type]
-        q3 = gap_deep <= thr_deep and (gap_post <= thr_post or gap_deep < gap_post - thr_post)
-        numbers.update(post_minus_pre_nowarm=gap_post, deepnorm_minus_pre_nowarm=gap_deep)
+        gap = {v: nowarm[v]["val_loss_mean"] - nowarm["pre"]["val_loss_mean"]  # type: ignore[index]
+               for v in ("post", "deepnorm")}  # fmt: skip
+        numbers.update(post_minus_pre_nowarm=gap["post"], deepnorm_minus_pre_nowarm=gap["deepnorm"])
+        closes = _word(parts["deepnorm_closes"], "closes", "does not close")
         answers.append(
-            f"(3) DeepNorm {'closes' if q3 else 'does not close'} the gap without warm-up: "
-            f"{gap_deep:+.3f} nats vs pre-LN (post-LN {gap_post:+.3f})"
+            f"(3) DeepNorm {closes} the gap without warm-up: "
+            f"{gap['deepnorm']:+.3f} nats vs pre-LN (post-LN {gap['post']:+.3f})"
         )
-    numbers.update(q1_plain_untrainable=q1, q2_post_needs_warmup=q2, q3_deepnorm_closes=q3)
-    ok = q1 is True and q2 is True and q3 is True
-    return Verdict(ok, "; ".join(answers) or "no comparable runs", numbers)
+    numbers["parts"] = parts
+    return Verdict.of(parts, "; ".join(answers) or "no comparable runs", numbers)
+
+
+def _word(outcome: str, yes: str, no: str) -> str:
+    return {"reproduced": yes, "contradicted": no}.get(outcome, f"maybe {yes}")
 
 
 def arrays(config: TransformerConfig, records: list[RunRecord]) -> dict[str, np.ndarray]:

@@ -135,8 +135,8 @@ def _checked_script(script: str) -> str:
 
 def verdict(text: str, ok: bool | None) -> Markup:
     cls, mark, word = {
-        True: ("ok", "✔", "confirmed"),
-        False: ("fail", "✘", "not confirmed"),
+        True: ("ok", "✓", "reproduced"),
+        False: ("fail", "✗", "contradicted"),
         None: ("neutral", "?", "inconclusive"),
     }[ok]
     return Markup(

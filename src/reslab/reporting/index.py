@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from reslab.experiments.result import RESULTS_FILE
+from reslab.experiments.stats import OUTCOMES, SYMBOL
 from reslab.reporting._markup import Markup, escape
 from reslab.reporting.html import Report
 from reslab.reporting.registry import REPORT_FILE, ReportError, load_results
@@ -26,7 +27,7 @@ class RunSummary:
     experiment: str | None
     timestamp: float  # seconds since the epoch, for sorting and display
     verdict: str | None
-    verdict_ok: bool | None
+    outcome: str | None  # reproduced, contradicted, inconclusive; None: no verdict
     report: Path | None  # relative to the runs folder, when report.html exists
     thumbnail: Path | None  # first PNG figure (sorted by path), relative to the runs folder
     problem: str | None  # None for a complete run; else why it is broken or partial
@@ -58,7 +59,7 @@ def summarize_run(run_dir: Path, runs_dir: Path) -> RunSummary:
         results = load_results(run_dir)
     except ReportError as exc:
         problem = str(exc).replace(repr(str(run_dir / RESULTS_FILE)), RESULTS_FILE)
-    verdict, ok = _verdict(results.get("verdict"))
+    verdict, outcome = _verdict(results.get("verdict"))
     pngs = sorted(run_dir.rglob("*.png"), key=lambda p: p.relative_to(run_dir).as_posix())
     report, results_file = run_dir / REPORT_FILE, run_dir / RESULTS_FILE
     return RunSummary(
@@ -66,7 +67,7 @@ def summarize_run(run_dir: Path, runs_dir: Path) -> RunSummary:
         experiment=results.get("experiment"),
         timestamp=_timestamp(results, run_dir),
         verdict=verdict,
-        verdict_ok=ok,
+        outcome=outcome,
         report=report.relative_to(runs_dir) if report.is_file() else None,
         thumbnail=pngs[0].relative_to(runs_dir) if pngs else None,
         problem=problem,
@@ -74,11 +75,15 @@ def summarize_run(run_dir: Path, runs_dir: Path) -> RunSummary:
     )
 
 
-def _verdict(value: Any) -> tuple[str | None, bool | None]:
-    """`"verdict": "text"` or `"verdict": {"text": ..., "ok": true|false|null}`."""
+def _verdict(value: Any) -> tuple[str | None, str | None]:
+    """`"verdict": "text"` or `"verdict": {"text": ..., "outcome": ..., "ok": ...}` (results
+    saved before outcomes have ``ok`` alone: true is reproduced, false contradicted)."""
     if isinstance(value, dict):
-        ok = value.get("ok")
-        return _text_or_none(value.get("text")), ok if isinstance(ok, bool) else None
+        outcome, ok = value.get("outcome"), value.get("ok")
+        if outcome not in OUTCOMES:
+            by_ok = {True: "reproduced", False: "contradicted"}
+            outcome = by_ok.get(ok) if isinstance(ok, bool) else None
+        return _text_or_none(value.get("text")), outcome
     return _text_or_none(value), None
 
 
@@ -152,7 +157,7 @@ def _status(run: RunSummary) -> Markup:
         return Markup(
             f'<span class="badge {cls}">{escape(run.status)}</span> {escape(run.problem)}'
         )
-    cls = {True: "ok", False: "fail", None: "neutral"}[run.verdict_ok]
-    word = {True: "✓ confirmed", False: "✗ not confirmed", None: "done"}[run.verdict_ok]
+    cls = {"reproduced": "ok", "contradicted": "fail"}.get(run.outcome or "", "neutral")
+    word = f"{SYMBOL[run.outcome]} {run.outcome}" if run.outcome else "done"
     text = f" {escape(run.verdict)}" if run.verdict else ""
     return Markup(f'<span class="badge {cls}">{word}</span>{text}')

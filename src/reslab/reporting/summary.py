@@ -13,6 +13,7 @@ from typing import Any
 
 from reslab.experiments.jsonable import to_jsonable
 from reslab.experiments.result import Result, is_table
+from reslab.experiments.stats import SYMBOL
 from reslab.reporting._format import MeanStd
 from reslab.reporting.html import Report
 
@@ -23,7 +24,9 @@ def experiment_report(result: Result[Any, Any], run_dir: Path, figures: Any) -> 
         spec.title,
         subtitle=f"{spec.paper} — {config.data}, {config.seeds} seeds, preset {config.preset}",
     )
-    report.add_verdict(result.verdict.text, ok=result.verdict.ok)
+    verdict = result.verdict
+    mark = {"reproduced": True, "contradicted": False}.get(verdict.outcome)  # else None: "?"
+    report.add_verdict(verdict.text, ok=mark)
     report.add_text(f"Claim: {spec.claim}.")
     if figures is not None:
         figures(result, report, run_dir)
@@ -34,7 +37,12 @@ def experiment_report(result: Result[Any, Any], run_dir: Path, figures: Any) -> 
         columns, cells = table_cells(rows)
         report.add_table(columns, cells, caption=name.replace("_", " "))
     report.add_section("Verdict")
-    report.add_text(result.verdict.text)
+    report.add_text(f"{verdict.symbol} {verdict.outcome}: {verdict.text}")
+    if verdict.parts:
+        parts = [[part, f"{SYMBOL[o]} {o}"] for part, o in verdict.parts.items()]
+        report.add_table(["part of the claim", "outcome"], parts,
+                         caption="each part's outcome; all reproduced is reproduced, any "
+                         "contradicted is contradicted, else inconclusive")  # fmt: skip
     numbers = result.verdict.numbers
     if numbers:
         report.add_table(["number", "value"], [[k, _cell(v)] for k, v in numbers.items()])
