@@ -391,8 +391,8 @@ def judge(config: TransformerConfig, summary: Summary) -> Verdict:
                        pre_deep_loss=pre["val_loss_mean"])  # fmt: skip
         trains = _word(parts["no_skips_untrainable"], "untrainable", "still trainable")
         answers.append(
-            f"(1) no skips {trains} at {deepest} layers: {plain['failed']}/{plain['seeds']} failed, loss "
-            f"{plain['val_loss_mean']:.2f} vs pre-LN {pre['val_loss_mean']:.2f}"
+            f"(1) no skips {trains} at {deepest} layers: {plain['failed']}/{plain['seeds']} "
+            f"failed, loss {plain['val_loss_mean']:.2f} vs pre-LN {pre['val_loss_mean']:.2f}"
         )
     # (2) post-LN needs warm-up and degrades with depth without it; pre-LN needs no warm-up.
     variants = ("pre", "post", "deepnorm")
