@@ -1,4 +1,5 @@
-"""The highway experiment (Srivastava et al. 2015, Fig. 1-2): plain, highway and residual MLPs."""
+"""The highway experiment (Srivastava et al. 2015, Fig. 1-2): plain, highway and residual MLPs,
+each net's lr (and b_T) chosen on calibration seeds, the verdict on fresh confirmation seeds."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from reslab.experiments.highway import (
     PRESETS,
     build,
     check,
+    followup,
     judge,
     loss_gap,
     summarize,
@@ -24,16 +26,20 @@ from reslab.experiments.highway import (
 )
 from reslab.experiments.registry import load_result
 from reslab.experiments.result import load_arrays
-from reslab.experiments.spec import configure
+from reslab.experiments.spec import CALIBRATION_SEED0, configure
 from reslab.probes.gates import gate_stats
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+C0 = CALIBRATION_SEED0
 
 
-def test_tiny_run_records_every_net_and_its_gates(tiny_run) -> None:
+def test_tiny_run_calibrates_then_confirms(tiny_run) -> None:
     run_dir = tiny_run("highway")
     result = load_result(run_dir)
-    assert len(result.records) == 3 * 2 * 2 * 2  # kinds, depths, lrs, seeds
+    grid = (2 + 2 + 2 * len(TINY.gate_biases)) * 2 * TINY.calibration_seeds  # lrs x b_T, depths
+    assert len(result.records) == grid + 3 * 2 * TINY.seeds
+    calibration = [r for r in result.records if r.calibration]
+    assert len(calibration) == grid and {r.seed for r in calibration} == {C0}
     for r in result.records:
         assert r.params > 0 and r.status in ("completed", "diverged")
         assert math.isfinite(r.best_train_loss) and r.best_train_loss > 0
@@ -42,56 +48,70 @@ def test_tiny_run_records_every_net_and_its_gates(tiny_run) -> None:
         assert all(0 < t < 1 for t in r.gate_t_mean)
     rows = {(r["kind"], r["depth"]): r for r in result.summary["depths"]}
     assert set(rows) == {(k, d) for k in ("plain", "highway", "residual") for d in (3, 5)}
+    assert all(r["seeds"] == TINY.seeds for r in rows.values())  # confirmation seeds only
     assert rows[("highway", 5)]["width"] == 6 and rows[("plain", 5)]["width"] == 8
-    grid = result.summary["lr_search"]
-    assert len(grid) == 3 * 2 * 2 and all(g["seeds"] == 2 for g in grid)
+    search = result.summary["lr_search"]
     for (kind, depth), row in rows.items():
-        own = {g["lr"]: g for g in grid if (g["kind"], g["depth"]) == (kind, depth)}
-        best = min(own.values(), key=lambda g: g["best_train_loss_mean"])
-        assert own[row["lr"]]["chosen"] and row["lr"] == best["lr"]
-        assert row["best_train_loss_mean"] == best["best_train_loss_mean"]
+        own = [g for g in search if (g["kind"], g["depth"]) == (kind, depth)]
+        best = min(own, key=lambda g: g["best_train_loss_median"])
+        assert best["chosen"] and sum(g["chosen"] for g in own) == 1
+        assert (row["lr"], row["gate_bias"]) == (best["lr"], best["gate_bias"])
+    assert result.provenance["seeds"] == [0, 1] and result.provenance["calibration_seeds"] == [C0]
     gates = [g for g in result.summary["gates"] if g["depth"] == 5]
     assert [g["layer"] for g in gates] == [2, 3, 4, 5]
     assert result.verdict.text.startswith("(1) deep plain nets")
-    arrays = load_arrays(run_dir)
-    assert arrays["highway5_lr0.03_seed0_gates"].shape == (3, 4)
+    hw = rows[("highway", 5)]
+    name = f"highway5_lr{hw['lr']:g}_b{hw['gate_bias']:g}_seed0_gates"
+    assert load_arrays(run_dir)[name].shape == (3, 4)
 
 
 def test_nets_have_the_papers_widths_and_matched_parameters() -> None:
     bundle = load_data("synthetic")
     config = PRESETS["quick"]
-    nets = {k: build(config, k, 10, bundle) for k in ("plain", "highway", "residual")}
+    nets = {k: build(config, k, 10, bundle, -2.0) for k in ("plain", "highway", "residual")}
     per_layer = {k: sum(p.numel() for p in net.blocks[0].parameters()) for k, net in nets.items()}
     assert per_layer == {"highway": 2 * (50 * 50 + 50), "plain": 71 * 71 + 71,
                          "residual": 71 * 71 + 71}  # fmt: skip
     assert all(torch.all(b.gate.fc.bias == -2.0) for b in nets["highway"].blocks)
-    deep = build(config, "highway", 50, bundle).blocks
-    assert all(torch.all(b.gate.fc.bias == -4.0) for b in deep)  # the default for depth > 30
-    fixed = build(replace(config, gate_bias=-1.0), "highway", 50, bundle).blocks
-    assert all(torch.all(b.gate.fc.bias == -1.0) for b in fixed)
+    deep = build(config, "highway", 50, bundle, -4.0).blocks
+    assert all(torch.all(b.gate.fc.bias == -4.0) for b in deep)
 
 
 def test_gate_stats_are_the_gates_own_outputs() -> None:
     bundle = load_data("synthetic")
     torch.manual_seed(0)
-    net = build(replace(TINY, gate_bias=-50.0), "highway", 4, bundle)
+    net = build(TINY, "highway", 4, bundle, -50.0)
     stats = gate_stats(net, bundle, torch.device("cpu"))
     # b_T = -50: T = sigmoid(-50 + small) ~ 2e-22 on every sample.
     assert stats.bias_mean == [-50.0] * 3
     assert all(0 < t < 1e-15 for t in stats.t_mean)
-    assert gate_stats(build(TINY, "plain", 4, bundle), bundle, torch.device("cpu")).t_mean == []
+    plain = build(TINY, "plain", 4, bundle, 0.0)
+    assert gate_stats(plain, bundle, torch.device("cpu")).t_mean == []
 
 
-def test_tasks_cover_every_net_deepest_first() -> None:
-    keys = [t.key for t in tasks(TINY, None)]
-    assert len(keys) == 24 and keys[0] == "plain5_lr0.01_seed0"
-    assert keys[-1] == "residual3_lr0.03_seed1"
+def test_calibration_covers_every_setting_deepest_first_then_confirmation_follows() -> None:
+    config = replace(TINY, calibration_seeds=2)
+    keys = [t.key for t in tasks(config, None)]
+    assert len(keys) == 2 * 2 * (2 + 2 + 2 * 2) and keys[0] == f"plain5_lr0.01_b0_seed{C0}"
+    assert keys[-1] == f"residual3_lr0.03_b0_seed{C0 + 1}"
+    assert {t.seed for t in tasks(config, None)} == {C0, C0 + 1}
+    # Confirmation: one run per net and confirmation seed, at the setting with the lowest median.
+    records = [record(k, d, s, 0.5 if lr == 0.03 else 1.0, 5.0, lr=lr, gate_bias=b)
+               for k in ("plain", "highway", "residual") for d in (3, 5) for s in (C0, C0 + 1)
+               for lr in (0.01, 0.03) for b in ((-2.0, -4.0) if k == "highway" else (0.0,))]
+    records = [replace(r, best_train_loss=0.1) if (r.kind, r.gate_bias, r.seed) ==
+               ("highway", -4.0, C0) else r for r in records]  # one lucky seed: not the median
+    confirm = followup(config, records)
+    assert [t.key for t in confirm][:3] == ["plain5_lr0.03_b0_seed0", "highway5_lr0.03_b-4_seed0",
+                                            "residual5_lr0.03_b0_seed0"]  # fmt: skip
+    assert len(confirm) == 3 * 2 * TINY.seeds
 
 
-def test_quick_preset_is_mnist_at_the_papers_depths() -> None:
+def test_quick_preset_is_mnist_where_plain_nets_fail() -> None:
     quick, paper = PRESETS["quick"], PRESETS["paper"]
-    assert quick.data == paper.data == "mnist" and quick.seeds >= 3
-    assert quick.depths == paper.depths == (10, 20, 50, 100)
+    assert quick.data == paper.data == "mnist" and quick.seeds >= 4
+    assert quick.calibration_seeds >= 2 and quick.depths == (50, 100)
+    assert paper.depths == (10, 20, 50, 100)
     assert (quick.highway_width, quick.plain_width) == (50, 71)
     check(quick)
     check(paper)
@@ -106,14 +126,22 @@ def test_quick_preset_is_mnist_at_the_papers_depths() -> None:
         ({"activation": "gelu"}, "accepted: relu, tanh"),
         ({"lrs": (0.01, 0.01)}, "must be distinct and > 0"),
         ({"lrs": ()}, "must be distinct and > 0"),
+        ({"gate_biases": (-2.0, -2.0)}, "must be distinct"),
+        ({"calibration_seeds": 0}, "calibration_seeds=0 must be >= 1"),
+        ({"first_seed": 999}, "apart from the calibration seeds"),
     ],
 )
 def test_bad_config_names_the_accepted_values(changes: dict, message: str) -> None:
+    config = configure(TINY, changes)
     with pytest.raises(ValueError, match=message):
-        check(configure(TINY, changes))
+        config.check()
+        check(config)
 
 
-def record(kind: str, depth: int, seed: int, loss: float, test: float, lr: float = 0.03) -> object:
+def record(
+    kind: str, depth: int, seed: int, loss: float, test: float, lr: float = 0.03,
+    gate_bias: float = 0.0,
+) -> object:  # fmt: skip
     from reslab.experiments.highway import RunRecord
 
     return RunRecord(
@@ -122,25 +150,34 @@ def record(kind: str, depth: int, seed: int, loss: float, test: float, lr: float
         status="completed", diverged_step=None, gate_t_mean=[0.1] * (depth - 1) if kind ==
         "highway" else [], gate_t_unit_std=[0.0] * (depth - 1) if kind == "highway" else [],
         gate_bias_mean=[-2.0] * (depth - 1) if kind == "highway" else [], wall_s=0.0,
+        gate_bias=gate_bias,
     )  # fmt: skip
 
 
 def summary_of(losses: dict[tuple[str, int], float], tests: dict[tuple[str, int], float]) -> dict:
-    """Every net at two lrs: at lr 0.01 it trains as given, at 0.03 it diverges on one seed
-    and sits at chance, so the choice must take 0.01 everywhere."""
-    config = replace(TINY, depths=(10, 50))
+    return summarize(replace(TINY, depths=(10, 50), seeds=3), records_of(losses, tests))
+
+
+def records_of(losses: dict[tuple[str, int], float], tests: dict[tuple[str, int], float]) -> list:
+    """Calibration (3 seeds) at two lrs: at lr 0.01 every net trains as given, at 0.03 it
+    diverges on two seeds and sits at chance, so the choice is 0.01 everywhere; then three
+    confirmation seeds at 0.01 as given."""
     noise = (0.98, 1.0, 1.02)
-    records = [
-        record(k, d, s, losses[(k, d)] * n, tests[(k, d)] + (n - 1) * 5, lr=0.01)
-        for (k, d) in losses
-        for s, n in enumerate(noise)
-    ]
-    records += [
-        replace(record(k, d, s, math.log(10), 90.0), status="diverged" if s == 0 else "completed")
-        for (k, d) in losses
-        for s in range(len(noise))
-    ]
-    return summarize(config, records)
+    records = []
+    for first, diverge in ((C0, True), (0, False)):
+        records += [
+            record(k, d, first + s, losses[(k, d)] * n, tests[(k, d)] + (n - 1) * 5, lr=0.01)
+            for (k, d) in losses
+            for s, n in enumerate(noise)
+        ]
+        records += [
+            replace(record(k, d, C0 + s, math.log(10), 90.0),
+                    status="diverged" if s < 2 else "completed")
+            for (k, d) in losses
+            for s in range(len(noise))
+            if diverge
+        ]
+    return records
 
 
 def test_judge_confirms_the_papers_picture() -> None:
@@ -151,10 +188,11 @@ def test_judge_confirms_the_papers_picture() -> None:
              ("plain", 50): 80.0, ("highway", 50): 6.0, ("residual", 50): 3.0}  # fmt: skip
     summary = summary_of(losses, tests)
     verdict = judge(TINY, summary)
-    assert verdict.ok, verdict.text
+    assert verdict.ok and verdict.outcome == "reproduced", verdict.text
     assert set(verdict.numbers["chosen_lr"].values()) == {0.01}
-    assert verdict.numbers["diverged_over_grid"] == {"plain": 2, "highway": 2, "residual": 2}
-    assert "highway 2/12" in verdict.text and "(lr 0.01)" in verdict.text
+    assert verdict.numbers["diverged_in_calibration"] == {"plain": 4, "highway": 4, "residual": 4}
+    assert verdict.numbers["diverged_in_confirmation"] == {"plain": 0, "highway": 0, "residual": 0}
+    assert "highway 4/12" in verdict.text and "(lr 0.01" in verdict.text
     picked = [g for g in summary["lr_search"] if g["chosen"]]
     assert len(picked) == 6 and all(g["lr"] == 0.01 and g["diverged"] == 0 for g in picked)
     assert verdict.numbers["plain_fails_at"] == [50]
@@ -166,8 +204,9 @@ def test_judge_refutes_when_plain_trains_or_gates_help() -> None:
     even = {(k, d): 0.1 for k in ("plain", "highway", "residual") for d in (10, 50)}
     tests = {(k, d): 3.0 for k in ("plain", "highway", "residual") for d in (10, 50)}
     verdict = judge(TINY, summary_of(even, tests))
-    assert not verdict.ok and verdict.numbers["plain_fails_at"] == []
-    assert "do not clearly fail" in verdict.text
+    assert verdict.parts["plain_fails"] == "contradicted"
+    assert verdict.numbers["plain_fails_at"] == []
+    assert "do not fail" in verdict.text
     gated = {**even, ("plain", 50): 2.0, ("residual", 50): 0.5}
     verdict = judge(TINY, summary_of(gated, {**tests, ("residual", 50): 9.0}))
     assert not verdict.ok and verdict.numbers["highway_better_at"] == [50]
@@ -187,7 +226,7 @@ def test_loss_gap_needs_a_factor_of_two() -> None:
 
 def test_mnist_loader_works_offline(shared_mnist: Path) -> None:
     bundle = load_data("mnist", data_dir=shared_mnist)
-    net = build(PRESETS["quick"], "highway", 10, bundle)
+    net = build(PRESETS["quick"], "highway", 10, bundle, -2.0)
     assert net(bundle.train.x[:4].float()).shape == (4, 10)
     assert bundle.input_size == (1, 28, 28)
 
@@ -207,16 +246,19 @@ def shared_mnist(tmp_path: Path) -> Path:
 def test_each_net_keeps_its_own_lr_and_divergence_counts_at_chance() -> None:
     config = replace(TINY, depths=(10,), kinds=("plain", "highway"))
     # Highway: lr 0.03 reached 0.05 before diverging on seed 1; as a diverged run counts at
-    # chance (mean (0.05 + 2.30) / 2), the choice is lr 0.01 (mean 0.2). Plain: 0.03 is better.
-    records = [
-        record("highway", 10, 0, 0.05, 2.0, lr=0.03),
-        replace(record("highway", 10, 1, math.log(10), 90.0, lr=0.03), status="diverged",
+    # chance (median of 0.05 and 2.30), the choice is lr 0.01 (0.2). Plain: 0.03 is better.
+    calibration = [
+        record("highway", 10, C0, 0.05, 2.0, lr=0.03),
+        replace(record("highway", 10, C0 + 1, math.log(10), 90.0, lr=0.03), status="diverged",
                 diverged_step=45),
-        record("highway", 10, 0, 0.2, 5.0, lr=0.01), record("highway", 10, 1, 0.2, 5.0, lr=0.01),
-        record("plain", 10, 0, 0.1, 3.0, lr=0.03), record("plain", 10, 1, 0.1, 3.0, lr=0.03),
-        record("plain", 10, 0, 0.4, 8.0, lr=0.01), record("plain", 10, 1, 0.4, 8.0, lr=0.01),
+        record("highway", 10, C0, 0.2, 5.0, lr=0.01),
+        record("highway", 10, C0 + 1, 0.2, 5.0, lr=0.01),
+        record("plain", 10, C0, 0.1, 3.0, lr=0.03), record("plain", 10, C0 + 1, 0.1, 3.0, lr=0.03),
+        record("plain", 10, C0, 0.4, 8.0, lr=0.01), record("plain", 10, C0 + 1, 0.4, 8.0, lr=0.01),
     ]  # fmt: skip
-    summary = summarize(config, records)
+    confirmation = [record("highway", 10, s, 0.2, 5.0, lr=0.01) for s in (0, 1)]
+    confirmation += [record("plain", 10, s, 0.1, 3.0, lr=0.03) for s in (0, 1)]
+    summary = summarize(config, calibration + confirmation)
     rows = {r["kind"]: r for r in summary["depths"]}
     assert (rows["highway"]["lr"], rows["plain"]["lr"]) == (0.01, 0.03)
     assert rows["highway"]["best_train_loss_mean"] == pytest.approx(0.2)
@@ -240,7 +282,28 @@ def test_gate_rows_leave_out_diverged_nets() -> None:
     good = record("highway", 4, 0, 0.1, 3.0)
     bad = replace(record("highway", 4, 1, 2.3, 90.0), status="diverged",
                   gate_t_mean=[math.nan] * 3, gate_bias_mean=[math.nan] * 3)  # fmt: skip
-    rows = summarize(config, [good, bad])["gates"]
+    calibration = [record("highway", 4, C0, 0.1, 3.0)]
+    rows = summarize(config, [good, bad, *calibration])["gates"]
     assert [(r["layer"], r["seeds"], r["t_mean"]) for r in rows] == [(2, 1, 0.1), (3, 1, 0.1),
                                                                      (4, 1, 0.1)]  # fmt: skip
-    assert summarize(config, [bad])["gates"] == []
+    assert summarize(config, [bad, *calibration])["gates"] == []
+
+
+def test_one_divergence_among_the_confirmation_seeds_is_reported_not_deciding() -> None:
+    losses = {("plain", 10): 0.1, ("highway", 10): 0.1, ("residual", 10): 0.1,
+              ("plain", 50): 2.0, ("highway", 50): 0.1, ("residual", 50): 0.08}  # fmt: skip
+    tests = {k: 3.0 for k in losses} | {("plain", 50): 80.0}
+    records = records_of(losses, tests)
+    # A fourth confirmation seed (the quick preset's count), then seed 2 of highway-50 diverges
+    # in confirmation: it counts at chance, ln 10.
+    records += [replace(r, seed=3) for r in records if r.seed == 1]
+    records = [replace(r, best_train_loss=math.log(10), status="diverged")
+               if (r.kind, r.depth, r.seed) == ("highway", 50, 2) else r for r in records]
+    config = replace(TINY, depths=(10, 50), seeds=4)
+    verdict = judge(config, summarize(config, records))
+    assert verdict.parts["plain_fails"] == "reproduced", verdict.text
+    assert verdict.numbers["diverged_in_confirmation"]["highway"] == 1
+    # With three seeds the same divergence leaves the part undecided, never contradicted.
+    three = [r for r in records if r.seed != 3]
+    config = replace(config, seeds=3)
+    assert judge(config, summarize(config, three)).parts["plain_fails"] == "inconclusive"

@@ -114,7 +114,6 @@ def test_tiny_run_numbers(tiny_run) -> None:
     # Step 0: the same losses, on the whole training split (eval) and on the first batch.
     assert res.eval_loss0 == pytest.approx(shallow.eval_loss0, abs=1e-6)
     assert res.train_loss0 == pytest.approx(shallow.train_loss0, abs=1e-6)
-    assert res.train_loss0 <= shallow.train_loss0 + 1e-6  # never worse
     # Measured: plain 12.7 vs 0 max |logit change|, first-batch loss 2.39 vs 1.44 (shallow).
     assert plain.max_abs_diff > 1e-2 and plain.train_loss0 > shallow.train_loss0
     # Constant logits on balanced classes cannot beat the class entropy, ln 10.

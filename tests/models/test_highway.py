@@ -3,10 +3,10 @@ residual twins as the same class, and the existing tools (lesions, per-block gra
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.models.surface import assert_surface_centre_is_the_nets_loss
 from torch import nn
 
 from reslab.blocks import HighwayBlock, ResidualBlock
@@ -14,10 +14,7 @@ from reslab.data import load_data, make_loader
 from reslab.models import count_params, create_model, highway_cifar19, highway_mlp, model_info
 from reslab.nn.shortcuts import NoShortcut
 from reslab.probes.gradients import block_gradient_norms
-from reslab.probes.landscape.directions import param_vector, random_direction
-from reslab.probes.landscape.surface import FlatProbe, axis, evaluate_points, plane
 from reslab.probes.lesions import lesioned
-from reslab.training import evaluate
 
 
 def fc_layer(n_in: int, n_out: int) -> int:
@@ -178,9 +175,4 @@ def test_loss_landscape_runs_on_a_highway_net() -> None:
     net = highway_mlp(6, width=8, dims=1, input_size=(1, 40)).eval()
     bundle = load_data("synthetic1d")
     batches = list(make_loader(bundle, "test", batch_size=64, train=False, device="cpu"))[:2]
-    dirs = [random_direction(net, 0), random_direction(net, 1)]
-    coords = plane(axis(-1, 1, 3), axis(-1, 1, 3))
-    grid = evaluate_points(FlatProbe(net), batches, param_vector(net), dirs, coords)
-    centre = int(np.flatnonzero((coords == 0).all(axis=1))[0])
-    assert grid.loss[centre] == pytest.approx(evaluate(net, batches)["loss"], rel=1e-5)
-    assert np.isfinite(grid.loss).all() and len(set(np.round(grid.loss, 6))) > 1
+    assert_surface_centre_is_the_nets_loss(net, batches)

@@ -159,22 +159,13 @@ def test_a_deep_copy_runs_on_its_own_modules() -> None:
 
 
 def test_loss_landscape_runs_on_a_u_net_with_per_pixel_loss() -> None:
-    import numpy as np
+    from tests.models.surface import assert_surface_centre_is_the_nets_loss
 
     from reslab.data import make_loader
     from reslab.data.shapes import load_shapes
-    from reslab.probes.landscape.directions import param_vector, random_direction
-    from reslab.probes.landscape.surface import FlatProbe, axis, evaluate_points, plane
-    from reslab.training import evaluate
 
     torch.manual_seed(0)
     net = tiny(skip="add", block="residual").eval()
     bundle = load_shapes(size=16, train_size=16, test_size=16)
     batches = list(make_loader(bundle, "test", batch_size=8, train=False, device="cpu"))
-    dirs = [random_direction(net, 0), random_direction(net, 1)]
-    coords = plane(axis(-1, 1, 3), axis(-1, 1, 3))
-    grid = evaluate_points(FlatProbe(net), batches, param_vector(net), dirs, coords)
-    centre = int(np.flatnonzero((coords == 0).all(axis=1))[0])
-    # The surface at (0, 0) is the net's own per-pixel loss; moving changes it.
-    assert grid.loss[centre] == pytest.approx(evaluate(net, batches)["loss"], rel=1e-5)
-    assert np.isfinite(grid.loss).all() and len(set(np.round(grid.loss, 6))) > 1
+    assert_surface_centre_is_the_nets_loss(net, batches)  # the net's own per-pixel loss

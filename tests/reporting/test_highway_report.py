@@ -19,7 +19,7 @@ LOSS = {("plain", 10): 0.1, ("highway", 10): 0.08, ("residual", 10): 0.07,
 
 
 def fake_run(kind: str, depth: int, seed: int) -> RunRecord:
-    loss = LOSS[kind, depth] * (1 + 0.05 * seed)
+    loss = LOSS[kind, depth] * (1 + 0.05 * (seed % 1000))
     layers = depth - 1 if kind == "highway" else 0
     return RunRecord(
         kind=kind, depth=depth, seed=seed, width=50 if kind == "highway" else 71, lr=0.03,
@@ -28,14 +28,15 @@ def fake_run(kind: str, depth: int, seed: int) -> RunRecord:
         diverged_step=None, gate_t_mean=[0.1 + 0.002 * i for i in range(layers)],
         gate_t_unit_std=[0.05] * layers,
         gate_bias_mean=[(-2.0 if depth <= 30 else -4.0) - 0.01 * i for i in range(layers)],
-        wall_s=1.0,
+        wall_s=1.0, gate_bias=(-2.0 if depth <= 30 else -4.0) if kind == "highway" else 0.0,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     kinds = ("plain", "highway", "residual")
-    runs = [fake_run(k, d, s) for d in (10, 50) for k in kinds for s in (0, 1)]
+    # Calibration seeds (from 1000) and the confirmation seeds 0 and 1.
+    runs = [fake_run(k, d, s) for d in (10, 50) for k in kinds for s in (0, 1, 1000, 1001)]
     summary = summarize(CONFIG, runs)
     result = Result("highway", CONFIG, {"device": "cpu", "seeds": [0, 1]},
                     judge(CONFIG, summary), summary, runs,

@@ -173,7 +173,7 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
 
 def tasks(config: AblationConfig, workdir: Path | None) -> list[VariantTask]:
     """One task per variant and seed."""
-    return [VariantTask(config, v, s) for s in range(config.seeds) for v in config.variants]
+    return [VariantTask(config, v, s) for s in config.seed_range for v in config.variants]
 
 
 def arrays(config: AblationConfig, records: Sequence[VariantRecord]) -> dict[str, np.ndarray]:

@@ -213,7 +213,7 @@ def cost_of_a_shortcut(config: DegradationConfig, depth: int) -> CostRecord:
 
 
 def tasks(config: DegradationConfig, workdir: Path | None) -> list[DegradationTask]:
-    seeds, depths = range(config.seeds), config.depths
+    seeds, depths = config.seed_range, config.depths
     runs: list[DegradationTask] = [
         RunTask(config, k, d, s) for s in seeds for d in depths for k in KINDS
     ]

@@ -230,7 +230,7 @@ def run_one(task: DenseNetTask) -> TrainRecord | MemoryRecord:
 
 
 def tasks(config: DenseNetConfig, workdir: Path | None) -> list[DenseNetTask]:
-    seeds = range(config.seeds)
+    seeds = config.seed_range
     train: list[DenseNetTask] = [TrainTask(config, n, s) for s in seeds for n in NETS]
     memory: list[DenseNetTask] = [
         MemoryTask(config, v, b, s)

@@ -194,7 +194,7 @@ def tasks(config: DepthConfig, workdir: Path | None) -> list[RunTask]:
     return [
         RunTask(config, kind, depth, seed)
         for depth in sorted(config.depths, reverse=True)
-        for seed in range(seeds_of(config, depth))
+        for seed in range(config.first_seed, config.first_seed + seeds_of(config, depth))
         for kind in KINDS
     ]
 

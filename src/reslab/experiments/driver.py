@@ -19,7 +19,7 @@ from reslab.experiments.common import finished, provenance
 from reslab.experiments.executors import Executor, LocalExecutor, make_executor
 from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
-from reslab.experiments.spec import Experiment, ExperimentConfig, configure
+from reslab.experiments.spec import CALIBRATION_SEED0, Experiment, ExperimentConfig, configure
 from reslab.experiments.store import RunStore
 from reslab.training.distributed import launched, local_rank
 from reslab.training.precision import resolve_device
@@ -59,24 +59,38 @@ def execute(
     if store is not None:
         store.check(config, resume=resume)
     tasks = keyed(spec.tasks(config, Path(out) if out is not None else None))
-    prov = provenance(resolve_device(config.device, local_rank()), list(range(config.seeds)))
+    prov = provenance(resolve_device(config.device, local_rank()), list(config.seed_range))
     done: dict[str, Any] = {}
     if store is not None:
         store.open(config)
-        # Under torchrun the ranks must run the same tasks in step: each recomputes (the
-        # landscape grids resume from their own files), none restores records alone.
-        done = store.restore(list(tasks)) if resume and not ctx.active else {}
-        if log and resume:
-            log(f"restored {len(done)} of {len(tasks)} runs from {out}")
     if ctx.active:
         executor = LocalExecutor(workers=1)
     elif executor is None:
         executor = make_executor(config, fresh_process=spec.fresh_process(config))
-    _run_tasks(spec, executor, {k: t for k, t in tasks.items() if k not in done}, done, store,
-               progress=progress and ctx.is_main, total=len(tasks))  # fmt: skip
+
+    def stage(todo: dict[str, Any]) -> None:
+        # Under torchrun the ranks must run the same tasks in step: each recomputes (the
+        # landscape grids resume from their own files), none restores records alone.
+        if store is not None and resume and not ctx.active:
+            done.update(store.restore(list(todo)))
+            if log:
+                log(f"restored {sum(k in done for k in todo)} of {len(todo)} runs from {out}")
+        _run_tasks(spec, executor, {k: t for k, t in todo.items() if k not in done}, done,
+                   store, progress=progress and ctx.is_main, total=len(todo))  # fmt: skip
+
+    stage(tasks)
+    if spec.followup is not None:  # tasks that depend on the first ones' records (confirmation)
+        more = keyed(spec.followup(config, [done[key] for key in tasks]))
+        if clash := sorted(set(more) & set(tasks)):
+            raise ValueError(f"follow-up tasks {clash} repeat keys of the first tasks")
+        stage(more)
+        tasks = {**tasks, **more}
     records = [done[key] for key in tasks]
     if seeds := sorted({r.seed for r in records if isinstance(getattr(r, "seed", None), int)}):
-        prov["seeds"] = seeds  # the seeds that ran (depth's deepest net may have more)
+        # The seeds that ran (depth's deepest net may have more), calibration ones apart.
+        prov["seeds"] = [s for s in seeds if s < CALIBRATION_SEED0]
+        if calibration := [s for s in seeds if s >= CALIBRATION_SEED0]:
+            prov["calibration_seeds"] = calibration
     summary = spec.summarize(config, records)
     result = Result(spec.name, config, finished(prov), spec.judge(config, summary), summary,
                     records, spec=spec)  # fmt: skip

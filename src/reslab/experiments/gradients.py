@@ -188,7 +188,7 @@ def tasks(config: GradientsConfig, workdir: Path | None) -> list[RunTask]:
     # Deepest first: the longest runs start early, so the pool's workers finish together.
     return [
         RunTask(config, k, d, s)
-        for d in sorted(config.depths, reverse=True) for s in range(config.seeds)
+        for d in sorted(config.depths, reverse=True) for s in config.seed_range
         for k in config.kinds
     ]  # fmt: skip
 

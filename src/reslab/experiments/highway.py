@@ -8,10 +8,13 @@ practice the simpler ResNet (without gates) performed better")? Per net we recor
 training loss (Figure 1), the test error, and after training the mean transform gate T and its
 bias per layer (Figure 2).
 
-Each net (kind, depth) gets its own learning rate, as in the paper, whose Figure 1 shows the best
-run of a random search per net: every lr of a small grid is trained on every seed, and the lr
-with the lowest mean best training loss over the seeds (a diverged run counting at chance) is
-the net's; all comparisons use the runs at that lr.
+Each net (kind, depth) gets its own learning rate, and each highway net its own initial gate
+bias b_T, as in the paper, whose Figure 1 shows the best run of a random search per net over the
+lr and b_T (-1 to -10): on calibration seeds (from ``CALIBRATION_SEED0``) every lr of a small
+grid, and for highway nets every b_T of another, is trained; the setting with the lowest median
+best training loss over those seeds (a diverged run counting at chance; the median, so that one
+divergence does not decide) is the net's. The verdict uses only the confirmation runs: fresh
+seeds trained at that setting.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from reslab.data.cache import cached_data
 from reslab.experiments.common import direction, final_err_pct, mean_std
 from reslab.experiments.registry import register
 from reslab.experiments.spec import (
+    CALIBRATION_SEED0,
     FINAL_EVAL_ONLY,
     Summary,
     Task,
@@ -94,9 +98,13 @@ class HighwayConfig(TrainedConfig):
     plain_width: int = option(
         PLAIN_WIDTH, "Units per plain and residual layer (the paper's 71: ~ the same parameters)."
     )
-    gate_bias: float | None = option(
-        None, "Initial transform-gate bias b_T for every depth (default: -2 up to depth 30, as "
-        "the paper's -1 to -3 for depths 10 to 30; -4 deeper, within their search of -1 to -10)."
+    gate_biases: tuple[float, ...] = option(
+        (-2.0, -4.0), "Initial transform-gate biases b_T tried per highway net in calibration "
+        "(the paper searched -1 to -10; -1 to -3 won at depths 10 to 30)."
+    )  # fmt: skip
+    calibration_seeds: int = option(
+        2, "Seeds (from 1000) on which each net's lr and b_T are chosen, apart from the "
+        "confirmation seeds the verdict uses."
     )  # fmt: skip
     activation: str = option("relu", "Nonlinearity of H: relu or tanh (the paper searches both).")
     recipe: str = default("recipe", "highway")  # SGD + momentum, cosine decay
@@ -119,19 +127,13 @@ class HighwayConfig(TrainedConfig):
         return (*FINAL_EVAL_ONLY, ("schedule.warmup", self.warmup))
 
 
-def gate_bias_for(config: HighwayConfig, depth: int) -> float:
-    """The configured b_T, or by depth: at -2 a 100-layer highway net did not leave chance in the
-    quick preset (best loss 2.300 after 5 epochs), at -4 it trains (0.64 after 3)."""
-    if config.gate_bias is not None:
-        return config.gate_bias
-    return -2.0 if depth <= 30 else -4.0
-
-
 PRESETS: dict[str, HighwayConfig] = {
     # Minutes on 2 CPU cores: the paper's depths on the first 10,000 MNIST training digits (all
     # 10,000 test digits), 3 seeds at each of the 2 lrs, 4 epochs (5 before the lr grid doubled
     # the runs: one seed at one lr, all 12 nets, took 95 s of one core).
-    "quick": HighwayConfig(train_size=10000, epochs=4),
+    # Calibration (2 seeds: each net's lr x b_T grid) and confirmation (4 fresh seeds) at the
+    # depths where the paper's plain nets fail, 50 and 100: 56 runs.
+    "quick": HighwayConfig(train_size=10000, epochs=4, depths=(50, 100), seeds=4),
     # Section 4.1 and Figure 1: all of MNIST, depths 10/20/50/100, 5 seeds. The paper's nets
     # had a random search of 100 settings each; we search the lr grid only (recipe "highway").
     "paper": HighwayConfig(preset="paper", seeds=5, epochs=100),
@@ -140,12 +142,13 @@ PRESETS: dict[str, HighwayConfig] = {
 
 @dataclass(frozen=True)
 class HighwayTask(Task):
-    KEY = "{kind}{depth}_lr{lr:g}_seed{seed}"
+    KEY = "{kind}{depth}_lr{lr:g}_b{gate_bias:g}_seed{seed}"
     config: HighwayConfig
     kind: str
     depth: int
     lr: float
     seed: int
+    gate_bias: float = 0.0  # the initial b_T of a highway net; 0 (unused) for the others
 
 
 @dataclass
@@ -168,6 +171,11 @@ class RunRecord:
     gate_t_unit_std: list[float]
     gate_bias_mean: list[float]
     wall_s: float
+    gate_bias: float = 0.0  # initial b_T of a highway net (0 for the other kinds)
+
+    @property
+    def calibration(self) -> bool:
+        return self.seed >= CALIBRATION_SEED0
 
 
 def width_of(config: HighwayConfig, kind: str) -> int:
@@ -185,9 +193,11 @@ def subset(bundle: DataBundle, size: int | None) -> DataBundle:
     return replace(bundle, train=Split(train.x[:size], train.y[:size]))  # type: ignore[index]
 
 
-def build(config: HighwayConfig, kind: str, depth: int, bundle: DataBundle) -> torch.nn.Module:
+def build(
+    config: HighwayConfig, kind: str, depth: int, bundle: DataBundle, gate_bias: float
+) -> torch.nn.Module:
     return highway_mlp(
-        depth, kind=kind, width=width_of(config, kind), gate_bias=gate_bias_for(config, depth),
+        depth, kind=kind, width=width_of(config, kind), gate_bias=gate_bias,
         activation=config.activation, num_classes=bundle.num_classes,
         in_channels=bundle.in_channels, dims=bundle.dims, input_size=bundle.input_size,
     )  # fmt: skip
@@ -198,7 +208,7 @@ def run_one(task: HighwayTask) -> RunRecord:
     started = time.perf_counter()
     bundle = subset(cached_data(config.data, config.data_dir), config.train_size)
     torch.manual_seed(seed)  # the initial weights are part of what the seed reproduces
-    model = build(config, kind, depth, bundle)
+    model = build(config, kind, depth, bundle, task.gate_bias)
     result = fit(model, bundle, train_config(config, seed, lr), device=config.device)
     epoch_loss = [float(e["train_loss"]) for e in result.epochs if "train_loss" in e]
     stats = gate_stats(model, bundle, resolve_device(config.device))
@@ -223,6 +233,7 @@ def run_one(task: HighwayTask) -> RunRecord:
         gate_t_unit_std=stats.t_unit_std,
         gate_bias_mean=stats.bias_mean,
         wall_s=time.perf_counter() - started,
+        gate_bias=task.gate_bias,
     )
 
 
@@ -234,13 +245,31 @@ def best_loss(losses: list[float], num_classes: int, *, diverged: bool = False) 
     return min(finite) if finite and not diverged else math.log(num_classes)
 
 
+def biases(config: HighwayConfig, kind: str) -> tuple[float, ...]:
+    return config.gate_biases if kind == "highway" else (0.0,)
+
+
 def tasks(config: HighwayConfig, workdir: Path | None) -> list[HighwayTask]:
-    # Deepest first: the longest runs start while the pool is full.
+    """Calibration: every net's lr (x b_T) grid on the calibration seeds. Deepest first: the
+    longest runs start while the pool is full."""
+    seeds = range(CALIBRATION_SEED0, CALIBRATION_SEED0 + config.calibration_seeds)
     return [
-        HighwayTask(config, k, d, lr, s)
+        HighwayTask(config, k, d, lr, s, b)
         for d in sorted(config.depths, reverse=True)
-        for s in range(config.seeds)
+        for s in seeds
         for lr in config.lrs
+        for k in config.kinds
+        for b in biases(config, k)
+    ]
+
+
+def followup(config: HighwayConfig, records: list[RunRecord]) -> list[HighwayTask]:
+    """Confirmation: each net at the setting calibration chose, on the confirmation seeds."""
+    chosen = {(k, d): choice(records, k, d) for k in config.kinds for d in config.depths}
+    return [
+        HighwayTask(config, k, d, chosen[k, d][0], s, chosen[k, d][1])
+        for d in sorted(config.depths, reverse=True)
+        for s in config.seed_range
         for k in config.kinds
     ]
 
@@ -263,28 +292,42 @@ def check(config: HighwayConfig) -> None:
         raise ValueError(f"activation={config.activation!r}; accepted: relu, tanh")
     if not config.lrs or len(set(config.lrs)) != len(config.lrs) or min(config.lrs) <= 0:
         raise ValueError(f"lrs={config.lrs} must be distinct and > 0 (e.g. 0.01,0.03)")
+    if not config.gate_biases or len(set(config.gate_biases)) != len(config.gate_biases):
+        raise ValueError(f"gate_biases={config.gate_biases} must be distinct (e.g. -2,-4)")
+    if config.calibration_seeds < 1:
+        raise ValueError(f"calibration_seeds={config.calibration_seeds} must be >= 1")
     validate(train_config(config, 0, config.lrs[0]))
 
 
-def _group(records: list[RunRecord], kind: str, depth: int, lr: float) -> list[RunRecord]:
-    return sorted(
-        (r for r in records if (r.kind, r.depth, r.lr) == (kind, depth, lr)), key=lambda r: r.seed
-    )
+def _group(
+    records: list[RunRecord], kind: str, depth: int, setting: tuple[float, float]
+) -> list[RunRecord]:
+    return sorted((r for r in records if (r.kind, r.depth, r.lr, r.gate_bias) ==
+                   (kind, depth, *setting)), key=lambda r: r.seed)  # fmt: skip
 
 
-def chosen_lr(records: list[RunRecord], kind: str, depth: int) -> float:
-    """The lr of the grid with the lowest mean best training loss over seeds (Figure 1 shows each
-    net's best run); a tie goes to the smaller lr, the first in sorted order."""
-    tried = sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)})
-    return min(
-        tried, key=lambda lr: np.mean([r.best_train_loss for r in _group(records, kind, depth, lr)])
-    )
+def choice(records: list[RunRecord], kind: str, depth: int) -> tuple[float, float]:
+    """(lr, b_T) of the calibration grid with the lowest median best training loss over the
+    calibration seeds (Figure 1 shows each net's best run); ties go to the first in sorted
+    order (the smaller lr, the more negative b_T)."""
+    calibration = [r for r in records if r.calibration]
+    tried = sorted({(r.lr, r.gate_bias) for r in calibration if (r.kind, r.depth) == (kind, depth)})
+    if not tried:
+        raise ValueError(f"no calibration run of {kind}{depth}; accepted: calibration_seeds >= 1")
+
+    def median_loss(setting: tuple[float, float]) -> float:
+        group = _group(calibration, kind, depth, setting)
+        return float(np.median([r.best_train_loss for r in group]))
+
+    return min(tried, key=median_loss)
 
 
 def _chosen(
     config: HighwayConfig, records: list[RunRecord], kind: str, depth: int
 ) -> list[RunRecord]:
-    return _group(records, kind, depth, chosen_lr(records, kind, depth))
+    """The confirmation runs of a net (trained at the setting calibration chose)."""
+    return sorted((r for r in records if not r.calibration and (r.kind, r.depth) == (kind, depth)),
+                  key=lambda r: r.seed)  # fmt: skip
 
 
 def loss_gap(a: list[RunRecord], b: list[RunRecord]) -> tuple[Comparison, str]:
@@ -308,7 +351,9 @@ def summarize(config: HighwayConfig, records: list[RunRecord]) -> Summary:
             test_m, test_s = mean_std([r.final_test_err for r in group])
             train_m, train_s = mean_std([r.final_train_err for r in group])
             rows.append({
-                "kind": kind, "depth": depth, "lr": group[0].lr, "width": group[0].width,
+                "kind": kind, "depth": depth, "lr": group[0].lr,
+                "gate_bias": group[0].gate_bias if kind == "highway" else None,
+                "width": group[0].width,
                 "params": group[0].params, "seeds": len(group),
                 "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
                 "train_err_mean": train_m, "train_err_std": train_s,
@@ -357,20 +402,27 @@ def _comparisons(config: HighwayConfig, records: list[RunRecord]) -> list[dict[s
 
 
 def _lr_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str, Any]]:
-    """Every (net, lr) of the grid: mean best training loss and divergences, and which lr won."""
+    """Every (net, lr, b_T) of the calibration grid: median and mean best training loss over the
+    calibration seeds, divergences, and which setting won."""
+    calibration = [r for r in records if r.calibration]
     rows = []
     for depth in config.depths:
         for kind in config.kinds:
-            pick = chosen_lr(records, kind, depth)
-            for lr in sorted({r.lr for r in records if (r.kind, r.depth) == (kind, depth)}):
-                group = _group(records, kind, depth, lr)
-                loss_m, loss_s = mean_std([r.best_train_loss for r in group])
+            pick = choice(records, kind, depth)
+            tried = {(r.lr, r.gate_bias) for r in calibration if (r.kind, r.depth) == (kind, depth)}
+            for setting in sorted(tried):
+                group = _group(calibration, kind, depth, setting)
+                losses = [r.best_train_loss for r in group]
+                loss_m, loss_s = mean_std(losses)
                 rows.append({
-                    "kind": kind, "depth": depth, "lr": lr, "seeds": len(group),
+                    "kind": kind, "depth": depth, "lr": setting[0],
+                    "gate_bias": setting[1] if kind == "highway" else None,
+                    "calibration_seeds": [r.seed for r in group],
+                    "best_train_loss_median": float(np.median(losses)),
                     "best_train_loss_mean": loss_m, "best_train_loss_std": loss_s,
                     "diverged": sum(r.status == "diverged" for r in group),
                     "diverged_steps": [r.diverged_step for r in group if r.diverged_step],
-                    "chosen": lr == pick,
+                    "chosen": setting == pick,
                 })  # fmt: skip
     return rows
 
@@ -389,7 +441,7 @@ def _gate_rows(config: HighwayConfig, records: list[RunRecord]) -> list[dict[str
                 "t_mean": float(np.mean(t)), "t_mean_std": mean_std(t)[1],
                 "t_unit_std": float(np.mean([r.gate_t_unit_std[layer] for r in group])),
                 "bias_mean": float(np.mean([r.gate_bias_mean[layer] for r in group])),
-                "bias_init": gate_bias_for(config, depth),
+                "bias_init": group[0].gate_bias,
             })  # fmt: skip
     return rows
 
@@ -421,27 +473,35 @@ def judge(config: HighwayConfig, summary: Summary) -> Verdict:
     rows = {(r["kind"], r["depth"]): r for r in summary["depths"]}
     d = max(comps)
     losses = ", ".join(
-        f"{k} {rows[(k, d)]['best_train_loss_mean']:.3g} (lr {rows[(k, d)]['lr']:g})"
+        f"{k} {rows[(k, d)]['best_train_loss_mean']:.3g} (lr {rows[(k, d)]['lr']:g}"
+        + (f", b_T {rows[(k, d)]['gate_bias']:g})" if k == "highway" else ")")
         for k in KINDS
         if (k, d) in rows
     )
     grid = summary.get("lr_search", [])
     diverged = {k: sum(r["diverged"] for r in grid if r["kind"] == k) for k in KINDS}
-    runs = {k: sum(r["seeds"] for r in grid if r["kind"] == k) for k in KINDS}
+    runs = {k: sum(len(r["calibration_seeds"]) for r in grid if r["kind"] == k) for k in KINDS}
+    confirmed = {k: sum(r["diverged"] for r in summary["depths"] if r["kind"] == k) for k in KINDS}
+    word = {"reproduced": "fail", "contradicted": "do not fail"}.get(fails, "may fail")
+    gates = {"reproduced": "hurt", "contradicted": "help"}.get(parts["gates_hurt"], "neither help "
+                                                                 "nor hurt clearly")  # fmt: skip
     text = (
-        f"(1) deep plain nets {'fail' if plain_fails else 'do not clearly fail'} where highway "
-        f"and residual nets train: best training loss at depth {d}: {losses} (plain higher by "
-        f"x{LOSS_FACTOR:g}+ at depths {', '.join(map(str, fail_depths)) or 'none'}); "
-        f"(2) at equal parameters the gates {'hurt' if gates_hurt else 'do not clearly hurt'}: "
-        f"residual better at depths {', '.join(map(str, residual_better)) or 'none'}, highway "
-        f"better at {', '.join(map(str, highway_better)) or 'none'}; runs diverged over the lr "
-        f"grid: {', '.join(f'{k} {diverged[k]}/{runs[k]}' for k in KINDS if runs[k])}"
+        f"(1) deep plain nets {word} where highway and residual nets train: best training loss "
+        f"at depth {d}: {losses} (plain higher by x{LOSS_FACTOR:g}+ at depths "
+        f"{', '.join(map(str, fail_depths)) or 'none'}); (2) at equal parameters the gates "
+        f"{gates}: residual better at depths {', '.join(map(str, residual_better)) or 'none'}, "
+        f"highway better at {', '.join(map(str, highway_better)) or 'none'}; diverged in "
+        f"calibration: {', '.join(f'{k} {diverged[k]}/{runs[k]}' for k in KINDS if runs[k])}; "
+        f"in confirmation: {', '.join(f'{k} {confirmed[k]}' for k in KINDS if runs[k])}"
     )
     numbers = {
         "deepest": d, "plain_fails_at_deepest": plain_fails, "plain_fails_at": fail_depths,
         "residual_better_at": residual_better, "highway_better_at": highway_better,
         "chosen_lr": {f"{k}{dd}": r["lr"] for (k, dd), r in rows.items()},
-        "diverged_over_grid": {k: diverged[k] for k in KINDS if runs[k]},
+        "chosen_gate_bias": {f"highway{dd}": r["gate_bias"] for (k, dd), r in rows.items()
+                             if k == "highway"},
+        "diverged_in_calibration": {k: diverged[k] for k in KINDS if runs[k]},
+        "diverged_in_confirmation": {k: confirmed[k] for k in KINDS if runs[k]},
     }  # fmt: skip
     return Verdict.of(parts, text, numbers)
 

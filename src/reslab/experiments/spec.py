@@ -27,6 +27,9 @@ from reslab.training.precision import resolve_device
 from reslab.training.recipes import load_recipe
 
 EXECUTORS = ("local", "ray")
+# Seeds a protocol tunes on (an lr, a gate bias, a threshold) start here, apart from the
+# confirmation seeds its verdict uses (He et al.'s and every paper's tuning is on other runs).
+CALIBRATION_SEED0 = 1000
 
 
 def option(default: Any, help: str, *, cli: bool = True, execution: bool = False) -> Any:
@@ -46,7 +49,10 @@ class ExperimentConfig:
     preset: str = option("quick", "The preset this config started from.", cli=False)
     data: str = option("mnist1d", "Dataset: mnist1d (embedded), cifar10, synthetic, ...")
     data_dir: str | None = option(None, "Directory holding an existing copy of the dataset.")
-    seeds: int = option(3, "Number of seeds (0..N-1).")
+    seeds: int = option(3, "Number of (confirmation) seeds: first_seed .. first_seed+N-1.")
+    first_seed: int = option(
+        0, "First confirmation seed: a rule changed after seeing results needs fresh seeds."
+    )
     epochs: int | None = option(None, "Epochs per training run (replaces the preset's --steps).")
     steps: int | None = option(None, "Iterations per training run (replaces the preset's epochs).")
     overrides: tuple[str, ...] = option((), "Training override section.field=value (repeatable).")
@@ -60,6 +66,11 @@ class ExperimentConfig:
     )
     runs_per_gpu: int = option(1, "Runs packed on each GPU at once.", execution=True)
 
+    @property
+    def seed_range(self) -> range:
+        """The confirmation seeds: the ones a verdict rests on."""
+        return range(self.first_seed, self.first_seed + self.seeds)
+
     def check(self) -> None:
         """The errors every config can hold; an experiment's own ``check`` adds its own."""
         # An experiment with a fixed number of steps (gradients) rejects epochs in its own check.
@@ -71,6 +82,11 @@ class ExperimentConfig:
         for name in ("seeds", "runs_per_gpu"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0 <= self.first_seed <= CALIBRATION_SEED0 - self.seeds:
+            raise ValueError(
+                f"first_seed={self.first_seed} with seeds={self.seeds}: confirmation seeds must "
+                f"stay in 0..{CALIBRATION_SEED0 - 1}, apart from the calibration seeds"
+            )
         if self.workers < 0:
             raise ValueError(f"workers={self.workers} must be >= 0 (0: automatic)")
         if self.executor not in EXECUTORS:
@@ -248,6 +264,9 @@ class Experiment(Generic[C, T, R]):
     check: Callable[[C], None] = _no_check
     arrays: Callable[[C, list[R]], dict[str, np.ndarray]] = _no_arrays
     fresh_process: Callable[[C], bool] = _shared_process
+    # Tasks that need the first tasks' records (confirmation runs at what calibration chose):
+    # ``followup(config, records)`` -> more tasks, run after the first ones.
+    followup: Callable[[C, list[R]], list[T]] | None = None
     # The minimum effect of each part of the claim, declared before any run (``stats``).
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     quick_time: str = ""  # measured wall time of the quick preset on 2 CPU cores
@@ -279,7 +298,7 @@ def define(
     measured wall time of the quick preset on 2 idle CPU cores, the one place it is kept."""
     namespace = vars(sys.modules[module])
     optional = {"check": "check", "arrays": "arrays", "fresh_process": "fresh_process",
-                "thresholds": "THRESHOLDS"}  # fmt: skip
+                "thresholds": "THRESHOLDS", "followup": "followup"}  # fmt: skip
     return Experiment(
         name=name, title=title, claim=claim, paper=paper, presets=namespace["PRESETS"],
         record=record, tasks=namespace["tasks"], run_task=run_task,

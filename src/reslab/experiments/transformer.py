@@ -161,7 +161,7 @@ def cells(config: TransformerConfig) -> list[tuple[str, int, float, bool]]:
 
 def tasks(config: TransformerConfig, workdir: Path | None) -> list[RunTask]:
     return [RunTask(config, v, d, lr, w, s) for v, d, lr, w in cells(config)
-            for s in range(config.seeds)]  # fmt: skip
+            for s in config.seed_range]  # fmt: skip
 
 
 def build(

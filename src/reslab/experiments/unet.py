@@ -137,7 +137,7 @@ class UnetTask(Task):
 def tasks(config: UnetConfig, workdir: Path | None) -> list[UnetTask]:
     return [
         UnetTask(config, skip, block, seed)
-        for seed in range(config.seeds) for block in config.blocks for skip in config.skips
+        for seed in config.seed_range for block in config.blocks for skip in config.skips
     ]  # fmt: skip
 
 

@@ -185,7 +185,7 @@ def grid_axes(config: LandscapeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def tasks(config: LandscapeConfig, workdir: Path | None) -> list[NetTask]:
     out = str(workdir) if workdir is not None else None
-    return [NetTask(config, kind, seed, out) for seed in range(config.seeds) for kind in KINDS]
+    return [NetTask(config, kind, seed, out) for seed in config.seed_range for kind in KINDS]
 
 
 def landscape_one(task: NetTask) -> NetRecord:
