@@ -82,5 +82,24 @@ def test_verdict_fails_when_bn_after_addition_does_not_hurt() -> None:
 
 def test_presets() -> None:
     quick, paper = PRESETS["quick"], PRESETS["paper"]
-    assert quick.data == "mnist1d" and quick.seeds >= 3 and quick.variants == PLACEMENTS
+    # The quick preset sits at Table 2's depth, with the placements it sets furthest apart.
+    assert quick.data == "mnist1d" and quick.seeds >= 3 and quick.depth >= 110
+    assert set(quick.variants) == {"original", "bn_after_add", "full_preact"}
+    assert paper.variants == PLACEMENTS
     assert (paper.data, paper.depth, paper.steps, paper.block) == ("cifar10", 110, 64000, "basic")
+    # Option B (projections) in the bottleneck nets only, as the IM appendix builds them.
+    assert quick.shortcut_used == "A" and replace(quick, block="bottleneck").shortcut_used == "B"
+
+
+def test_early_training_loss_is_a_part_of_the_claim() -> None:
+    def with_early(early: dict[str, float]) -> dict:
+        config = replace(TINY, variants=tuple(PAPERLIKE), seeds=3)
+        records = [replace(rec(v, s, e), early_train_loss=early.get(v, 1.0) * (1 + 0.01 * s))
+                   for v, es in PAPERLIKE.items() for s, e in enumerate(es)]  # fmt: skip
+        return judge(TINY, summarize(config, records))
+
+    faster = with_early({"original": 0.5, "full_preact": 0.4})
+    assert faster.parts["preact_faster_early"] == "reproduced" and faster.ok
+    assert "early training loss: full pre-activation leads (0.404 vs original 0.505)" in faster.text
+    same = with_early({"original": 0.5, "full_preact": 0.5})
+    assert same.parts["preact_faster_early"] == "contradicted" and not same.ok

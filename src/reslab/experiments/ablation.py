@@ -67,6 +67,9 @@ class VariantRecord:
     # plain net, whose shortcut carries nothing.
     path_init: list[float]
     wall_s: float
+    # Mean training loss over the first quarter of the run's logged points: where He et al. 2016
+    # (Fig. 6) see the placements differ most. NaN in results saved before it was measured.
+    early_train_loss: float = math.nan
 
     def first_over_last(self, part: str = "grad_init") -> float:
         """How much of the last block's input gradient reaches the first block: on the
@@ -102,7 +105,18 @@ def train_variant(
         grad_trained=grad_trained,
         path_init=path_init,
         wall_s=time.perf_counter() - started,
+        early_train_loss=early_loss(result.history, bundle.num_classes, result.status),
     )
+
+
+def early_loss(history: Sequence[dict[str, Any]], num_classes: int, status: str) -> float:
+    """Mean logged training loss over the first quarter of the run (at least one point); a run
+    that diverged in it counts at chance, ln(classes)."""
+    losses = [h["train_loss"] for h in history]
+    first = losses[: max(1, len(losses) // 4)]
+    if not first or not all(math.isfinite(v) for v in first):
+        return math.log(num_classes)
+    return float(np.mean(first))
 
 
 def by_variant(records: Sequence[VariantRecord]) -> dict[str, list[VariantRecord]]:
