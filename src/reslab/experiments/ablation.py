@@ -127,15 +127,16 @@ def by_variant(records: Sequence[VariantRecord]) -> dict[str, list[VariantRecord
 
 
 def variant_rows(
-    config: AblationConfig, records: Sequence[VariantRecord], reference: str, threshold: Threshold
-) -> list[dict[str, Any]]:
+    config: AblationConfig, records: Sequence[VariantRecord], reference: str, threshold: Threshold,
+    variants: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """One row per variant: errors mean ± std, the comparison with ``reference`` (``direction``
     at ``threshold``), and the first/last input-gradient ratio at initialisation (geometric mean
     over seeds)."""
     groups = by_variant(records)
     ref = [r.final_test_err for r in groups[reference]]
     rows = []
-    for variant in config.variants:
+    for variant in variants or config.variants:
         group = groups[variant]
         test = [r.final_test_err for r in group]
         train_m, train_s = mean_std([r.final_train_err for r in group])
