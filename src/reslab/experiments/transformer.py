@@ -33,7 +33,7 @@ from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
 from reslab.experiments.stats import Threshold, combine, compare
-from reslab.models.gpt import GPT
+from reslab.models.gpt import GPT, INITS
 from reslab.probes.gradients import ffn_grad_norms, measurement_batches
 from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
@@ -72,6 +72,13 @@ class TransformerConfig(TrainedConfig):
         ("pre", "post", "deepnorm"), "Variants in the learning-rate grid."
     )
     warmup: float = option(0.2, "Warm-up fraction of the runs 'with warm-up' (others: none).")
+    # One init family for every variant, so that init is not confounded with architecture:
+    # Xavier, the setting of Xiong et al.'s analysis; DeepNorm scales its branches by beta on top
+    # of it, which is Wang et al.'s method (Fig. 2), not another family.
+    init: str = option(
+        "xavier", "Init family of the pre- and post-LN nets: xavier (DeepNorm: Xavier with its "
+        "beta, the same family) or gpt2 (DeepNorm keeps its own Xavier·beta)."
+    )  # fmt: skip
     n_embd: int = option(32, "Width.")
     n_head: int = option(2, "Attention heads.")
     block_size: int = option(32, "Context in characters.")
@@ -195,7 +202,7 @@ def run_one(task: RunTask) -> RunRecord:
     device = resolve_device(config.device)
     batches = measurement_batches(bundle, config.batches, config.batch_size, device)
     torch.manual_seed(seed)
-    model = build(config, variant, depth, bundle.num_classes).to(device)
+    model = build(config, variant, depth, bundle.num_classes, init=config.init).to(device)
     grads = ffn_grad_norms(model, batches)
     torch.manual_seed(seed)
     xavier = build(config, variant, depth, bundle.num_classes, init="xavier").to(device)
@@ -228,6 +235,8 @@ def check(config: TransformerConfig) -> None:
         raise ValueError(f"variants={config.variants!r} must include 'pre', the reference")
     if not config.depths or min(config.depths) < 1 or not config.lrs or min(config.lrs) <= 0:
         raise ValueError(f"depths={config.depths} and lrs={config.lrs} must be non-empty, > 0")
+    if config.init not in INITS:
+        raise ValueError(f"init={config.init!r}; accepted: {', '.join(INITS)}")
     require_at_least_one(config, "n_embd", "n_head", "block_size", "batch_size", "batches")
     if config.n_embd % config.n_head:
         raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
