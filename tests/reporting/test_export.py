@@ -4,7 +4,7 @@ grids exactly; the CLI's --export option and its errors."""
 
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -159,9 +159,11 @@ def test_cli_rejects_an_unknown_format(run_dir: Path) -> None:
     assert not (run_dir / "export").exists() and not (run_dir / "report.html").exists()
 
 
-def test_cli_run_without_surfaces_is_one_error_line(tiny_degradation_run, tmp_path) -> None:
-    run = tmp_path / "degradation"
-    shutil.copytree(tiny_degradation_run, run)
+def test_cli_run_without_surfaces_is_one_error_line(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "degradation"  # a finished run whose raw.npz holds curves, no surfaces
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"experiment": "degradation"}))
+    np.savez(run / "raw.npz", plain_8_test_err=np.ones((2, 5)), xs=np.arange(5.0))
     result = runner.invoke(app, ["report", str(run), "--export", "h5"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [

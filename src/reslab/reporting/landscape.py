@@ -20,6 +20,7 @@ KINDS = ("plain", "residual")
 # the rest.
 LEVELS = np.arange(0.1, 10, 0.5)
 ZMAX = 10.0
+LOG_LEVELS = np.logspace(1, 8, 8)
 
 
 def contour_levels(z: np.ndarray) -> np.ndarray:
@@ -170,9 +171,16 @@ def trajectory_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
     for ax, kind in zip(axes, KINDS, strict=True):
         prefix = f"{kind}_seed{seed}_traj"
         xs, ys, z = arrays[f"{prefix}_xs"], arrays[f"{prefix}_ys"], arrays[f"{prefix}_loss"]
-        z = np.where(np.isfinite(z), z, ZMAX)
+        z = np.where(np.isfinite(z), z, np.nanmax(np.where(np.isfinite(z), z, 0)))
         lines = ax.contour(xs, ys, z, levels=contour_levels(z), cmap="summer")
         ax.clabel(lines, lines.levels[::2], fontsize=7, fmt="%.2g")
+        # Li et al.'s plot_contour_trajectory adds levels 1e1..1e8 for the far, high parts a
+        # path starting from random weights crosses (a plain net's reach 1e6 here).
+        low, top, ladder = max(float(lines.levels.max()), float(z.min())), z.max(), LOG_LEVELS
+        high = ladder[(ladder > low) & (ladder < top)]
+        if len(high):
+            far = ax.contour(xs, ys, z, levels=high, colors="0.55", linewidths=0.8)
+            ax.clabel(far, fontsize=7, fmt="%.0e")
         path, color = arrays[f"{prefix}_path"], kind_color(kind)
         ax.plot(path[:, 0], path[:, 1], marker=".", markersize=6, color=color, linewidth=1.2,
                 label="optimiser path")  # fmt: skip
@@ -184,7 +192,7 @@ def trajectory_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
         ax.set_title(f"{kind}-{depth}")
         ax.set_xlabel(f"1st PC: {pc1:.2f} %")
         ax.set_ylabel(f"2nd PC: {pc2:.2f} %")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     return fig_to_png(fig)
 
 
@@ -201,7 +209,8 @@ def trajectory_section(
         "initial weights (circle) to the trained net (star), seed 0) projected onto the two "
         "leading PCA directions of the snapshots' differences from the trained weights, over "
         "the loss in that plane, as in Li et al. 2018, section 7 and Figure 10. The axes give "
-        "the fraction of the path's variance each direction explains.",
+        "the fraction of the path's variance each direction explains. Grey contours: Li et al.'s "
+        "extra levels 1e1 to 1e8 for the high loss far from the trained net.",
     )
     report.add_text(
         "**Units.** As in Li et al.'s code, the PCA directions are unit vectors of parameter "
