@@ -399,6 +399,7 @@ def test_verdict_is_computed_from_the_measures() -> None:
         ({"overrides": ("optim.lr=fast",)}, "optim.lr='fast'"),
         ({"trajectory_points": 2}, "trajectory_points=2 must be 0"),
         ({"trajectory_resolution": 4}, "trajectory_resolution=4 must be odd"),
+        ({"steps": 2}, "steps=2 gives fewer than 3 snapshots"),
     ],
 )
 def test_bad_config_fails_before_any_work(tmp_path, changes: dict, message: str) -> None:

@@ -303,6 +303,11 @@ def check_trajectory(config: LandscapeConfig) -> None:
             f"trajectory_resolution={res} must be odd and >= 3, so that the trained net (0, 0) "
             "is a grid point"
         )
+    if points and config.steps is not None and config.steps < 3:
+        raise ValueError(
+            f"steps={config.steps} gives fewer than 3 snapshots besides the trained net; use "
+            "trajectory_points=0 or train for at least 3 steps"
+        )
 
 
 def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
