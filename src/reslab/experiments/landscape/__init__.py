@@ -8,6 +8,9 @@ with the trained running statistics)
     to theta* with biases and BN parameters zeroed (Li et al., section 4; ``directions.py``), and
   - along the line (1 - alpha) theta0 + alpha theta* from the initial weights theta0 (Goodfellow
     et al. 2015, "Qualitatively characterizing neural network optimization problems").
+With ``trajectory_points`` it also keeps parameter snapshots along training and measures the
+loss in the plane of their two PCA directions, the path drawn on it (Li et al., section 7;
+``path.py``).
 The verdict compares how rough the two surfaces are (``measures.py``). Nets are kept as
 checkpoints and grids written incrementally into the run directory, so a resumed run reuses
 trained nets and finished grid points (``nets.py``, ``surface.py``); under torchrun the grid
@@ -381,7 +384,8 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
 
 def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.ndarray]:
     """raw.npz: the axes, and per net ``<kind>_seed<s>_loss``/``_acc`` (ys x xs) and
-    ``_interp_loss``/``_interp_acc`` (alphas)."""
+    ``_interp_loss``/``_interp_acc`` (alphas); with a trajectory, ``_traj_*`` too
+    (``path.trajectory_arrays``)."""
     xs, ys, alphas = grid_axes(config)
     out = {"xs": xs, "ys": ys, "alphas": alphas}
     shape = (len(ys), len(xs))
