@@ -86,20 +86,23 @@ def test_torchrun_two_ranks_give_the_single_process_grids(tmp_path: Path) -> Non
     """2 gloo ranks share the grid points; with the same trained nets (checkpoints copied from
     the single-process run) every value must match the single-process grids."""
     single, multi = tmp_path / "single", tmp_path / "multi"
-    assert runner.invoke(app, [*TINY, "--out", str(single)]).exit_code == 0
+    # With a trajectory: only rank 0 reads the reused path; its PCA reaches the other rank.
+    traj = ["--trajectory-points", "4", "--trajectory-resolution", "5"]
+    assert runner.invoke(app, [*TINY, *traj, "--out", str(single)]).exit_code == 0
     multi.mkdir()
     # The run's manifest and its nets, not its records or grids: every point is computed again.
     for path in [single / "run.json", *single.glob("net-*.safetensors")]:
         shutil.copy(path, multi / path.name)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "reslab", *TINY[:-1], "--out", str(multi), "--resume"]  # fmt: skip
+           "-m", "reslab", *TINY[:-1], *traj, "--out", str(multi), "--resume"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("results:") == 1  # only rank 0 saves and prints
     results = json.loads((multi / "results.json").read_text())
     assert [n["surface_evaluated"] for n in results["records"]] == [25, 25]
     assert [n["train"]["reused"] for n in results["records"]] == [True, True]
+    assert [n["trajectory"]["evaluated"] for n in results["records"]] == [25, 25]
     with np.load(single / "raw.npz") as a, np.load(multi / "raw.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for key in a.files:

@@ -20,6 +20,7 @@ from reslab.experiments import landscape as ls
 from reslab.experiments.driver import check, execute
 from reslab.experiments.jsonable import from_jsonable, to_jsonable
 from reslab.experiments.landscape import nets
+from reslab.experiments.landscape.path import PathRecorder, snapshot_steps
 from reslab.experiments.registry import load_result
 from reslab.experiments.result import Result, load_arrays
 from reslab.models import cifar_resnet
@@ -34,6 +35,7 @@ from reslab.probes.landscape.surface import (
     plane,
     surface_key,
 )
+from reslab.probes.trajectory import path_pca, weight_mask
 from reslab.training import evaluate, read_checkpoint
 from reslab.training.distributed import DistContext
 
@@ -184,9 +186,9 @@ def test_tasks_are_one_per_net_and_seed_in_run_order(tmp_path) -> None:
 def test_raw_npz_holds_the_grids_of_the_records(landscape_run) -> None:
     result, out = landscape_run
     saved = load_arrays(out)
-    names = [
-        f"{k}_seed0_{a}" for k in ls.KINDS for a in ("loss", "acc", "interp_loss", "interp_acc")
-    ]
+    kinds = ("loss", "acc", "interp_loss", "interp_acc", "traj_loss", "traj_acc", "traj_xs",
+             "traj_ys", "traj_path", "traj_steps", "traj_explained")  # fmt: skip
+    names = [f"{k}_seed0_{a}" for k in ls.KINDS for a in kinds]
     assert sorted(saved) == sorted(["xs", "ys", "alphas", *names])
     assert saved["xs"].tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert saved["alphas"].tolist() == [-0.5, 0.0, 0.5, 1.0, 1.5]
@@ -233,6 +235,10 @@ def test_resume_restores_records_then_reuses_nets_and_grid_points(landscape_run,
         assert after.surface_resumed == 25
         assert after.train.train_err == before.train.train_err
         assert after.surface_loss == before.surface_loss and after.interp_acc == before.interp_acc
+        # The path came back with the net's checkpoint, the trajectory grid from its own file.
+        assert after.trajectory.evaluated == 0 and after.trajectory.resumed == 25
+        assert after.trajectory.loss == before.trajectory.loss
+        assert after.trajectory.x == before.trajectory.x
     assert [r["weights"] for r in redone.summary["runs"]] == ["reused", "reused"]
 
 
@@ -382,6 +388,9 @@ def test_verdict_is_computed_from_the_measures() -> None:
         ({"save_every": 0}, "save_every=0"),
         ({"epochs": 2}, "not both"),
         ({"overrides": ("optim.lr=fast",)}, "optim.lr='fast'"),
+        ({"trajectory_points": 2}, "trajectory_points=2 must be 0"),
+        ({"trajectory_resolution": 4}, "trajectory_resolution=4 must be odd"),
+        ({"steps": 2}, "steps=2 gives fewer than 3 snapshots"),
     ],
 )
 def test_bad_config_fails_before_any_work(tmp_path, changes: dict, message: str) -> None:
@@ -410,13 +419,101 @@ def test_presets() -> None:
         (-1, 1),
         1000,
     )
+    assert (quick.trajectory_points, quick.trajectory_resolution) == (16, 11)
 
 
 def test_paper_preset_is_li_et_al_protocol() -> None:
     paper = SPEC.preset("paper")
     assert (paper.data, paper.depth, paper.resolution, paper.samples) == ("cifar10", 56, 51, 0)
+    assert paper.trajectory_points == paper.epochs == 300  # a snapshot every epoch, as Li et al.
     cfg = nets.make_train_config(
         paper.recipe, paper.data, paper.epochs, paper.steps, 0, paper.overrides
     )
     assert cfg.train.epochs == 300 and cfg.optim.weight_decay == 5e-4
     assert [round(300 * m) for m in cfg.schedule.milestones] == [150, 225, 275]
+
+
+# -- training trajectory (Li et al. 2018, section 7) ---------------------------------------------
+
+
+def _train_tiny(recorder: PathRecorder | None) -> tuple[torch.nn.Module, dict]:
+    bundle = load_data("synthetic1d")
+    model = nets.build_net(8, "A", 0, bundle)
+    cfg = nets.make_train_config("mnist1d", "synthetic1d", None, 8, 0, ())
+    init, _ = nets.train_or_reuse(
+        model, bundle, cfg, "k", device=torch.device("cpu"), ctx=DistContext(), checkpoint=None,
+        recorder=recorder,
+    )  # fmt: skip
+    return model, init
+
+
+def test_snapshot_steps_are_evenly_spaced_from_init_to_the_end() -> None:
+    assert snapshot_steps(8, 4) == [0, 2, 4, 6, 8]
+    assert snapshot_steps(10, 3) == [0, 3, 6, 10]
+    assert snapshot_steps(2, 5) == [0, 1, 2]  # more points than steps: every step
+    with pytest.raises(ValueError, match="points=0"):
+        snapshot_steps(8, 0)
+
+
+def test_recording_the_path_leaves_the_trained_net_bit_identical() -> None:
+    plain_model, _ = _train_tiny(None)
+    recorder = PathRecorder(4)
+    model, init = _train_tiny(recorder)
+    for (name, a), b in zip(plain_model.state_dict().items(), model.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+    assert recorder.steps == [0, 2, 4, 6, 8]
+    assert torch.equal(recorder.params[-1], param_vector(model))  # the last snapshot: trained
+    first = torch.cat([init[n].reshape(-1) for n, _ in model.named_parameters()])
+    assert torch.equal(recorder.params[0], first)  # the first: the initial weights
+    assert not torch.equal(recorder.params[1], recorder.params[2])
+
+
+def test_trajectory_record_and_its_surface(landscape_run) -> None:
+    result, out = landscape_run
+    grids = result.arrays()
+    for net in result.records:
+        t, prefix = net.trajectory, f"{net.kind}_seed0"
+        assert t.steps == [0, 2, 4, 6, 8] and len(t.x) == len(t.y) == 5
+        assert (t.x[-1], t.y[-1]) == (0.0, 0.0)  # the trained net at the origin
+        assert t.x[0] > 0 and t.y[0] > 0  # the sign convention: the start at positive coords
+        assert 0 < t.explained_variance[1] <= t.explained_variance[0]
+        assert sum(t.explained_variance) <= 1 + 1e-12
+        # The grid holds the path and has the trained net at (0, 0): its loss, bit for bit.
+        assert min(t.xs) < min(t.x) and max(t.xs) > max(t.x)
+        assert min(t.ys) < min(t.y) and max(t.ys) > max(t.y)
+        loss = grids[f"{prefix}_traj_loss"]
+        assert loss.shape == (5, 5) and np.isfinite(loss).all()
+        assert loss[t.ys.index(0.0), t.xs.index(0.0)] == net.center_loss
+        assert t.evaluated == 25 and t.resumed == 0 and t.wall_s > 0
+        assert grids[f"{prefix}_traj_path"].tolist() == np.stack([t.x, t.y], axis=1).tolist()
+        # The same PCA, recomputed from the snapshots the checkpoint keeps.
+        tensors, _ = read_checkpoint(out / f"net-{net.kind}8-seed0.safetensors")
+        model = nets.build_net(8, ls.SHORTCUT[net.kind], 0, load_data("synthetic1d"))
+        model.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("trained/")})
+        again = path_pca(tensors["path/params"], param_vector(model), weight_mask(model))
+        assert list(again.explained_variance_ratio) == t.explained_variance
+        assert again.coords[:, 0].tolist() == t.x
+        with np.load(out / f"trajectory-{net.kind}8-seed0.npz") as npz:
+            assert npz["done"].all() and npz["loss"].tolist() == t.loss
+    rows = result.summary["trajectory"]
+    assert [r["kind"] for r in rows] == ["plain", "residual"]
+    assert rows[0]["pc1_explained"] == result.records[0].trajectory.explained_variance[0]
+
+
+def test_trajectory_off_gives_the_same_numbers_and_no_trajectory(landscape_run) -> None:
+    result, _ = landscape_run
+    off = execute(SPEC, dataclasses.replace(TINY, trajectory_points=0))
+    assert "trajectory" not in off.summary
+    assert not any(k.endswith(("_traj_loss", "_traj_path")) for k in off.arrays())
+    for on, net in zip(result.records, off.records, strict=True):
+        assert net.trajectory is None
+        assert net.train.train_err == on.train.train_err
+        assert net.surface_loss == on.surface_loss and net.interp_loss == on.interp_loss
+        assert net.measures == on.measures
+
+
+def test_records_without_a_trajectory_field_still_load(landscape_run) -> None:
+    data = to_jsonable(landscape_run[0].records[0])
+    del data["trajectory"]  # a record written before the field existed
+    assert from_jsonable(ls.NetRecord, data).trajectory is None

@@ -64,7 +64,7 @@ IDENTITY = IdentityConfig(
 LANDSCAPE = LandscapeConfig(
     data="synthetic1d", depth=8, epochs=None, steps=8, samples=64, resolution=5,
     interp_span=(-0.5, 1.5), interp_points=5, eval_batch=64, save_every=4, device="cpu",
-    workers=1,
+    workers=1, trajectory_points=4, trajectory_resolution=5,
 )  # fmt: skip
 
 LESION = LesionConfig(

@@ -12,6 +12,7 @@ from tests.reporting.browser import chromium, is_blank, load_and_check
 from reslab.experiments import landscape as ls
 from reslab.experiments.common import provenance
 from reslab.experiments.landscape.nets import TrainSummary
+from reslab.experiments.landscape.path import Trajectory
 from reslab.experiments.registry import get_experiment, load_result
 from reslab.experiments.result import Result
 from reslab.probes.landscape.measures import measure_surface
@@ -24,7 +25,23 @@ SURFACES = {
 }
 
 
-def saved_run(tmp_path: Path) -> tuple[Path, Result]:
+def trajectory(fn) -> Trajectory:
+    # A path spiralling into the minimum of ``fn`` on a 9x9 grid of the PCA plane.
+    xs, ys = np.linspace(-1.0, 4.0, 9), np.linspace(-0.5, 1.5, 9)
+    xs[1], ys[2] = 0.0, 0.0
+    gx, gy = np.meshgrid(xs, ys)
+    t = np.linspace(1, 0, 11)
+    x, y = 3.5 * t**2, 1.2 * t * np.cos(6 * t)
+    x[-1] = y[-1] = 0.0
+    return Trajectory(
+        steps=list(range(0, 110, 10)), x=x.tolist(), y=y.tolist(),
+        explained_variance=[0.873, 0.091], xs=xs.tolist(), ys=ys.tolist(),
+        loss=fn(gx, gy).ravel().tolist(), acc=np.exp(-fn(gx, gy)).ravel().tolist(),
+        evaluated=81, resumed=0, wall_s=9.0,
+    )  # fmt: skip
+
+
+def saved_run(tmp_path: Path, with_trajectory: bool = True) -> tuple[Path, Result]:
     config = ls.LandscapeConfig(depth=56, resolution=11, interp_points=9, interp_span=(-0.5, 1.5))
     xs, ys, alphas = ls.grid_axes(config)
     gx, gy = np.meshgrid(xs, ys)
@@ -50,6 +67,7 @@ def saved_run(tmp_path: Path) -> tuple[Path, Result]:
                 surface_acc=np.exp(-loss).ravel().tolist(),
                 interp_loss=(0.3 + (alphas - 1) ** 2 + i).tolist(),
                 interp_acc=(np.clip(alphas, 0, 1) * 0.9).tolist(),
+                trajectory=trajectory(fn) if with_trajectory else None,
             )
         )
     summary = ls.summarize(config, records)
@@ -78,7 +96,10 @@ def test_report_states_the_verdict_numbers_and_conditions(built) -> None:
     plain = next(r for r in result.summary["nets"] if r["kind"] == "plain")
     assert f"{plain['loss_range_mean']:.3g}" in html  # the summary table shows the measures
     assert "nonconvex frac" in html and "points resumed" in html  # both tables, as explained
-    for png in ("landscape_contours.png", "landscape_interpolation.png"):
+    assert "Training trajectories" in html and "not filter-normalised" in html
+    assert "pc1 explained" in html  # the trajectory table
+    pngs = ("landscape_contours.png", "landscape_interpolation.png", "landscape_trajectory.png")
+    for png in pngs:
         data = (run_dir / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
 
@@ -109,5 +130,23 @@ def test_report_renders_in_a_real_browser(built) -> None:
     with chromium() as driver:
         errors, png, images, plotly_drawn = load_and_check(path, driver)
     assert errors == []
-    assert images == 2 and plotly_drawn == 1
+    assert images == 3 and plotly_drawn == 1
     assert not is_blank(png)
+
+
+def test_a_run_without_trajectories_has_no_trajectory_section(tmp_path: Path) -> None:
+    run_dir, result = saved_run(tmp_path, with_trajectory=False)
+    assert "trajectory" not in result.summary
+    html = build_report(run_dir).read_text()
+    assert "Training trajectories" not in html
+    assert not (run_dir / "landscape_trajectory.png").exists()
+
+
+def test_raw_npz_has_the_trajectory_the_report_draws(built) -> None:
+    run_dir, _, result = built
+    t = result.records[0].trajectory
+    with np.load(run_dir / "raw.npz") as npz:
+        assert npz["plain_seed0_traj_loss"].shape == (9, 9)
+        assert npz["plain_seed0_traj_loss"].ravel().tolist() == t.loss
+        assert npz["plain_seed0_traj_path"][:, 1].tolist() == t.y
+        assert npz["plain_seed0_traj_explained"].tolist() == [0.873, 0.091]

@@ -131,6 +131,7 @@ def test_callbacks_see_every_step_and_epoch(seq_data) -> None:
 
     class Record(Callback):
         def on_train_start(self, state: StepState) -> None:
+            assert state.total_steps == 18  # what the run will do, known before it starts
             seen.append(("start", state.step))
 
         def on_step_end(self, state: StepState) -> None:

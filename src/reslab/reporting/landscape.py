@@ -20,6 +20,7 @@ KINDS = ("plain", "residual")
 # the rest.
 LEVELS = np.arange(0.1, 10, 0.5)
 ZMAX = 10.0
+LOG_LEVELS = np.logspace(1, 8, 8)
 
 
 def contour_levels(z: np.ndarray) -> np.ndarray:
@@ -136,6 +137,8 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         caption="Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed 0), as in "
         "Goodfellow et al. 2015. BN running statistics stay those of the trained net all along.",
     )
+    if all(f"{kind}_seed0_traj_loss" in arrays for kind in KINDS):
+        trajectory_section(arrays, depth, report, run_dir)
 
 
 def method_text(samples: int) -> str:
@@ -158,4 +161,62 @@ def method_text(samples: int) -> str:
         "local minimum; the verdict calls a surface smoother when its non-convex fraction is "
         "lower by more than 5 points and it has no more local minima. In the runs table, "
         "*points resumed* were read back from the run directory's surface files."
+    )
+
+
+def trajectory_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> bytes:
+    """Li et al. 2018, Figure 10: the loss in the plane of the path's two PCA directions, with
+    the path drawn on it (a marker per snapshot), the explained variance on the axes."""
+    fig, axes = new_figure(1, 2, size=(11, 4.8))
+    for ax, kind in zip(axes, KINDS, strict=True):
+        prefix = f"{kind}_seed{seed}_traj"
+        xs, ys, z = arrays[f"{prefix}_xs"], arrays[f"{prefix}_ys"], arrays[f"{prefix}_loss"]
+        z = np.where(np.isfinite(z), z, np.nanmax(np.where(np.isfinite(z), z, 0)))
+        lines = ax.contour(xs, ys, z, levels=contour_levels(z), cmap="summer")
+        ax.clabel(lines, lines.levels[::2], fontsize=7, fmt="%.2g")
+        # Li et al.'s plot_contour_trajectory adds levels 1e1..1e8 for the far, high parts a
+        # path starting from random weights crosses (a plain net's reach 1e6 here).
+        low, top, ladder = max(float(lines.levels.max()), float(z.min())), z.max(), LOG_LEVELS
+        high = ladder[(ladder > low) & (ladder < top)]
+        if len(high):
+            far = ax.contour(xs, ys, z, levels=high, colors="0.55", linewidths=0.8)
+            ax.clabel(far, fontsize=7, fmt="%.0e")
+        path, color = arrays[f"{prefix}_path"], kind_color(kind)
+        ax.plot(path[:, 0], path[:, 1], marker=".", markersize=6, color=color, linewidth=1.2,
+                label="optimiser path")  # fmt: skip
+        ax.plot(path[:1, 0], path[:1, 1], marker="o", color=color, markersize=7,
+                markerfacecolor="white", linestyle="none", label="initial weights")  # fmt: skip
+        ax.plot([0], [0], marker="*", color=color, markersize=11, linestyle="none",
+                label="trained net")  # fmt: skip
+        pc1, pc2 = 100 * arrays[f"{prefix}_explained"]
+        ax.set_title(f"{kind}-{depth}")
+        ax.set_xlabel(f"1st PC: {pc1:.2f} %")
+        ax.set_ylabel(f"2nd PC: {pc2:.2f} %")
+        ax.legend(loc="best", fontsize=8)
+    return fig_to_png(fig)
+
+
+def trajectory_section(
+    arrays: dict[str, np.ndarray], depth: int, report: Report, run_dir: Path
+) -> None:
+    report.add_section("Training trajectories")
+    png = trajectory_png(arrays, depth)
+    (run_dir / "landscape_trajectory.png").write_bytes(png)
+    snapshots = len(arrays["plain_seed0_traj_path"])
+    report.add_figure(
+        png,
+        caption=f"The optimiser's path ({snapshots} snapshots, evenly spaced in steps, from the "
+        "initial weights (circle) to the trained net (star), seed 0) projected onto the two "
+        "leading PCA directions of the snapshots' differences from the trained weights, over "
+        "the loss in that plane, as in Li et al. 2018, section 7 and Figure 10. The axes give "
+        "the fraction of the path's variance each direction explains. Grey contours: Li et al.'s "
+        "extra levels 1e1 to 1e8 for the high loss far from the trained net.",
+    )
+    report.add_text(
+        "**Units.** As in Li et al.'s code, the PCA directions are unit vectors of parameter "
+        "space, not filter-normalised: both axes are Euclidean distances in parameter space "
+        "(biases and BN parameters left out), the path's points are their dot products with "
+        "the directions, and the surface is evaluated in the same units, so the path lies on "
+        "it where it really is. The scales therefore do not compare with the filter-normalised "
+        "random-direction plots above, and the two axes of a plot are not drawn to one scale."
     )

@@ -21,6 +21,7 @@ class StepState:
     loss: torch.Tensor
     model: nn.Module
     optimizer: torch.optim.Optimizer
+    total_steps: int = 0  # updates the run will make (0 where the caller did not say)
 
 
 class Callback:

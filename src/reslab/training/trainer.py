@@ -310,6 +310,7 @@ class _Trainer:
         return StepState(
             step=self.step, epoch=self.epoch, lr=self.optimizer.param_groups[0]["lr"],
             loss=self.last_loss, model=self.models.raw, optimizer=self.optimizer,
+            total_steps=self.total,
         )  # fmt: skip
 
     # -- checkpoints ----------------------------------------------------------------------------

@@ -8,6 +8,9 @@ with the trained running statistics)
     to theta* with biases and BN parameters zeroed (Li et al., section 4; ``directions.py``), and
   - along the line (1 - alpha) theta0 + alpha theta* from the initial weights theta0 (Goodfellow
     et al. 2015, "Qualitatively characterizing neural network optimization problems").
+With ``trajectory_points`` it also keeps parameter snapshots along training and measures the
+loss in the plane of their two PCA directions, the path drawn on it (Li et al., section 7;
+``path.py``).
 The verdict compares how rough the two surfaces are (``measures.py``). Nets are kept as
 checkpoints and grids written incrementally into the run directory, so a resumed run reuses
 trained nets and finished grid points (``nets.py``, ``surface.py``); under torchrun the grid
@@ -33,6 +36,13 @@ from reslab.experiments.landscape.nets import (
     make_train_config,
     train_key,
     train_or_reuse,
+)
+from reslab.experiments.landscape.path import (
+    PathRecorder,
+    Trajectory,
+    trajectory,
+    trajectory_arrays,
+    trajectory_rows,
 )
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
@@ -96,12 +106,21 @@ class LandscapeConfig(ExperimentConfig):
     save_every: int = option(
         21, "Grid points per rank between atomic rewrites of the surface file.", execution=True
     )
+    trajectory_points: int = option(
+        0, "Snapshots along training (evenly spaced steps, plus the initial weights) whose PCA "
+        "plane gets its own loss surface with the path drawn on it (Li et al., section 7); "
+        "0: off, else at least 3.",
+    )  # fmt: skip
+    trajectory_resolution: int = option(
+        11, "Grid points per axis of the surface in the trajectory's PCA plane (odd)."
+    )
 
 
 PRESETS: dict[str, LandscapeConfig] = {
     # Minutes on 2 CPU cores: MNIST-1D, 1-D nets trained briefly with the mnist1d recipe, then
-    # 21x21 grids of the loss on 1,000 training samples.
-    "quick": LandscapeConfig(),
+    # 21x21 grids of the loss on 1,000 training samples; the path through 16 snapshots (two
+    # per epoch) on an 11x11 grid in its PCA plane.
+    "quick": LandscapeConfig(trajectory_points=16),
     # Li et al. 2018, section 6 and Figure 5: ResNet-56 with and without shortcuts on CIFAR-10,
     # 300 epochs, batch 128, lr 0.1 divided by 10 at epochs 150, 225 and 275, weight decay 5e-4;
     # 51x51 grids over [-1, 1]^2 of the loss on the whole training set (hours on one GPU).
@@ -114,6 +133,9 @@ PRESETS: dict[str, LandscapeConfig] = {
         resolution=51,
         interp_points=51,
         save_every=51,
+        # Li et al.'s trajectory plots take a checkpoint every epoch (save_epoch=1): 300 of them.
+        trajectory_points=300,
+        trajectory_resolution=51,
         overrides=(
             "schedule.milestones=[0.5,0.75,0.9166667]",
             "optim.weight_decay=0.0005",
@@ -152,6 +174,9 @@ class NetRecord:
     surface_acc: list[float]
     interp_loss: list[float]
     interp_acc: list[float]
+    # The training path in its PCA plane and the surface there (None: trajectory_points=0, or
+    # the training diverged).
+    trajectory: Trajectory | None = None
 
 
 def subset_bundle(bundle: DataBundle, samples: int) -> tuple[DataBundle, str]:
@@ -196,7 +221,8 @@ def landscape_one(task: NetTask) -> NetRecord:
     ctx = setup_distributed(device.type)  # under torchrun: the ranks share the grid points
     name, out = f"{kind}{config.depth}-seed{seed}", Path(workdir) if workdir else None
     checkpoint = out / f"net-{name}.safetensors" if out else None
-    model, init, summary = _trained_net(config, kind, seed, device, ctx, checkpoint)
+    recorder = PathRecorder(config.trajectory_points) if config.trajectory_points else None
+    model, init, summary = _trained_net(config, kind, seed, device, ctx, checkpoint, recorder)
     subset, data_id = subset_bundle(cached_data(config.data, config.data_dir), config.samples)
     batches = surface_batches(subset, config.eval_batch, device)
     data_id += f":batch{config.eval_batch}"
@@ -218,6 +244,9 @@ def landscape_one(task: NetTask) -> NetRecord:
     to_init = flatten(init[n] for n, _ in model.named_parameters()) - base
     line = measure([to_init], (1.0 - alphas)[:, None], "interp")
     center = int(np.flatnonzero((coords == 0).all(axis=1))[0])
+    path = None
+    if recorder is not None and summary.status == "completed":
+        path = trajectory(recorder, model, config.trajectory_resolution, measure, ctx)
     return NetRecord(
         kind=kind, depth=config.depth, seed=seed,
         params=sum(p.numel() for p in model.parameters()), train=summary,
@@ -228,13 +257,13 @@ def landscape_one(task: NetTask) -> NetRecord:
         interp_wall_s=line.wall_s,
         measures=measure_surface(grid.loss.reshape(len(ys), len(xs)), xs, ys),
         surface_loss=grid.loss.tolist(), surface_acc=grid.acc.tolist(),
-        interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(),
+        interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(), trajectory=path,
     )  # fmt: skip
 
 
 def _trained_net(
     config: LandscapeConfig, kind: Kind, seed: int, device: torch.device, ctx: DistContext,
-    checkpoint: Path | None,
+    checkpoint: Path | None, recorder: PathRecorder | None = None,
 ) -> tuple[torch.nn.Module, dict[str, torch.Tensor], TrainSummary]:  # fmt: skip
     shortcut = SHORTCUT[kind]
     bundle = cached_data(config.data, config.data_dir)
@@ -242,9 +271,12 @@ def _trained_net(
     train_cfg = make_train_config(
         config.recipe, config.data, config.epochs, config.steps, seed, config.overrides
     )
+    key = train_key(train_cfg, config.depth, shortcut)
+    if recorder is not None:  # a checkpoint without the snapshots cannot serve
+        key += f":path{recorder.points}"
     init, summary = train_or_reuse(
-        model, bundle, train_cfg, train_key(train_cfg, config.depth, shortcut),
-        device=device, ctx=ctx, checkpoint=checkpoint,
+        model, bundle, train_cfg, key, device=device, ctx=ctx, checkpoint=checkpoint,
+        recorder=recorder,
     )  # fmt: skip
     return model, init, summary
 
@@ -257,12 +289,32 @@ def check(config: LandscapeConfig) -> None:
     if config.resolution < 3:
         raise ValueError(f"resolution={config.resolution} must be >= 3 (curvature needs 3x3)")
     grid_axes(config)  # raises unless (0, 0), alpha = 0 and alpha = 1 are grid points
+    check_trajectory(config)
     # A bad recipe or --set override fails now, not in a worker after the data has loaded.
     validate(
         make_train_config(
             config.recipe, config.data, config.epochs, config.steps, 0, config.overrides
         )
     )
+
+
+def check_trajectory(config: LandscapeConfig) -> None:
+    points, res = config.trajectory_points, config.trajectory_resolution
+    if points != 0 and points < 3:
+        raise ValueError(
+            f"trajectory_points={points} must be 0 (off) or >= 3 (PCA in two directions of "
+            "centred snapshots needs three besides the trained weights)"
+        )
+    if res < 3 or res % 2 == 0:
+        raise ValueError(
+            f"trajectory_resolution={res} must be odd and >= 3, so that the trained net (0, 0) "
+            "is a grid point"
+        )
+    if points and config.steps is not None and config.steps < 3:
+        raise ValueError(
+            f"steps={config.steps} gives fewer than 3 snapshots besides the trained net; use "
+            "trajectory_points=0 or train for at least 3 steps"
+        )
 
 
 def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
@@ -290,7 +342,10 @@ def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
         }
         for r in records
     ]  # fmt: skip
-    return {"nets": nets, "runs": runs}
+    out = {"nets": nets, "runs": runs}
+    if rows := trajectory_rows(records):
+        out["trajectory"] = rows
+    return out
 
 
 def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
@@ -333,7 +388,8 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
 
 def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.ndarray]:
     """raw.npz: the axes, and per net ``<kind>_seed<s>_loss``/``_acc`` (ys x xs) and
-    ``_interp_loss``/``_interp_acc`` (alphas)."""
+    ``_interp_loss``/``_interp_acc`` (alphas); with a trajectory, ``_traj_*`` too
+    (``path.trajectory_arrays``)."""
     xs, ys, alphas = grid_axes(config)
     out = {"xs": xs, "ys": ys, "alphas": alphas}
     shape = (len(ys), len(xs))
@@ -343,6 +399,8 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
         out[f"{prefix}_acc"] = np.array(r.surface_acc, dtype=float).reshape(shape)
         out[f"{prefix}_interp_loss"] = np.array(r.interp_loss, dtype=float)
         out[f"{prefix}_interp_acc"] = np.array(r.interp_acc, dtype=float)
+        if r.trajectory is not None:
+            out.update(trajectory_arrays(prefix, r.trajectory))
     return out
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -24,6 +24,9 @@ from reslab.training import apply_overrides, fit, load_recipe, set_field
 from reslab.training.checkpoint import read_checkpoint, save_checkpoint
 from reslab.training.config import TrainConfig
 from reslab.training.distributed import DistContext
+
+if TYPE_CHECKING:
+    from reslab.experiments.landscape.path import PathRecorder
 
 INIT, TRAINED = "init/", "trained/"
 
@@ -65,9 +68,12 @@ def make_train_config(
 def train_or_reuse(
     model: nn.Module, bundle: DataBundle, train_cfg: TrainConfig, key: str, *,
     device: torch.device, ctx: DistContext, checkpoint: Path | None,
+    recorder: PathRecorder | None = None,
 ) -> tuple[dict[str, torch.Tensor], TrainSummary]:  # fmt: skip
     """Train ``model`` in place (or load it from ``checkpoint`` when its key matches); returns
-    the initial state and what training measured. Under torchrun every rank ends identical."""
+    the initial state and what training measured. Under torchrun every rank ends identical.
+    A ``recorder`` takes snapshots during training; they are kept in the checkpoint and read
+    back with it (on rank 0 only)."""
     init = {k: v.detach().clone().to(device) for k, v in model.state_dict().items()}
     stored = _read(checkpoint, key) if checkpoint is not None and ctx.is_main else None
     if ctx.active:
@@ -78,15 +84,19 @@ def train_or_reuse(
         reuse = stored is not None
     if reuse:
         summary = _load(model, init, stored) if stored is not None else None
+        if recorder is not None and stored is not None:
+            recorder.restore(stored[0])
         model.to(device)
     else:
-        result = fit(model, bundle, train_cfg, device=device)
+        callbacks = [recorder] if recorder is not None else None
+        result = fit(model, bundle, train_cfg, device=device, callbacks=callbacks)
         summary = TrainSummary(
             result.status, final_err_pct(result, "train_err", bundle.num_classes),
             final_err_pct(result, "test_err", bundle.num_classes), result.wall_s,
         )  # fmt: skip
         if checkpoint is not None and ctx.is_main:
-            _write(checkpoint, key, init, model, summary)
+            extra = recorder.tensors() if recorder is not None else {}
+            _write(checkpoint, key, init, model, summary, extra)
     if ctx.active:  # rank 0's weights (and BN statistics) are the ones every rank probes
         summary = _broadcast_state(model, init, summary)
     assert summary is not None
@@ -120,10 +130,12 @@ def _load(
 
 
 def _write(
-    path: Path, key: str, init: dict[str, torch.Tensor], model: nn.Module, summary: TrainSummary
-) -> None:
+    path: Path, key: str, init: dict[str, torch.Tensor], model: nn.Module, summary: TrainSummary,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:  # fmt: skip
     tensors = {INIT + k: v for k, v in init.items()}
     tensors.update({TRAINED + k: v for k, v in model.state_dict().items()})
+    tensors.update(extra or {})
     save_checkpoint(path, tensors, {"key": key, "summary": asdict(summary)})
 
 
