@@ -2,11 +2,18 @@
 
 from typing import Any
 
-from reslab.models import create_model, list_models, model_info
+from reslab.models import create_model, list_models, load_pretrained, model_info
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "model_info", "run_experiment"]
+__all__ = [
+    "__version__",
+    "create_model",
+    "list_models",
+    "load_pretrained",
+    "model_info",
+    "run_experiment",
+]
 
 
 def __getattr__(name: str) -> Any:
