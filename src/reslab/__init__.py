@@ -13,6 +13,7 @@ __all__ = [
     "load_pretrained",
     "model_info",
     "run_experiment",
+    "run_probe",
 ]
 
 
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from reslab.api import run_experiment
 
         return run_experiment
+    if name == "run_probe":
+        from reslab.probe_api import run_probe
+
+        return run_probe
     raise AttributeError(f"module 'reslab' has no attribute {name!r}")
