@@ -88,7 +88,7 @@ def load_file(path: str | Path, **kwargs: Any) -> nn.Module:
         if kwargs:
             raise PretrainedError(f"{path}: a ResNet state dict takes no options; got "
                                   f"{sorted(kwargs)}")  # fmt: skip
-        model = resnet_from_state(state, str(path))
+        model = resnet_from_state(state, str(path), copy=False)
         return attach(model, PretrainedInfo(source=str(path), family="state_dict"))
     raise PretrainedError(
         f"{path}: cannot tell what model it holds (keys {sorted(state)[:3]}); accepted: "

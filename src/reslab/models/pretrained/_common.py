@@ -126,11 +126,14 @@ def remap(
 
 
 def fill(
-    build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor], source: str
-) -> nn.Module:
+    build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor], source: str, *,
+    copy: bool = True,
+) -> nn.Module:  # fmt: skip
     """``build()`` on the meta device (no memory, no random init), then every tensor assigned
-    from ``state`` as float32 (integer buffers keep their type). Strict both ways: a reslab key
-    the source lacks or a source key reslab lacks is refused by name."""
+    from ``state`` as float32 (integer buffers keep their type), contiguous. ``copy=False`` for
+    tensors just read from a file, which nothing else holds: only those that must change (a
+    transposed view, another dtype) are copied. Strict both ways: a reslab key the source lacks
+    or a source key reslab lacks is refused by name."""
     with torch.device("meta"):
         model = build()
     expected = model.state_dict()
@@ -156,8 +159,12 @@ def fill(
                 f"{tuple(target.shape)}"
             )
         dtype = torch.float32 if target.dtype.is_floating_point else target.dtype
-        # A copy, contiguous: the model never shares memory with (or views of) the source.
-        tensors[key] = value.detach().to(dtype=dtype, copy=True).contiguous()
+        t = value.detach()
+        if t.dtype != dtype:
+            t = t.to(dtype)  # a new tensor
+        elif copy:  # an in-memory source: the model must never share memory with it
+            t = t.clone(memory_format=torch.contiguous_format)
+        tensors[key] = t.contiguous()
     model.load_state_dict(tensors, strict=True, assign=True)
     return model
 

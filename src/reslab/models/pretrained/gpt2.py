@@ -58,7 +58,9 @@ def load_gpt2(
     args = gpt_args(cfg, name)
     if dropout is not None:
         args["dropout"] = dropout
-    model = build_gpt(args, gpt_state(_nanogpt_keys(state), name), name, norm="pre", bias=True)
+    in_memory = isinstance(source, nn.Module)
+    model = build_gpt(args, gpt_state(_nanogpt_keys(state), name), name, copy=in_memory,
+                      norm="pre", bias=True)  # fmt: skip
     return attach(model, PretrainedInfo(source=name, family="gpt2"))  # type: ignore[return-value]
 
 

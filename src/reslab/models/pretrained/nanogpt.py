@@ -59,10 +59,11 @@ def gpt_state(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch
     return out
 
 
-def build_gpt(config: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str,
-              **fixed: Any) -> GPT:  # fmt: skip
-    """reslab's GPT with ``config`` (GPT's own argument names) and the weights of ``state``."""
-    model = fill(lambda: GPT(**config, **fixed), state, source)
+def build_gpt(config: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str, *,
+              copy: bool, **fixed: Any) -> GPT:  # fmt: skip
+    """reslab's GPT with ``config`` (GPT's own argument names) and the weights of ``state``
+    (``copy``: see ``fill``)."""
+    model = fill(lambda: GPT(**config, **fixed), state, source, copy=copy)
     model.wte.weight = model.lm_head.weight  # one tensor again: the assignment made two
     return model  # type: ignore[return-value]
 
@@ -82,7 +83,7 @@ def load_nanogpt(path: str | Path, *, dropout: float | None = None) -> GPT:
     if dropout is not None:
         args["dropout"] = dropout
     state = gpt_state(strip_prefixes(ckpt["model"]), source)
-    model = build_gpt(args, state, source, norm="pre", activation="gelu")
+    model = build_gpt(args, state, source, copy=False, norm="pre", activation="gelu")
     return attach(model, PretrainedInfo(source=source, family="nanogpt"))  # type: ignore[return-value]
 
 

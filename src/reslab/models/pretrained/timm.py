@@ -49,7 +49,7 @@ def load_timm(model: str | nn.Module, *, model_file: str | Path | None = None) -
     features = unsupported_features(state)
     if features:
         raise UnsupportedConfigError(f"{source}: not supported: {'; '.join(features)}")
-    net = resnet_from_state(state, source)
+    net = resnet_from_state(state, source, copy=isinstance(model, nn.Module))
     return attach(net, _info(source, cfg))
 
 

@@ -68,7 +68,9 @@ def unsupported_features(state: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def resnet_from_state(state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+def resnet_from_state(
+    state: Mapping[str, torch.Tensor], source: str, *, copy: bool = True
+) -> nn.Module:
     """An ImageNet ResNet (any depth; ResNeXt and wide variants) built from what the state dict's
     keys and shapes say: blocks per stage, basic or bottleneck, groups and width, classes and
     input channels. Refused, naming the key, where the layout is not torchvision's."""
@@ -95,7 +97,7 @@ def resnet_from_state(state: Mapping[str, torch.Tensor], source: str) -> nn.Modu
         conv2 = state["layer1.0.conv2.weight"]  # (width, width / groups, 3, 3)
         groups = conv2.shape[0] // conv2.shape[1]
         kwargs |= {"groups": groups, "width_per_group": conv2.shape[0] // groups}
-    return fill(lambda: imagenet_resnet(layers, block, **kwargs), state, source)
+    return fill(lambda: imagenet_resnet(layers, block, **kwargs), state, source, copy=copy)
 
 
 def load_torchvision(name: str, weights: str = "DEFAULT", *, progress: bool = False) -> nn.Module:
@@ -118,7 +120,7 @@ def load_torchvision(name: str, weights: str = "DEFAULT", *, progress: bool = Fa
     if name.startswith("densenet"):
         state = {_DENSENET_OLD.sub(r"\1\2", k): v for k, v in state.items()}
     num_classes = len(chosen.meta["categories"])
-    model = fill(lambda: create_model(name, num_classes=num_classes), state, source)
+    model = fill(lambda: create_model(name, num_classes=num_classes), state, source, copy=False)
     t = chosen.transforms()
     info = PretrainedInfo(
         source=source, family="torchvision", mean=tuple(t.mean), std=tuple(t.std),
