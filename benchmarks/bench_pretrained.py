@@ -50,7 +50,8 @@ def main() -> None:
         folder = Path(tmp) / "gpt2"
         source.save_pretrained(folder)
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
-        print(f"saved folder: {size:.0f} MiB ({', '.join(sorted(p.name for p in folder.iterdir()))})")
+        files = ", ".join(sorted(p.name for p in folder.iterdir()))
+        print(f"saved folder: {size:.0f} MiB ({files})")
         for name, load in (
             ("reslab load_pretrained", lambda: load_pretrained(f"gpt2:{folder}")),
             ("transformers from_pretrained",
@@ -60,8 +61,10 @@ def main() -> None:
             rest = [timed(load)[:2] for _ in range(args.repeats)]
             med_wall = statistics.median(r[0] for r in rest) if rest else float("nan")
             med_cpu = statistics.median(r[1] for r in rest) if rest else float("nan")
-            print(f"{name:30s} first {first_wall:6.2f} s wall ({first_cpu:5.2f} s CPU); "
-                  f"median of {len(rest)}: {med_wall:6.2f} s wall ({med_cpu:5.2f} s CPU)")  # fmt: skip
+            print(
+                f"{name:30s} first {first_wall:6.2f} s wall ({first_cpu:5.2f} s CPU); "
+                f"median of {len(rest)}: {med_wall:6.2f} s wall ({med_cpu:5.2f} s CPU)"
+            )
             if name.startswith("reslab"):
                 x = torch.randint(0, GPT2_SMALL["vocab_size"], (1, 64))
                 with torch.no_grad():
