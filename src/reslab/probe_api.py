@@ -58,6 +58,7 @@ def run_probe(
         "samples": result.samples,
         "batch_size": batch_size,
         "source": bundle.source,
+        "input_size": list(bundle.input_size),
         "mean": list(bundle.mean),
         "std": list(bundle.std),
     }

@@ -143,3 +143,35 @@ def test_errors_are_one_line_and_write_nothing(tmp_path: Path, resnet_file: Path
         assert err.startswith("error: ") and message in err, (args, err)
         assert err.count("\n") == 1, err  # one line
         assert not (tmp_path / "nothing").exists()
+
+
+def test_lesion_of_torchvision_weights_on_an_evaluation_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's example, offline: torchvision's cached file, and an ImageNet-style val/ folder
+    of class subfolders whose images are resized and cropped as the weights expect."""
+    import torchvision
+    from PIL import Image
+
+    from reslab.models.pretrained.torchvision import cache_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = torchvision.models.get_weight("ResNet18_Weights.IMAGENET1K_V1")
+    cache_path(weights.url).parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), cache_path(weights.url))
+    g = torch.Generator().manual_seed(0)
+    for label, size in (("n01440764", (300, 260)), ("n01443537", (240, 320))):
+        (tmp_path / "val" / label).mkdir(parents=True)
+        for i in range(2):
+            pixels = torch.randint(0, 256, (size[1], size[0], 3), generator=g, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy()).save(tmp_path / "val" / label / f"{i}.png")
+    code, _, err = invoke("lesion", "--pretrained", "resnet18:IMAGENET1K_V1", "--data",
+                          f"imagefolder:{tmp_path / 'val'}", "--samples", "4", "--batch-size",
+                          "2", "--out", "run", "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    results = saved(tmp_path / "run")
+    assert results["data"]["input_size"] == [3, 224, 224]  # resized to 256, centre crop 224
+    assert results["data"]["mean"] == [0.485, 0.456, 0.406] and results["data"]["samples"] == 4
+    assert results["model"]["source"] == "resnet18:IMAGENET1K_V1"
+    assert results["model"]["classes"] == 1000 and len(results["result"]["rows"]) == 8
