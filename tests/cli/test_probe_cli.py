@@ -175,3 +175,28 @@ def test_lesion_of_torchvision_weights_on_an_evaluation_folder(
     assert results["data"]["mean"] == [0.485, 0.456, 0.406] and results["data"]["samples"] == 4
     assert results["model"]["source"] == "resnet18:IMAGENET1K_V1"
     assert results["model"]["classes"] == 1000 and len(results["result"]["rows"]) == 8
+
+
+def test_gradients_of_a_nanogpt_checkpoint_on_tiny_shakespeare(tmp_path: Path) -> None:
+    from tests.models import nanogpt_reference as nanogpt
+
+    if not (SHARED / "tinyshakespeare" / "input.txt").is_file():
+        pytest.skip(f"Tiny Shakespeare is not at {SHARED / 'tinyshakespeare'}")
+    torch.manual_seed(0)
+    config = nanogpt.GPTConfig(block_size=32, vocab_size=65, n_layer=2, n_head=2, n_embd=32,
+                               dropout=0.2, bias=False)  # fmt: skip
+    torch.save(nanogpt.checkpoint(nanogpt.GPT(config), compiled_prefix=True), tmp_path / "ckpt.pt")
+    args = ["--model-file", str(tmp_path / "ckpt.pt"), "--data", "shakespeare_char",
+            "--data-dir", str(SHARED), "--samples", "16", "--batch-size", "8",
+            "--device", "cpu"]  # fmt: skip
+    code, _, err = invoke("gradients", *args, "--out", "run")
+    assert code == 0, err
+    results = saved(tmp_path / "run")
+    rows = results["result"]["rows"]
+    assert [r["name"] for r in rows] == ["h.0.attn", "h.0.mlp", "h.1.attn", "h.1.mlp"]
+    assert all(r["input"] > 0 and r["weight"] > 0 for r in rows)
+    assert results["model"]["family"] == "nanogpt"
+    # Dropout is off for probing: a second run measures the same numbers.
+    code, _, err = invoke("gradients", *args, "--out", "again")
+    assert code == 0, err
+    assert saved(tmp_path / "again")["result"]["rows"] == rows

@@ -84,3 +84,15 @@ def test_text_must_fit_the_models_vocabulary(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"\(26 classes\) does not fit a language model of "
                        r"vocabulary 11"):  # fmt: skip
         load_probe_data(f"text:{path}", gpt())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lesion_on_cuda_matches_the_cpu() -> None:
+    model = gpt()
+    cpu = probe_model("lesion", model, probe_batches(token_bundle(), samples=6, batch_size=4))
+    model.to("cuda")
+    batches = probe_batches(token_bundle(), samples=6, batch_size=4, device="cuda")
+    assert batches[0][0].device.type == "cuda"
+    gpu = probe_model("lesion", model, batches)
+    for a, b in zip(cpu.rows, gpu.rows, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
