@@ -322,3 +322,11 @@ def test_torchvision_refusals_are_one_line(torch_home: Path) -> None:
     message = str(err.value)
     assert "\n" not in message and "resnet34-b627a593.pth" in message
     assert str(torch_home / "hub" / "checkpoints") in message
+
+
+def test_timm_weights_of_another_depth_than_named_are_refused(tmp_path: Path) -> None:
+    timm = pytest.importorskip("timm")
+    torch.save(timm.create_model("resnet18").state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(UnsupportedConfigError, match=r"a basic ResNet with blocks \[2, 2, 2, 2\], "
+                       "not resnet34"):  # fmt: skip
+        load_pretrained("timm:resnet34", model_file=tmp_path / "r18.pth")

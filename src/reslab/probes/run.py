@@ -24,8 +24,12 @@ from torch.utils.data import Subset
 from reslab.data import DataBundle, Split, load_data, make_loader
 from reslab.data.evalfolder import load_eval_folder
 from reslab.data.load import IMAGEFOLDER
-from reslab.models.pretrained import PretrainedInfo, load_pretrained
-from reslab.models.pretrained._common import IMAGENET_MEAN, IMAGENET_STD
+from reslab.models.pretrained import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PretrainedInfo,
+    load_pretrained,
+)
 from reslab.probes.gradients import block_gradient_norms
 from reslab.probes.lesions import lesionable, lesioned
 from reslab.probes.responses import layer_responses, response_layers

@@ -25,6 +25,8 @@ from typing import Any
 from torch import nn
 
 from reslab.models.pretrained._common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     PretrainedError,
     PretrainedInfo,
     UnmappedKeyError,
@@ -34,7 +36,7 @@ from reslab.models.pretrained._common import (
     read_state_file,
 )
 from reslab.models.pretrained.gpt2 import load_gpt2
-from reslab.models.pretrained.nanogpt import load_nanogpt
+from reslab.models.pretrained.nanogpt import load_nanogpt, nanogpt_from_checkpoint
 from reslab.models.pretrained.timm import load_timm, unwrap
 from reslab.models.pretrained.torchvision import (
     TORCHVISION_NAMES,
@@ -82,7 +84,7 @@ def load_file(path: str | Path, **kwargs: Any) -> nn.Module:
         return load_gpt2(path, **kwargs)
     content = read_state_file(path)
     if isinstance(content, dict) and "model_args" in content:
-        return load_nanogpt(path, **kwargs)
+        return nanogpt_from_checkpoint(content, f"nanogpt:{path}", **kwargs)
     state = unwrap(content, str(path))
     if "conv1.weight" in state or "layer1.0.conv1.weight" in state:
         if kwargs:
@@ -110,6 +112,8 @@ def _from_module(model: nn.Module, **kwargs: Any) -> nn.Module:
 
 __all__ = [
     "FORMATS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "TORCHVISION_NAMES",
     "PretrainedError",
     "PretrainedInfo",

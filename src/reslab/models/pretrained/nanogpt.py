@@ -71,8 +71,12 @@ def build_gpt(config: Mapping[str, Any], state: Mapping[str, torch.Tensor], sour
 def load_nanogpt(path: str | Path, *, dropout: float | None = None) -> GPT:
     """A nanoGPT ``ckpt.pt`` (from a compiled model or not, with or without biases) as reslab's
     GPT in eval mode. ``dropout``: None keeps the checkpoint's ``model_args['dropout']``."""
-    source = f"nanogpt:{path}"
-    ckpt = read_state_file(path)
+    return nanogpt_from_checkpoint(read_state_file(path), f"nanogpt:{path}", dropout=dropout)
+
+
+def nanogpt_from_checkpoint(ckpt: Any, source: str, *, dropout: float | None = None) -> GPT:
+    """``load_nanogpt`` on a checkpoint already read (``torch.load``'s dict)."""
+    path = source.removeprefix("nanogpt:")
     if not isinstance(ckpt, Mapping) or "model" not in ckpt or "model_args" not in ckpt:
         found = sorted(ckpt)[:6] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise PretrainedError(

@@ -26,6 +26,7 @@ from reslab.models.pretrained._common import (
     strip_prefixes,
 )
 from reslab.models.pretrained.torchvision import resnet_from_state, unsupported_features
+from reslab.models.registry import create_model, list_models
 
 # What a training checkpoint nests its weights under (timm's train.py: "state_dict").
 _NESTED = ("state_dict", "model", "state_dict_ema")
@@ -50,7 +51,26 @@ def load_timm(model: str | nn.Module, *, model_file: str | Path | None = None) -
     if features:
         raise UnsupportedConfigError(f"{source}: not supported: {'; '.join(features)}")
     net = resnet_from_state(state, source, copy=isinstance(model, nn.Module))
+    _check_named_layout(net, arch, source)
     return attach(net, _info(source, cfg))
+
+
+def _check_named_layout(net: nn.Module, arch: str, source: str) -> None:
+    """Weights of another depth or width than the name says are refused: ``timm:resnet50`` with
+    a ResNet-18's file would otherwise load, silently, as a ResNet-18."""
+    name = arch.split(".")[0]  # timm's "resnet50.a1_in1k": architecture.tag
+    if name not in list_models():
+        return  # a layout reslab has no name for (resnet26, resnet200): the keys decide
+    with torch.device("meta"):
+        named = create_model(name, num_classes=net.fc.out_features,
+                             in_channels=net.in_channels)  # fmt: skip
+    ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    if ours != {k: tuple(v.shape) for k, v in named.state_dict().items()}:
+        layers = [len(stage) for stage in net.stages]
+        raise UnsupportedConfigError(
+            f"{source}: the weights are a {net.block_kind} ResNet with blocks {layers}, not "
+            f"{name}; accepted: {name}'s weights, or the architecture they belong to"
+        )
 
 
 def unwrap(ckpt: Any, source: str) -> dict[str, torch.Tensor]:
