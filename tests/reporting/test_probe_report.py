@@ -27,7 +27,8 @@ def lesion_probe() -> dict:
         "data": {"spec": "imagefolder:/data/val", "split": "test", "samples": 64},
         "result": {"probe": "lesion", "columns": columns, "rows": rows, "plot": ["err"],
                    "samples": 64, "intact": {"loss": 0.8, "err": 18.0}},
-        "provenance": {"torch": "2.x", "git_commit": "abc123", "finished": "2026-01-02T12:00:00+00:00"},
+        "provenance": {"torch": "2.x", "git_commit": "abc123",
+                       "finished": "2026-01-02T12:00:00+00:00"},
     }  # fmt: skip
 
 
@@ -59,3 +60,11 @@ def test_probe_runs_are_listed_in_the_index_as_done(tmp_path: Path) -> None:
 def test_a_missing_probe_file_is_a_report_error(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match=r"cannot read .*probe\.json"):
         write_probe_report(tmp_path)
+
+
+def test_build_report_redraws_a_probe_folder(tmp_path: Path) -> None:
+    from reslab.reporting import build_report
+
+    (tmp_path / "probe.json").write_text(json.dumps(lesion_probe()))
+    assert build_report(tmp_path) == tmp_path / "report.html"
+    assert "resnet50:IMAGENET1K_V2" in (tmp_path / "report.html").read_text()
