@@ -96,3 +96,13 @@ def test_lesion_on_cuda_matches_the_cpu() -> None:
     gpu = probe_model("lesion", model, batches)
     for a, b in zip(cpu.rows, gpu.rows, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+
+
+def test_a_reslab_training_checkpoint_is_refused_with_what_to_use(tmp_path) -> None:
+    from reslab.probes.run import load_model
+    from reslab.training.checkpoint import model_tensors, save_checkpoint
+
+    path = tmp_path / "latest.safetensors"
+    save_checkpoint(path, model_tensors(gpt()), {"model": "gpt"})
+    with pytest.raises(ValueError, match=r"is a reslab training checkpoint; .*`reslab eval`"):
+        load_model(model_file=path)

@@ -34,6 +34,7 @@ from reslab.probes.gradients import block_gradient_norms
 from reslab.probes.lesions import lesionable, lesioned
 from reslab.probes.responses import layer_responses, response_layers
 from reslab.training import objective
+from reslab.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 
 PROBES: tuple[str, ...] = ("gradients", "lesion", "responses")
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
@@ -68,6 +69,12 @@ def load_model(source: str | None = None, model_file: str | Path | None = None) 
     switched off: the gradient probe runs in train mode, and must not measure a random mask."""
     if source is None and model_file is None:
         raise ValueError("no model: give a source (e.g. resnet50:IMAGENET1K_V2) or a model file")
+    if model_file is not None and _is_reslab_checkpoint(Path(model_file)):
+        raise ValueError(
+            f"{model_file} is a reslab training checkpoint; accepted here: other code's models "
+            "(nanoGPT, GPT-2, timm, torchvision). `reslab eval` evaluates it, and `reslab run "
+            "gradients|lesion` train and probe reslab's own nets"
+        )
     if source is not None and model_file is not None:
         if not source.startswith("timm:"):
             raise ValueError(f"a model file goes with a timm:ARCH source only; got {source!r}")
@@ -75,6 +82,19 @@ def load_model(source: str | None = None, model_file: str | Path | None = None) 
     else:
         model = load_pretrained(source if source is not None else Path(model_file))  # type: ignore[arg-type]
     return without_dropout(model)
+
+
+def _is_reslab_checkpoint(path: Path) -> bool:
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (OSError, ValueError, RuntimeError):  # unreadable: the loader says why
+        return False
+    return meta.get("format") == CHECKPOINT_FORMAT
 
 
 def without_dropout(model: nn.Module) -> nn.Module:

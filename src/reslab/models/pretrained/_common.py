@@ -101,7 +101,7 @@ Rule = tuple[str, str]  # (regular expression matching a source key, reslab key 
 
 def remap(
     state: Mapping[str, torch.Tensor], rules: Sequence[Rule], *, ignore: Sequence[str] = (),
-    source: str, hint: Callable[[str], str] | None = None,
+    source: str,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """Each source key renamed by the first rule whose pattern matches all of it; keys matching
     ``ignore`` are dropped (buffers the source recomputes, e.g. GPT-2's causal mask). A key no
@@ -118,10 +118,7 @@ def remap(
                 out[match.expand(template)] = value
                 break
         else:
-            why = f" ({hint(key)})" if hint and hint(key) else ""
-            raise UnmappedKeyError(
-                f"{source}: key {key!r} has no place in reslab's model{why}"
-            )
+            raise UnmappedKeyError(f"{source}: key {key!r} has no place in reslab's model")
     return out
 
 
