@@ -11,9 +11,12 @@ from reslab.models import register_model
 
 def test_public_names() -> None:
     assert set(reslab.__all__) == {
-        "__version__", "create_model", "list_models", "model_info", "run_experiment"
+        "__version__", "create_model", "list_models", "load_pretrained", "model_info",
+        "run_experiment", "run_probe",
     }  # fmt: skip
     assert reslab.run_experiment.__module__ == "reslab.api"  # loaded on first use
+    assert reslab.run_probe.__module__ == "reslab.probe_api"
+    assert reslab.load_pretrained.__module__ == "reslab.models.pretrained"
     assert reslab.__version__ == "0.1.0"
 
 

@@ -169,6 +169,7 @@ def test_gradient_tool_measures_every_sub_layer() -> None:
         ({"norm": "sandwich"}, r"norm='sandwich' is not accepted; accepted: pre, post, deepnorm"),
         ({"n_layer": 0}, r"n_layer=0 must be >= 1"),
         ({"dropout": 1.0}, r"dropout=1.0 must be in \[0, 1\)"),
+        ({"activation": "relu"}, r"activation='relu' is not accepted; accepted: gelu, gelu_tanh"),
     ],
 )
 def test_bad_settings_name_the_accepted_ones(kw: dict, message: str) -> None:

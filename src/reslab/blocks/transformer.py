@@ -15,6 +15,7 @@ deepnorm   f                     alpha * x                LN
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -26,6 +27,9 @@ from reslab.nn.mappings import Mapping, ShortcutMapping
 from reslab.nn.shortcuts import NoShortcut
 
 NORMS: tuple[str, ...] = ("pre", "post", "deepnorm")
+# "gelu": the exact, erf-based GELU (nn.GELU(), nanoGPT's); "gelu_tanh": the tanh approximation
+# OpenAI's GPT-2 was trained with (Hendrycks & Gimpel 2016, section 2; Hugging Face's "gelu_new").
+ACTIVATIONS: tuple[str, ...] = ("gelu", "gelu_tanh")
 
 
 def check_norm(norm: str) -> str:
@@ -62,6 +66,23 @@ class CausalSelfAttention(nn.Module):
         return self.c_proj(y.transpose(1, 2).reshape(n, t, c))
 
 
+class TanhGELU(nn.Module):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Hendrycks & Gimpel 2016, section 2), written
+    term for term as GPT-2's code and Hugging Face's ``NewGELUActivation``, so a loaded GPT-2 gives
+    bit-identical activations (``nn.GELU(approximate="tanh")`` rounds differently, ~1e-7)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3.0))))
+
+
+def check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not accepted; accepted: {', '.join(ACTIVATIONS)}"
+        )
+    return activation
+
+
 def layer_norm(n_embd: int, bias: bool) -> nn.LayerNorm:
     return nn.LayerNorm(n_embd, bias=bias)
 
@@ -94,13 +115,14 @@ def attention_block(
 
 
 def mlp_block(
-    n_embd: int, *, norm: str, residual: bool, bias: bool, dropout: float, alpha: float = 1.0
-) -> ResidualBlock:
+    n_embd: int, *, norm: str, residual: bool, bias: bool, dropout: float, alpha: float = 1.0,
+    activation: str = "gelu",
+) -> ResidualBlock:  # fmt: skip
     # GELU and a 4x hidden width, as GPT-2 and nanoGPT (Radford et al. 2019; Vaswani et al. 3.3).
     f = OrderedDict(
         [
             ("c_fc", nn.Linear(n_embd, 4 * n_embd, bias=bias)),
-            ("gelu", nn.GELU()),
+            ("gelu", nn.GELU() if check_activation(activation) == "gelu" else TanhGELU()),
             ("c_proj", nn.Linear(4 * n_embd, n_embd, bias=bias)),
             ("drop", nn.Dropout(dropout)),
         ]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 # Command modules register themselves on import.
-from reslab.cli import models, report, run, train  # noqa: F401
+from reslab.cli import models, probe, report, run, train  # noqa: F401
 from reslab.cli.app import app
 
 run.register_all()

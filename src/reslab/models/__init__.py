@@ -7,6 +7,7 @@ from reslab.models.gpt import GPT
 from reslab.models.highway import HighwayNet, highway_cifar19, highway_mlp
 from reslab.models.imagenet import imagenet_resnet
 from reslab.models.info import count_depth, count_macs, count_params, model_info
+from reslab.models.pretrained import load_pretrained
 from reslab.models.registry import ModelEntry, create_model, get_entry, list_models, register_model
 from reslab.models.resnet import ResNet, Stage
 from reslab.models.unet import UNet
@@ -33,6 +34,7 @@ __all__ = [
     "imagenet_densenet",
     "imagenet_resnet",
     "list_models",
+    "load_pretrained",
     "model_info",
     "register_model",
     "wide_resnet_cifar",

@@ -18,6 +18,7 @@ from torch import nn
 from reslab.blocks.base import ResidualBlock
 from reslab.blocks.transformer import (
     attention_block,
+    check_activation,
     check_norm,
     deepnorm_constants,
     layer_norm,
@@ -47,12 +48,14 @@ class GPT(nn.Module):
         norm: str = "pre",
         residual: bool = True,
         init: str = "gpt2",
+        activation: str = "gelu",
     ) -> None:
         super().__init__()
         _check_sizes(vocab_size, block_size, n_layer, n_head, n_embd, dropout)
         if init not in INITS:
             raise ValueError(f"init={init!r} is not accepted; accepted: {', '.join(INITS)}")
         self.norm, self.residual, self.init = check_norm(norm), residual, init
+        self.activation = check_activation(activation)  # "gelu_tanh": OpenAI's GPT-2 weights
         self.block_size, self.n_layer, self.num_features = block_size, n_layer, n_embd
         self.default_input_size = (block_size,)
         self.grad_checkpointing = False
@@ -62,7 +65,10 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(dropout)
         sub = {"norm": norm, "residual": residual, "bias": bias, "dropout": dropout, "alpha": alpha}
         self.h = nn.ModuleList(
-            nn.Sequential(attention_block(n_embd, n_head, **sub), mlp_block(n_embd, **sub))  # type: ignore[arg-type]
+            nn.Sequential(
+                attention_block(n_embd, n_head, **sub),  # type: ignore[arg-type]
+                mlp_block(n_embd, **sub, activation=activation),  # type: ignore[arg-type]
+            )
             for _ in range(n_layer)
         )
         # Pre-LN leaves the residual stream un-normalised, so it needs a final LN before the head

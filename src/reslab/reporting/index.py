@@ -13,11 +13,14 @@ from reslab.experiments.result import RESULTS_FILE
 from reslab.experiments.stats import OUTCOMES, SYMBOL
 from reslab.reporting._markup import Markup, escape
 from reslab.reporting.html import Report
+from reslab.reporting.probe import PROBE_FILE, load_probe
 from reslab.reporting.registry import REPORT_FILE, ReportError, load_results
 
 INDEX_FILE = "index.html"
 # A folder holding any of these is a run directory (possibly an unfinished one).
-RUN_MARKERS = frozenset({RESULTS_FILE, REPORT_FILE, "run.json", "config.json", "config.yaml"})
+RUN_MARKERS = frozenset(
+    {RESULTS_FILE, REPORT_FILE, PROBE_FILE, "run.json", "config.json", "config.yaml"}
+)
 _DATE_KEYS = ("date", "finished", "created", "timestamp", "started")
 
 
@@ -54,6 +57,8 @@ def find_runs(runs_dir: Path) -> list[Path]:
 
 
 def summarize_run(run_dir: Path, runs_dir: Path) -> RunSummary:
+    if (run_dir / PROBE_FILE).is_file() and not (run_dir / RESULTS_FILE).is_file():
+        return _probe_summary(run_dir, runs_dir)
     problem, results = None, {}
     try:
         results = load_results(run_dir)
@@ -72,6 +77,28 @@ def summarize_run(run_dir: Path, runs_dir: Path) -> RunSummary:
         thumbnail=pngs[0].relative_to(runs_dir) if pngs else None,
         problem=problem,
         status="ok" if problem is None else "broken" if results_file.is_file() else "incomplete",
+    )
+
+
+def _probe_summary(run_dir: Path, runs_dir: Path) -> RunSummary:
+    """A ``reslab probe`` folder: a measurement, listed as done with its model, never a verdict."""
+    try:
+        saved, problem = load_probe(run_dir), None
+    except ReportError as exc:
+        saved, problem = {}, str(exc)
+    pngs = sorted(run_dir.rglob("*.png"), key=lambda p: p.relative_to(run_dir).as_posix())
+    report = run_dir / REPORT_FILE
+    source = (saved.get("model") or {}).get("source")
+    return RunSummary(
+        path=run_dir.relative_to(runs_dir),
+        experiment=f"probe {saved['probe']}" if "probe" in saved else "probe",
+        timestamp=_timestamp(saved, run_dir),
+        verdict=f"{source} (a measurement: no verdict)" if source else None,
+        outcome=None,
+        report=report.relative_to(runs_dir) if report.is_file() else None,
+        thumbnail=pngs[0].relative_to(runs_dir) if pngs else None,
+        problem=problem,
+        status="ok" if problem is None else "broken",
     )
 
 

@@ -101,6 +101,10 @@ def build_report(run_dir: str | Path) -> Path:
     from reslab.reporting.summary import experiment_report
 
     run_dir = Path(run_dir)
+    if (run_dir / "probe.json").is_file() and not (run_dir / RESULTS_FILE).is_file():
+        from reslab.reporting.probe import write_probe_report  # a `reslab probe` folder
+
+        return write_probe_report(run_dir)
     results = load_results(run_dir)
     try:
         spec = get_experiment(results["experiment"])
