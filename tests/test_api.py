@@ -63,3 +63,31 @@ def test_registering_a_name_twice_is_an_error() -> None:
 def test_model_info_is_exported() -> None:
     info = reslab.model_info("resnet20", macs=False)
     assert info["params"] == 269_722 and info["macs"] is None
+
+
+def test_run_all_runs_each_experiment_into_one_folder_resumably_and_indexes_them(
+    tmp_path, monkeypatch, one_thread
+) -> None:
+    from tests.experiments.tiny import tiny_config
+
+    import reslab.experiments.registry as registry
+    from reslab.api import run_all
+
+    chosen = [registry.get_experiment(n) for n in ("identity", "paths")]
+    monkeypatch.setattr(registry, "list_experiments", lambda: chosen)
+    configs = {e.name: tiny_config(e.name, tmp_path) for e in chosen}
+    lines: list[str] = []
+    results = run_all(tmp_path / "all", configs=configs, log=lines.append)
+    assert list(results) == ["identity", "paths"]
+    index = (tmp_path / "all" / "index.html").read_text()
+    assert all(f"{r.verdict.symbol} {r.verdict.outcome}" in index for r in results.values())
+    assert [line.split(":")[0] for line in lines if line[:1] in "✓✗?"] == [
+        f"{results[n].verdict.symbol} {n}" for n in ("identity", "paths")
+    ]
+    with pytest.raises(ValueError, match="give --resume"):
+        run_all(tmp_path / "all", configs=configs)
+    # Resumed: both results are read back, nothing is run again.
+    (tmp_path / "all" / "paths" / "results.json").unlink()  # as if cut short before saving
+    again = run_all(tmp_path / "all", configs=configs, resume=True)
+    assert again["identity"].records == results["identity"].records
+    assert again["paths"].verdict == results["paths"].verdict
