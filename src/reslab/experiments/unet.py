@@ -69,7 +69,7 @@ class UnetConfig(TrainedConfig):
     batch_size: int = default("batch_size", 32)
     lr: float = option(1e-2, "AdamW peak learning rate (cosine decay, 5% warm-up).")
     tolerance: int = option(1, "Boundary F1: pixels an edge may be off and still count.")
-    examples: int = option(4, "Test images whose predictions seed 0 keeps for the report.")
+    examples: int = option(4, "Test images whose predictions the first seed keeps for the report.")
 
     def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
         # AdamW with a cosine decay: a segmentation net this small fits in a few epochs with it,
@@ -87,7 +87,9 @@ PRESETS: dict[str, UnetConfig] = {
     # images), 10 epochs at lr 1e-2, 3 skips x 2 blocks x 3 seeds: 31-39 s of one core per run,
     # 9.5 CPU-min in all, so about 5-6 min on 2 idle cores (docs/measurements.md). 6 epochs at
     # lr 3e-3 left the plain nets unconverged (concat-plain 64-91% mean IoU over 3 seeds).
-    "quick": UnetConfig(),
+    # Seeds 3-5: the verdict rule was changed after a run on seeds 0-2, so it is confirmed on
+    # seeds that run had not seen (docs/experiments.md, unet).
+    "quick": UnetConfig(first_seed=3),
     # The paper's net (5 levels, 64..1024 channels) on Oxford-IIIT Pet at 128x128. Hours on a GPU.
     "paper": UnetConfig(
         preset="paper",
@@ -177,7 +179,7 @@ def run_one(task: UnetTask) -> UnetRecord:
         train_loss=float(result.history[-1]["train_loss"]) if result.history else math.nan,
         params=count_params(model),
         status=result.status, wall_s=time.perf_counter() - started,
-        predictions=pred[: config.examples].tolist() if seed == 0 else [],
+        predictions=pred[: config.examples].tolist() if seed == config.first_seed else [],
     )  # fmt: skip
 
 
