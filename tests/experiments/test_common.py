@@ -150,12 +150,13 @@ def test_run_curves_lay_out_runs_for_npz() -> None:
     np.testing.assert_array_equal(arrays["plain20_seed0_train"], [[10, 20], [50.0, 40.0]])
 
 
-def test_gap_counts_beyond_one_point_or_twice_its_standard_error() -> None:
-    from reslab.experiments.common import gap_and_threshold
+def test_direction_names_the_side_a_gap_beyond_the_threshold_lies_on() -> None:
+    from reslab.experiments.common import direction
+    from reslab.experiments.stats import Threshold
 
-    gap, threshold = gap_and_threshold([40.0, 40.2, 40.4], [1.5, 1.7, 1.9])
-    assert gap == pytest.approx(40.2 - 1.7) and threshold == 1.0  # tight seeds: the 1-point floor
-    gap, threshold = gap_and_threshold([0.0, 21.0, 0.0], [1.0, 10.0, 1.0])
-    se = math.sqrt(np.var([0, 21, 0], ddof=1) / 3 + np.var([1, 10, 1], ddof=1) / 3)
-    assert gap == pytest.approx(3.0) and threshold == pytest.approx(2 * se)
-    assert gap_and_threshold([5.0], [2.0]) == (3.0, 1.0)  # one seed each: no spread to estimate
+    one_point = Threshold(absolute=1.0)
+    assert direction([10, 10.2, 9.8], [5, 5.1, 4.9], one_point)[1] == "worse"
+    assert direction([5, 5.1, 4.9], [10, 10.2, 9.8], one_point)[1] == "better"
+    assert direction([5.5, 5.4, 5.6], [5, 5.1, 4.9], one_point)[1] == "tied"  # 0.5 points
+    comparison, _ = direction([40.0, 40.2, 40.4], [1.5, 1.7, 1.9], one_point)
+    assert comparison.effect == pytest.approx(40.2 - 1.7)  # of the values over the reference
