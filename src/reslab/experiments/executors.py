@@ -127,14 +127,19 @@ class LocalExecutor:
             max_tasks_per_child=1 if self.fresh_process else None,
         ) as pool:  # fmt: skip
             processes = pool._processes  # the pool's live dict of workers: shutdown drops it
+            futures: dict[Future[Any], str] = {}
             try:
-                futures = {
-                    pool.submit(_in_slot, fn, task, threads, self.fresh_process): key
-                    for key, task in tasks.items()
-                }
+                for key, task in tasks.items():
+                    futures[pool.submit(_in_slot, fn, task, threads, self.fresh_process)] = key
                 _report(futures, on_result)
             except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the running tasks end too
-                pool.shutdown(wait=False, cancel_futures=True)
+                if self.fresh_process:
+                    # Not shutdown(wait=False): Python 3.11's pool then fails to replace a
+                    # worker that ends its one task (its list of processes is gone).
+                    for future in futures:
+                        future.cancel()
+                else:  # the idle workers get their sentinel and exit
+                    pool.shutdown(wait=False, cancel_futures=True)
                 _end_workers(processes)
                 raise
             except BaseException:  # the first error, once the running tasks ended
