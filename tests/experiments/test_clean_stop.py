@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.training.helpers import torchrun
 from typer.testing import CliRunner
 
 from reslab.experiments.stopping import Interrupted, SignalStop, Stopped
@@ -204,3 +205,68 @@ def test_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     finally:
         if session_members(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- a real signal to `reslab run` ----------------------------------------------------------
+
+# 4 runs of ~20 epochs on 2 workers: the signal comes once one record is kept, while the
+# other worker trains.
+SWEEP = ["run", "degradation", "--data", "synthetic1d", "--depths", "8,14", "--seeds", "1",
+         "--epochs", "20", "--workers", "2", "--cost-steps", "0", "--device", "cpu",
+         "--quiet"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_reslab_run_and_resume_completes(tmp_path: Path, signum: int) -> None:
+    out, log = tmp_path / "run", tmp_path / "log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reslab", *SWEEP, "--out", str(out)], env=env(),
+            start_new_session=True, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_records(proc, out / "records", log)
+        assert len(session_members(proc.pid)) >= 3, "the workers should be up"
+        os.kill(proc.pid, signum)  # the driver alone
+        assert proc.wait(timeout=120) == 128 + signum, log.read_text()[-3000:]
+        assert wait_until_gone(proc.pid) == []
+    finally:
+        if session_members(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    line = log.read_text().strip().splitlines()[-1]
+    kept = {p.name: p.read_bytes() for p in (out / "records").iterdir()}
+    assert 1 <= len(kept) < 4 and all(name.endswith(".json") for name in kept)  # no temp file
+    assert all(json.loads(data)["kind"] in ("plain", "residual") for data in kept.values())
+    assert line.startswith(f"interrupted: {len(kept)} of 4 runs finished and kept in {out}; ")
+    assert not (out / "results.json").exists()
+
+    words = shlex.split(line.split("resume with: ", 1)[1])
+    assert words[:2] == ["reslab", "run"] and words[-2:] == [str(out), "--resume"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "reslab", *words[1:]], env=env(), capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"restored {len(kept)} of 4 runs from {out}" in resumed.stderr
+    after = {p.name: p.read_bytes() for p in (out / "records").iterdir()}
+    assert len(after) == 4 and all(after[name] == data for name, data in kept.items())
+    assert len(json.loads((out / "results.json").read_text())["records"]) == 4
+
+
+def test_a_refused_out_is_one_line_on_every_torchrun_rank(tmp_path: Path) -> None:
+    """Rank 0 alone checks the directory; the refusal reaches rank 1, which would otherwise
+    go on alone and wait for rank 0 until torchrun killed it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("someone else's")
+    done = torchrun(SRC / "reslab" / "__main__.py", *SWEEP, "--out", str(out), check=False)
+    refusal = f"error: out={str(out)!r} is not empty; give --resume"
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    assert done.returncode != 0
+    assert sum(line.startswith(refusal) for line in lines) == 2, done.stderr[-3000:]
+    # torchrun's own report of a failed rank is a traceback through torch, never reslab's.
+    assert "reslab/" not in "".join(line for line in lines if line.startswith('  File "'))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
