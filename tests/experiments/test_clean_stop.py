@@ -138,7 +138,7 @@ def test_the_resume_line_repeats_every_option_given(
 POOL_SCRIPT = """
 import json, os, signal, sys, time
 from pathlib import Path
-from reslab.experiments.executors import LocalExecutor
+from reslab.experiments.executors import LocalExecutor, RayExecutor
 
 def task(i):
     time.sleep(0.2 if i == 0 else 600)  # the rest would outlive any test
@@ -149,19 +149,18 @@ if __name__ == "__main__":
     def on_result(key, value):
         (out / f"{{key}}.json").write_text(json.dumps(value))
     try:
-        LocalExecutor(workers=2, fresh_process={fresh}).run(
-            task, {{f"t{{i}}": i for i in range(5)}}, on_result)
+        {executor}.run(task, {{f"t{{i}}": i for i in range(5)}}, on_result)
     except KeyboardInterrupt as stop:
         print(f"stopped by {{stop.signum}}", flush=True)
         sys.exit(128 + stop.signum)
 """
 
 
-@pytest.mark.parametrize("fresh", [False, True], ids=["pool", "fresh-process"])
-def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
-    script = tmp_path / "pool.py"
-    script.write_text(textwrap.dedent(POOL_SCRIPT.format(fresh=fresh)))
-    records, log = tmp_path / "records", tmp_path / "log"
+def start_pool(tmp_path: Path, executor: str) -> tuple[subprocess.Popen[Any], Path, Path]:
+    """Run ``executor`` on 5 tasks in a new session; return it once the first result is kept
+    (the others sleep)."""
+    script, records, log = tmp_path / "pool.py", tmp_path / "records", tmp_path / "log"
+    script.write_text(textwrap.dedent(POOL_SCRIPT.format(executor=executor)))
     records.mkdir()
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -170,35 +169,50 @@ def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
         )  # fmt: skip
     try:
         wait_for_records(proc, records, log)
-        while len(session_members(proc.pid)) < 4:  # driver, resource tracker, 2 workers
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc, records, log
+
+
+def stop_pool(proc: subprocess.Popen[Any], signum: int, log: Path, workers: int) -> None:
+    """Send ``signum`` to the driver alone (as ``kill PID`` does) once ``workers`` processes
+    besides it are up; it must exit with 128 + signum and leave nothing of its session."""
+    try:
+        while len(session_members(proc.pid)) < 1 + workers:
             assert proc.poll() is None, log.read_text()
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGTERM)  # the driver alone, as `kill PID` does
-        assert proc.wait(timeout=120) == 143, log.read_text()
+        os.kill(proc.pid, signum)
+        assert proc.wait(timeout=120) == 128 + signum, log.read_text()
         assert wait_until_gone(proc.pid) == []
     finally:
         if session_members(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert log.read_text().strip().splitlines()[-1] == "stopped by 15"
+    assert log.read_text().strip().splitlines()[-1] == f"stopped by {signum}"
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["pool", "fresh-process"])
+def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
+    proc, records, log = start_pool(tmp_path, f"LocalExecutor(workers=2, fresh_process={fresh})")
+    stop_pool(proc, signal.SIGTERM, log, workers=3)  # and the resource tracker
     assert json.loads((records / "t0.json").read_text())["i"] == 0
+
+
+def test_sigint_cancels_the_ray_tasks_and_stops_the_local_ray(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    proc, records, log = start_pool(tmp_path, "RayExecutor()")
+    stop_pool(proc, signal.SIGINT, log, workers=4)  # Ray's daemons, 2 task workers at least
+    assert [p.name for p in records.iterdir()] == ["t0.json"]
 
 
 def test_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     """SIGKILL leaves no handler to run: the workers end through PR_SET_PDEATHSIG."""
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux's")
-    script = tmp_path / "pool.py"
-    script.write_text(textwrap.dedent(POOL_SCRIPT.format(fresh=False)))
-    records, log = tmp_path / "records", tmp_path / "log"
-    records.mkdir()
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(records)], env=env(), start_new_session=True,
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    proc, _, _ = start_pool(tmp_path, "LocalExecutor(workers=2)")
     try:
-        wait_for_records(proc, records, log)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert wait_until_gone(proc.pid) == []

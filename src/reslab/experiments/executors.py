@@ -33,6 +33,7 @@ import queue
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from reslab.experiments.stopping import (
     die_with_parent,
     end_processes,
     leave_on_sigterm,
-    leaving,
+    worker_task,
 )
 
 T = TypeVar("T")
@@ -133,14 +134,7 @@ class LocalExecutor:
                     futures[pool.submit(_in_slot, fn, task, threads, self.fresh_process)] = key
                 _report(futures, on_result)
             except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the running tasks end too
-                if self.fresh_process:
-                    # Not shutdown(wait=False): Python 3.11's pool then fails to replace a
-                    # worker that ends its one task (its list of processes is gone).
-                    for future in futures:
-                        future.cancel()
-                else:  # the idle workers get their sentinel and exit
-                    pool.shutdown(wait=False, cancel_futures=True)
-                _end_workers(processes)
+                _end_workers(pool, processes)
                 raise
             except BaseException:  # the first error, once the running tasks ended
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -157,15 +151,22 @@ def _shielded(on_result: OnResult, stop: SignalStop) -> OnResult:
     return report
 
 
-def _end_workers(processes: dict[int, Any]) -> None:
-    """End a pool's workers. With ``max_tasks_per_child`` the pool starts a successor for a
-    worker that has just finished its task, even while shutting down: look again after each
-    round."""
-    for _ in range(5):
+def _end_workers(pool: ProcessPoolExecutor, processes: dict[int, Any]) -> None:
+    """End a pool's workers until the pool counts itself broken: a stopped worker leaves without
+    reporting (``stopping.leave_now``), so the pool fails the pending tasks and ends the other
+    workers itself, and its manager thread exits (the ``with`` block joins it). Until then it may
+    start a successor for a worker that has just finished its task (``max_tasks_per_child``):
+    look again after each round. Not ``pool.shutdown(wait=False)``: Python 3.11's pool then
+    fails to replace such a worker (its list of processes is gone) and hangs at exit."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         live = [p for p in list(processes.values()) if p.is_alive()]
-        if not live:
+        if live:
+            end_processes(live)
+        elif pool._broken or pool._executor_manager_thread is None:  # broken, or never started
             return
-        end_processes(live)
+        else:
+            time.sleep(0.05)
 
 
 def _report(futures: Mapping[Future[Any], str], on_result: OnResult) -> None:
@@ -227,10 +228,9 @@ def _device_id(index: int) -> str:
 
 
 def _in_slot(fn: Callable[[T], R], task: T, threads: int, fresh: bool) -> R:
-    if leaving():  # queued before the driver stopped the pool
-        raise SystemExit(128 + signal.SIGTERM)
     try:
-        return call_with_threads(fn, task, threads)
+        with worker_task():  # a stopped worker leaves (stopping.py)
+            return call_with_threads(fn, task, threads)
     finally:
         # This process ends after its one task: free its GPU slot. The pool starts the next
         # process (which takes a free slot) only after joining this one.

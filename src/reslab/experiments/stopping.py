@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Seconds a terminated worker gets to exit before it is killed: a worker holds nothing worth
@@ -83,10 +83,14 @@ class SignalStop:
             self.install()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
+        # Ray's wait turns the handler's Stopped into a plain KeyboardInterrupt.
+        caught = isinstance(error, KeyboardInterrupt) and not isinstance(error, Stopped)
+        if caught and self.signum is not None:
+            raise Stopped(self.signum) from None
 
     def install(self) -> None:
         """(Re)install the handlers, e.g. after a library replaced them (``ray.init`` does)."""
@@ -133,28 +137,62 @@ def end_processes(processes: Iterable[Any], grace: float = GRACE_S) -> None:
             p.join(5)
 
 
-# Set in a pool worker once it was asked to stop (SIGTERM): see ``leave_on_sigterm``.
+# In a pool worker: whether a task is running, and whether the driver asked it to stop.
+_IN_TASK = False
 _LEAVING = False
 
 
 def leave_on_sigterm() -> None:
-    """In a pool worker: SIGTERM raises ``SystemExit`` (once), so that the task unwinds and the
-    worker ends through Python's own shutdown, which releases what it registered: a worker
-    killed outright leaves its semaphores (tqdm's lock) to multiprocessing's resource tracker,
-    which warns about them after the driver's last line. A task the pool had already handed to
-    this worker then stops at once (``leaving``)."""
+    """In a pool worker: on SIGTERM, leave cleanly (``leave_now``), after unwinding the running
+    task if there is one (``worker_task``)."""
     signal.signal(signal.SIGTERM, _leave)
 
 
-def leaving() -> bool:
-    return _LEAVING
+@contextlib.contextmanager
+def worker_task() -> Iterator[None]:
+    """Around each task of a pool worker: after SIGTERM it does not start, and SIGTERM during it
+    raises ``SystemExit`` there (its ``finally`` blocks run), then the worker leaves."""
+    global _IN_TASK
+    if _LEAVING:  # handed over before the worker was stopped
+        leave_now()
+    _IN_TASK = True
+    try:
+        yield
+    except SystemExit:
+        if _LEAVING:
+            leave_now()
+        raise
+    finally:
+        _IN_TASK = False
+
+
+def leave_now(code: int = 128 + signal.SIGTERM) -> NoReturn:
+    """End this pool worker now without reporting its task. First the clean-up that ending a
+    multiprocessing child does anyway (``multiprocessing.util._exit_function``, which its
+    bootstrap calls when the target returns): it releases the semaphores this process
+    registered (tqdm's lock), which a worker killed outright leaves to the resource tracker, and
+    the tracker then warns about them after the driver's last line. Then ``os._exit``, skipping
+    the interpreter's teardown (seconds with torch loaded). Unreported, the task makes the pool
+    see a worker that died: it fails every pending task and ends the other workers, rather than
+    start successors that would run the tasks already queued."""
+    from multiprocessing import util
+
+    with contextlib.suppress(Exception):
+        util._exit_function()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _leave(signum: int, frame: FrameType | None) -> None:
     global _LEAVING
-    if not _LEAVING:
-        _LEAVING = True
-        raise SystemExit(128 + signum)
+    if _LEAVING:
+        return
+    _LEAVING = True
+    if _IN_TASK:
+        raise SystemExit(128 + signum)  # unwinds the task; worker_task then leaves
+    leave_now(128 + signum)
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
