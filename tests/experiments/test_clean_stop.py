@@ -133,6 +133,22 @@ def test_the_resume_line_repeats_every_option_given(
     assert again == {**first, "resume": True}
 
 
+def test_run_all_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reslab.api
+    from reslab.cli import app
+
+    def interrupted(out: Path, **kwargs: Any) -> None:
+        raise Interrupted(out / "lesion", 2, 6, signal.SIGINT)
+
+    monkeypatch.setattr(reslab.api, "run_all", interrupted)
+    result = CliRunner().invoke(app, ["run", "--all", "--out", str(tmp_path)])
+    assert result.exit_code == 130, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"interrupted: 2 of 6 runs finished and kept in {tmp_path / 'lesion'}; "
+        f"resume with: reslab run --all --out {tmp_path} --resume"
+    )
+
+
 # --- a real signal to a real pool -----------------------------------------------------------
 
 POOL_SCRIPT = """
@@ -200,6 +216,7 @@ def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
     assert json.loads((records / "t0.json").read_text())["i"] == 0
 
 
+@pytest.mark.slow  # ~20 s: a local Ray starts
 def test_sigint_cancels_the_ray_tasks_and_stops_the_local_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     proc, records, log = start_pool(tmp_path, "RayExecutor()")

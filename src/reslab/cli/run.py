@@ -78,6 +78,7 @@ def _run_all(out: Path | None, resume: bool) -> None:
 
     from reslab.api import run_all
     from reslab.data import DataError
+    from reslab.experiments.stopping import Interrupted
     from reslab.experiments.store import default_run_dir
     from reslab.training import CheckpointError, ConfigError
 
@@ -90,10 +91,23 @@ def _run_all(out: Path | None, resume: bool) -> None:
                           log=lambda line: typer.echo(line, err=True))  # fmt: skip
     except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
+    except Interrupted as stop:
+        again = ["reslab", "run", "--all", "--out", str(folder), "--resume"]
+        _interrupted(stop, stop.run_dir or folder, again)
     minutes = (time.perf_counter() - started) / 60
     for name, result in results.items():
         typer.echo(f"{result.verdict.symbol} {name}: {result.verdict.outcome}")
     typer.echo(f"index: {folder / 'index.html'} ({len(results)} claims, {minutes:.1f} min)")
+
+
+def _interrupted(stop: Any, run_dir: Path, again: list[str], *, show: bool = True) -> NoReturn:
+    """The one line after SIGTERM or Ctrl-C (``stop``: an ``Interrupted``), and its exit code."""
+    if show:
+        typer.echo(
+            f"interrupted: {stop.finished} of {stop.total} runs finished and kept in {run_dir}; "
+            f"resume with: {shlex.join(again)}", err=True,
+        )  # fmt: skip
+    raise typer.Exit(code=stop.exit_code) from None
 
 
 def fail(message: str) -> NoReturn:
@@ -189,14 +203,9 @@ def _execute(name: str, changes: dict[str, Any], *, given: list[str], preset: st
     except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
     except Interrupted as stop:
-        if main_rank:
-            again = ["reslab", "run", name, *(["--preset", preset] if preset != "quick" else [])]
-            again += [*given, "--out", str(run_dir), "--resume"]
-            typer.echo(
-                f"interrupted: {stop.finished} of {stop.total} runs finished and kept in "
-                f"{run_dir}; resume with: {shlex.join(again)}", err=True,
-            )  # fmt: skip
-        raise typer.Exit(code=stop.exit_code) from None
+        again = ["reslab", "run", name, *(["--preset", preset] if preset != "quick" else [])]
+        again += [*given, "--out", str(run_dir), "--resume"]
+        _interrupted(stop, run_dir, again, show=main_rank)
     if main_rank:
         typer.echo(f"results: {run_dir / 'results.json'}")
         typer.echo(f"report:  {run_dir / 'report.html'}")
