@@ -79,6 +79,17 @@ def test_signal_stop_raises_once_and_restores_the_handlers(signum: int) -> None:
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_an_ignored_signal_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with SignalStop():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_signal_during_a_shielded_block_waits_for_its_end() -> None:
     done = []
     with pytest.raises(Stopped) as caught, SignalStop() as stop:

@@ -7,7 +7,9 @@ are orphaned and train on. While an executor runs, ``SignalStop`` turns SIGTERM 
 thread; the executor then ends its workers (``end_processes``: terminate, a short grace, kill)
 and lets it through, and the driver turns it into ``Interrupted``, which says how many runs
 are kept. A signal that arrives while a result is being recorded (``SignalStop.shield``) waits
-until the record is on disk, so the count is exact.
+until the record is on disk, so the count is exact. A pool worker that receives SIGTERM unwinds
+its task and leaves at once without reporting it (``leave_now``), so the pool counts itself
+broken and ends the rest, instead of handing a queued task to a successor.
 
 Belt and braces for the case no handler can cover (the driver killed by SIGKILL or crashing in
 C): ``die_with_parent`` asks Linux to SIGKILL a worker when its parent dies
@@ -67,9 +69,10 @@ class Interrupted(KeyboardInterrupt):
 class SignalStop:
     """While entered, SIGINT and SIGTERM raise ``Stopped`` in the main thread (the previous
     handlers come back on exit). The first signal raises; later ones are ignored, so that the
-    clean-up they interrupted (ending the workers) is not itself cut short. Outside the main
-    thread Python cannot set handlers: then nothing changes (Ctrl-C still raises
-    KeyboardInterrupt in the main thread)."""
+    clean-up they interrupted (ending the workers) is not itself cut short. A signal this
+    process ignores stays ignored (a shell starts background jobs with SIGINT ignored, and
+    ``nohup`` ignores SIGHUP the same way). Outside the main thread Python cannot set handlers:
+    then nothing changes (Ctrl-C still raises KeyboardInterrupt in the main thread)."""
 
     def __init__(self) -> None:
         self._previous: dict[int, Any] = {}
@@ -94,8 +97,8 @@ class SignalStop:
 
     def install(self) -> None:
         """(Re)install the handlers, e.g. after a library replaced them (``ray.init`` does)."""
-        if self._previous:
-            for signum in SIGNALS:
+        for signum, previous in self._previous.items():
+            if previous is not signal.SIG_IGN:
                 signal.signal(signum, self._handle)
 
     @contextlib.contextmanager
