@@ -26,6 +26,8 @@ from reslab.experiments.stopping import Interrupted, SignalStop, Stopped
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
+# The end-to-end tests read the processes of a session from /proc.
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
 def env() -> dict[str, str]:
@@ -70,7 +72,7 @@ def wait_for_records(proc: subprocess.Popen[Any], records: Path, log: Path, n: i
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stop_raises_once_and_restores_the_handlers(signum: int) -> None:
+def test_signal_stop_raises_stopped_and_restores_the_handlers(signum: int) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(Stopped) as caught, SignalStop():
         os.kill(os.getpid(), signum)
@@ -220,6 +222,7 @@ def stop_pool(proc: subprocess.Popen[Any], signum: int, log: Path, workers: int)
     assert log.read_text().strip().splitlines()[-1] == f"stopped by {signum}"
 
 
+@needs_proc
 @pytest.mark.parametrize("fresh", [False, True], ids=["pool", "fresh-process"])
 def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
     proc, records, log = start_pool(tmp_path, f"LocalExecutor(workers=2, fresh_process={fresh})")
@@ -227,6 +230,7 @@ def test_sigterm_ends_the_pool_workers(tmp_path: Path, fresh: bool) -> None:
     assert json.loads((records / "t0.json").read_text())["i"] == 0
 
 
+@needs_proc
 @pytest.mark.slow  # ~20 s: a local Ray starts
 def test_sigint_cancels_the_ray_tasks_and_stops_the_local_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
@@ -235,6 +239,7 @@ def test_sigint_cancels_the_ray_tasks_and_stops_the_local_ray(tmp_path: Path) ->
     assert [p.name for p in records.iterdir()] == ["t0.json"]
 
 
+@needs_proc
 def test_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     """SIGKILL leaves no handler to run: the workers end through PR_SET_PDEATHSIG."""
     if not sys.platform.startswith("linux"):
@@ -258,6 +263,7 @@ SWEEP = ["run", "degradation", "--data", "synthetic1d", "--depths", "8,14", "--s
          "--quiet"]  # fmt: skip
 
 
+@needs_proc
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_reslab_run_and_resume_completes(tmp_path: Path, signum: int) -> None:
