@@ -69,7 +69,7 @@ def one(signum: int, folder: Path) -> dict[str, object]:
         "signal": signal.Signals(signum).name, "processes_before": before, "exit_code": code,
         "exit_s": round(exited, 2), "session_empty_s": round(gone, 2), "left": left,
         "records_kept": len(list((out / "records").glob("*.json"))),
-        "last_line": log.read_text().strip().splitlines()[-1][:90],
+        "last_line": (log.read_text().strip().splitlines() or [""])[-1][:90],
     }  # fmt: skip
 
 
