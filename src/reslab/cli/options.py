@@ -21,8 +21,26 @@ Parser = Callable[[Any], Any]
 _SCALARS = (int, float, str)
 
 
+def flag_for(name: str) -> str:
+    """The option of config field ``name``: ``--set`` for ``overrides``, else ``--kebab-case``."""
+    return "--set" if name == "overrides" else "--" + name.replace("_", "-")
+
+
+def as_words(name: str, value: Any) -> list[str]:
+    """The command-line words that give field ``name`` the option value ``value`` (as typed:
+    text, a number, a bool or the list of ``--set`` items); none for an option not given."""
+    flag = flag_for(name)
+    if value is None or value == []:
+        return []
+    if isinstance(value, bool):
+        return [flag if value else "--no-" + flag[2:]]
+    if isinstance(value, list):
+        return [word for item in value for word in (flag, str(item))]
+    return [flag, str(value)]
+
+
 def option_for(f: dataclasses.Field[Any], hint: Any, presets: dict[str, Any]) -> tuple[Any, Parser]:
-    flag = "--set" if f.name == "overrides" else "--" + f.name.replace("_", "-")
+    flag = flag_for(f.name)
     values = "; ".join(f"{p}: {_show(getattr(c, f.name))}" for p, c in presets.items())
     help_text = f"{f.metadata.get('help', '')} (preset {values})"
     opt = typer.Option(flag, help=help_text, show_default=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import shlex
 import sys
 import typing
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from reslab.cli.app import app
-from reslab.cli.options import Parser, option_for
+from reslab.cli.options import Parser, as_words, option_for
 
 if typing.TYPE_CHECKING:
     from reslab.experiments.spec import Experiment
@@ -77,6 +78,7 @@ def _run_all(out: Path | None, resume: bool) -> None:
 
     from reslab.api import run_all
     from reslab.data import DataError
+    from reslab.experiments.stopping import Interrupted
     from reslab.experiments.store import default_run_dir
     from reslab.training import CheckpointError, ConfigError
 
@@ -89,10 +91,23 @@ def _run_all(out: Path | None, resume: bool) -> None:
                           log=lambda line: typer.echo(line, err=True))  # fmt: skip
     except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
+    except Interrupted as stop:
+        again = ["reslab", "run", "--all", "--out", str(folder), "--resume"]
+        _interrupted(stop, stop.run_dir or folder, again)
     minutes = (time.perf_counter() - started) / 60
     for name, result in results.items():
         typer.echo(f"{result.verdict.symbol} {name}: {result.verdict.outcome}")
     typer.echo(f"index: {folder / 'index.html'} ({len(results)} claims, {minutes:.1f} min)")
+
+
+def _interrupted(stop: Any, run_dir: Path, again: list[str], *, show: bool = True) -> NoReturn:
+    """The one line after SIGTERM or Ctrl-C (``stop``: an ``Interrupted``), and its exit code."""
+    if show:
+        typer.echo(
+            f"interrupted: {stop.finished} of {stop.total} runs finished and kept in {run_dir}; "
+            f"resume with: {shlex.join(again)}", err=True,
+        )  # fmt: skip
+    raise typer.Exit(code=stop.exit_code) from None
 
 
 def fail(message: str) -> NoReturn:
@@ -134,7 +149,8 @@ def add_command(spec: Experiment[Any, Any, Any]) -> None:
     def command(**kwargs: Any) -> None:
         fixed = {k: kwargs.pop(k) for k in _FIXED}
         changes = _parse(kwargs, parsers)
-        _execute(name, changes, **fixed)
+        given = [word for key, value in kwargs.items() for word in as_words(key, value)]
+        _execute(name, changes, given=given, **fixed)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -159,12 +175,15 @@ def _parse(kwargs: dict[str, Any], parsers: dict[str, Parser]) -> dict[str, Any]
     return changes
 
 
-def _execute(name: str, changes: dict[str, Any], *, preset: str, out: Path | None,
-             resume: bool, quiet: bool) -> None:  # fmt: skip
+def _execute(name: str, changes: dict[str, Any], *, given: list[str], preset: str,
+             out: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
     """Check, run, save and report one experiment; a mistake in what was asked for is one
-    ``error:`` line and exit code 2, before any run directory is made."""
+    ``error:`` line and exit code 2, before any run directory is made. A run stopped by
+    SIGTERM or Ctrl-C ends with one line saying how to resume it (``given``: the config
+    options as typed), and exit code 143 or 130."""
     from reslab.api import run_experiment
     from reslab.data import DataError
+    from reslab.experiments.stopping import Interrupted
     from reslab.experiments.store import default_run_dir
     from reslab.training import CheckpointError, ConfigError
     from reslab.training.distributed import launched
@@ -183,6 +202,10 @@ def _execute(name: str, changes: dict[str, Any], *, preset: str, out: Path | Non
         )  # fmt: skip
     except (ValueError, DataError, ConfigError, CheckpointError) as err:
         fail(str(err))
+    except Interrupted as stop:
+        again = ["reslab", "run", name, *(["--preset", preset] if preset != "quick" else [])]
+        again += [*given, "--out", str(run_dir), "--resume"]
+        _interrupted(stop, run_dir, again, show=main_rank)
     if main_rank:
         typer.echo(f"results: {run_dir / 'results.json'}")
         typer.echo(f"report:  {run_dir / 'report.html'}")

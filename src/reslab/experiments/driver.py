@@ -6,10 +6,14 @@ the rest on the executor, keeping each record as it arrives, then summarise and 
 
 Under torchrun (one training or measurement spanning GPUs, as the landscape grid does) every
 rank runs the same tasks one after another in its own process, and only rank 0 writes.
+
+SIGTERM or Ctrl-C while the tasks run raise ``Interrupted`` once the executor has ended its
+workers: the records that arrived before are on disk, and ``--resume`` continues from them.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,9 @@ from reslab.experiments.executors import Executor, LocalExecutor, make_executor
 from reslab.experiments.registry import get_experiment
 from reslab.experiments.result import Result
 from reslab.experiments.spec import CALIBRATION_SEED0, Experiment, ExperimentConfig, configure
+from reslab.experiments.stopping import Interrupted
 from reslab.experiments.store import RunStore
-from reslab.training.distributed import launched, local_rank
+from reslab.training.distributed import check_on_main, launched, local_rank
 from reslab.training.precision import resolve_device
 
 Log = Callable[[str], None]
@@ -56,8 +61,10 @@ def execute(
     cached_data(config.data, config.data_dir)  # fail fast on missing data, before any work
     ctx = launched()
     store = RunStore(Path(out), spec) if out is not None and ctx.is_main else None
-    if store is not None:
-        store.check(config, resume=resume)
+    # Rank 0 alone checks (and writes) the directory; under torchrun every rank raises its
+    # refusal, or the others would wait for rank 0 in their first collective.
+    device_type = resolve_device(config.device, local_rank()).type
+    check_on_main(lambda: store.check(config, resume=resume) if store else None, device_type)
     tasks = keyed(spec.tasks(config, Path(out) if out is not None else None))
     prov = provenance(resolve_device(config.device, local_rank()), list(config.seed_range))
     done: dict[str, Any] = {}
@@ -123,6 +130,11 @@ def _run_tasks(
 
     try:
         executor.run(spec.run_task, todo, on_result)
+    except KeyboardInterrupt as stop:  # SIGTERM or Ctrl-C (stopping.Stopped); workers ended
+        signum = getattr(stop, "signum", signal.SIGINT)
+        run_dir = store.run_dir if store is not None else None
+        left = sum(key not in done for key in todo)  # of the runs known so far
+        raise Interrupted(run_dir, len(done), len(done) + left, signum) from None
     finally:
         if bar is not None:
             bar.close()

@@ -16,6 +16,11 @@ When a task fails, the first error is raised once the executor has stopped: the 
 cancels the tasks not started yet and still reports those already running (they finish anyway,
 and the driver keeps their records); Ray cancels every pending task. A resumed run redoes only
 the failed and cancelled tasks.
+
+SIGTERM and Ctrl-C stop a run cleanly (``stopping.py``): while an executor runs, either raises
+``Stopped`` in the driver, which ends the local pool's workers (terminate, then kill after a
+short grace) or force-cancels the Ray tasks, and lets it through; a result being recorded when
+the signal comes is recorded first.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -34,6 +41,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import torch
+
+from reslab.experiments.stopping import (
+    SignalStop,
+    die_with_parent,
+    end_processes,
+    leave_on_sigterm,
+    worker_task,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,6 +103,10 @@ class LocalExecutor:
     def run(self, fn: Callable[[T], R], tasks: Mapping[str, T], on_result: OnResult) -> None:
         if not tasks:
             return
+        with SignalStop() as stop:
+            self._run(fn, tasks, _shielded(on_result, stop))
+
+    def _run(self, fn: Callable[[T], R], tasks: Mapping[str, T], on_result: OnResult) -> None:
         slots = self.slots()
         workers = len(slots) if slots else max(1, self.workers)
         if not (self.fresh_process or slots) and (workers == 1 or len(tasks) <= 1):
@@ -104,18 +123,50 @@ class LocalExecutor:
             free.put(slot)
         threads = cpu_threads(workers)
         with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_take_slot, initargs=(free, bool(slots)),
+            workers, mp_context=ctx, initializer=_start_worker,
+            initargs=(free, bool(slots), os.getpid()),
             max_tasks_per_child=1 if self.fresh_process else None,
         ) as pool:  # fmt: skip
-            futures = {
-                pool.submit(_in_slot, fn, task, threads, self.fresh_process): key
-                for key, task in tasks.items()
-            }
+            processes = pool._processes  # the pool's live dict of workers: shutdown drops it
+            futures: dict[Future[Any], str] = {}
             try:
+                for key, task in tasks.items():
+                    futures[pool.submit(_in_slot, fn, task, threads, self.fresh_process)] = key
                 _report(futures, on_result)
-            except BaseException:  # Ctrl-C, or the first error once the running tasks ended
+            except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the running tasks end too
+                _end_workers(pool, processes)
+                raise
+            except BaseException:  # the first error, once the running tasks ended
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+
+
+def _shielded(on_result: OnResult, stop: SignalStop) -> OnResult:
+    """``on_result`` that a signal does not cut short: the record is kept, then it stops."""
+
+    def report(key: str, value: Any) -> None:
+        with stop.shield():
+            on_result(key, value)
+
+    return report
+
+
+def _end_workers(pool: ProcessPoolExecutor, processes: dict[int, Any]) -> None:
+    """End a pool's workers until the pool counts itself broken: a stopped worker leaves without
+    reporting (``stopping.leave_now``), so the pool fails the pending tasks and ends the other
+    workers itself, and its manager thread exits (the ``with`` block joins it). Until then it may
+    start a successor for a worker that has just finished its task (``max_tasks_per_child``):
+    look again after each round. Not ``pool.shutdown(wait=False)``: Python 3.11's pool then
+    fails to replace such a worker (its list of processes is gone) and hangs at exit."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = [p for p in list(processes.values()) if p.is_alive()]
+        if live:
+            end_processes(live)
+        elif pool._broken or pool._executor_manager_thread is None:  # broken, or never started
+            return
+        else:
+            time.sleep(0.05)
 
 
 def _report(futures: Mapping[Future[Any], str], on_result: OnResult) -> None:
@@ -142,8 +193,20 @@ _SLOT: int | None = None
 _FREE: Any = None
 
 
+def _start_worker(free: Any, pinned: bool, parent: int) -> None:
+    """Pool initializer: die with the driver (``stopping.die_with_parent``); leave Ctrl-C to
+    the driver, which ends the workers itself (a terminal sends SIGINT to the whole process
+    group: a worker would otherwise report a KeyboardInterrupt as its task's error, or print a
+    traceback while starting), and end cleanly when it does (``leave_on_sigterm``); pin this
+    worker to one GPU slot before CUDA starts in it."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_on_sigterm()
+    _take_slot(free, pinned)
+
+
 def _take_slot(free: Any, pinned: bool) -> None:
-    """Pool initializer: pin this worker to one GPU slot before CUDA starts in it."""
+    """Pin this worker to one GPU slot before CUDA starts in it."""
     global _SLOT, _FREE
     if pinned:
         _FREE, _SLOT = free, free.get(timeout=600)
@@ -166,7 +229,8 @@ def _device_id(index: int) -> str:
 
 def _in_slot(fn: Callable[[T], R], task: T, threads: int, fresh: bool) -> R:
     try:
-        return call_with_threads(fn, task, threads)
+        with worker_task():  # a stopped worker leaves (stopping.py)
+            return call_with_threads(fn, task, threads)
     finally:
         # This process ends after its one task: free its GPU slot. The pool starts the next
         # process (which takes a free slot) only after joining this one.
@@ -199,17 +263,19 @@ class RayExecutor:
             return
         ray = _import_ray()
         started = not ray.is_initialized()
-        if started:
-            env = ray_worker_env() if self.address is None else None  # a cluster has its own
-            ray.init(
-                address=self.address, include_dashboard=False, log_to_driver=False,
-                configure_logging=False, runtime_env=env,
-            )  # fmt: skip
-        try:
-            self._run(ray, fn, tasks, on_result)
-        finally:
-            if started:
-                ray.shutdown()
+        with SignalStop() as stop:
+            try:
+                if started:
+                    env = ray_worker_env() if self.address is None else None  # a cluster's own
+                    ray.init(
+                        address=self.address, include_dashboard=False, log_to_driver=False,
+                        configure_logging=False, runtime_env=env,
+                    )  # fmt: skip
+                stop.install()  # ray.init sets its own SIGTERM handler (sys.exit)
+                self._run(ray, fn, tasks, _shielded(on_result, stop))
+            finally:
+                if started:
+                    ray.shutdown()
 
     def _run(
         self, ray: Any, fn: Callable[[T], R], tasks: Mapping[str, T], on_result: OnResult
@@ -224,6 +290,7 @@ class RayExecutor:
         )(call_with_threads)  # fmt: skip
         pending = {remote.remote(fn, task, 1): key for key, task in tasks.items()}
         error: Exception | None = None
+        stopped = False
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -233,9 +300,13 @@ class RayExecutor:
                 except Exception as err:
                     error = err
                     break
+        except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the running tasks end too
+            stopped = True
+            raise
         finally:
-            for ref in pending:  # after an error or Ctrl-C: nobody waits for them
-                ray.cancel(ref)
+            for ref in pending:  # after an error or a signal: nobody waits for them
+                with contextlib.suppress(Exception):  # one already finished or lost
+                    ray.cancel(ref, force=stopped)  # force: kill the worker running it
         if error is not None:
             raise error
 

@@ -4,6 +4,7 @@ variables; NCCL on GPUs, gloo on CPUs. Only rank 0 writes files."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +46,28 @@ def setup_distributed(device_type: str) -> DistContext:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return DistContext(dist.get_rank(), dist.get_world_size())
+
+
+def check_on_main(check: Callable[[], None], device_type: str) -> None:
+    """Run ``check`` on rank 0 alone and raise its ``ValueError`` on every rank (without
+    torchrun: just run it). For what rank 0 alone may look at, e.g. the directory only it
+    writes: a rank that went on alone would wait for rank 0 in its first collective until
+    torchrun killed it, and a check on every rank would race with rank 0's first write."""
+    ctx = launched()
+    if not ctx.active:
+        check()
+        return
+    refusal: str | None = None
+    if ctx.is_main:
+        try:
+            check()
+        except ValueError as err:
+            refusal = str(err)
+    setup_distributed(device_type)
+    box = [refusal]
+    dist.broadcast_object_list(box, src=0)
+    if box[0] is not None:
+        raise ValueError(box[0])
 
 
 def per_rank_batch(global_batch: int, world_size: int) -> int:
