@@ -17,13 +17,12 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CIFAR = SHARED / "cifar10-subset"
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets; extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(threads)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

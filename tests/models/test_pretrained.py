@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,7 @@ from reslab.models.pretrained.torchvision import cache_path
 VOCAB, BLOCK = 23, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # Tiny nets on a shared 2-core machine: a second intra-op thread only contends.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tokens(n: int = 3, t: int = BLOCK, vocab: int = VOCAB) -> torch.Tensor:

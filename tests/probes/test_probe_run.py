@@ -3,8 +3,6 @@ models and data each probe refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -14,13 +12,7 @@ from reslab.probes.lesions import lesioned
 from reslab.probes.run import block_names, load_probe_data, probe_batches, probe_model
 from reslab.training import objective
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def token_bundle(n: int = 10, t: int = 8, vocab: int = 11) -> DataBundle:

@@ -111,8 +111,8 @@ class HighwayConfig(TrainedConfig):
     # Section 4.1 random-searches the initial lr (with momentum, decay and b_T) per net; a grid of
     # a few rates per net, chosen by one rule for all kinds, is the part of it we can afford.
     lrs: tuple[float, ...] = option(
-        (0.01, 0.03), "Learning rates tried per net; each net keeps the one with the lowest mean "
-        "best training loss over seeds."
+        (0.01, 0.03), "Learning rates tried per net in calibration; each net keeps the setting "
+        "with the lowest median best training loss over the calibration seeds."
     )  # fmt: skip
     epochs: int | None = default("epochs", 10)
     train_size: int | None = option(
@@ -135,7 +135,8 @@ PRESETS: dict[str, HighwayConfig] = {
     # depths where the paper's plain nets fail, 50 and 100: 56 runs.
     "quick": HighwayConfig(train_size=10000, epochs=4, depths=(50, 100), seeds=4),
     # Section 4.1 and Figure 1: all of MNIST, depths 10/20/50/100, 5 seeds. The paper's nets
-    # had a random search of 100 settings each; we search the lr grid only (recipe "highway").
+    # had a random search of 100 settings each; we search an lr grid and, for the highway nets,
+    # a b_T grid (recipe "highway"), on calibration seeds.
     "paper": HighwayConfig(preset="paper", seeds=5, epochs=100),
 }
 
