@@ -27,6 +27,14 @@ import torch
 from reslab.data import DataBundle, Split, make_loader
 from reslab.data.cache import cached_data
 from reslab.experiments.common import mean_std
+from reslab.experiments.landscape.curvature import (
+    CurvatureRecord,
+    check_curvature,
+    curvature_arrays,
+    curvature_tables,
+    hessian_verdict,
+    measure_curvature,
+)
 from reslab.experiments.landscape.nets import (
     TrainSummary,
     build_net,
@@ -96,6 +104,20 @@ class LandscapeConfig(ExperimentConfig):
     save_every: int = option(
         21, "Grid points per rank between atomic rewrites of the surface file.", execution=True
     )
+    # The Hessian measures (``curvature.py``): hundreds of Hessian-vector products per net.
+    curvature: bool = option(
+        False, "Also Li et al.'s Hessian map |lambda_min/lambda_max| and PyHessian's sharpness "
+        "(lambda_max, trace, density) at the trained nets."
+    )  # fmt: skip
+    curvature_resolution: int = option(
+        5, "Hessian map points per axis (odd): same directions and span as the surface."
+    )
+    curvature_iters: int = option(10, "Lanczos steps per Hessian map point.")
+    curvature_samples: int = option(
+        250, "Training samples of the Hessian: the first of the surface's subset (0: all of it)."
+    )
+    hessian_probes: int = option(10, "Hutchinson probes of the trace at the trained net.")
+    density_iters: int = option(30, "Lanczos steps of the eigenvalue density at the trained net.")
 
 
 PRESETS: dict[str, LandscapeConfig] = {
@@ -114,6 +136,14 @@ PRESETS: dict[str, LandscapeConfig] = {
         resolution=51,
         interp_points=51,
         save_every=51,
+        # Li et al., section 6 and Figure 7, on an 11x11 version of the surface's plane; their
+        # code computes the Hessian on the whole training loader, so does this (samples 0).
+        curvature=True,
+        curvature_resolution=11,
+        curvature_iters=20,
+        curvature_samples=0,
+        hessian_probes=100,
+        density_iters=100,
         overrides=(
             "schedule.milestones=[0.5,0.75,0.9166667]",
             "optim.weight_decay=0.0005",
@@ -152,6 +182,8 @@ class NetRecord:
     surface_acc: list[float]
     interp_loss: list[float]
     interp_acc: list[float]
+    # --curvature only (None otherwise, and in runs saved before it existed).
+    curvature: CurvatureRecord | None = None
 
 
 def subset_bundle(bundle: DataBundle, samples: int) -> tuple[DataBundle, str]:
@@ -218,6 +250,7 @@ def landscape_one(task: NetTask) -> NetRecord:
     to_init = flatten(init[n] for n, _ in model.named_parameters()) - base
     line = measure([to_init], (1.0 - alphas)[:, None], "interp")
     center = int(np.flatnonzero((coords == 0).all(axis=1))[0])
+    curvature = _curvature(config, model, device, ctx, seed) if config.curvature else None
     return NetRecord(
         kind=kind, depth=config.depth, seed=seed,
         params=sum(p.numel() for p in model.parameters()), train=summary,
@@ -228,8 +261,19 @@ def landscape_one(task: NetTask) -> NetRecord:
         interp_wall_s=line.wall_s,
         measures=measure_surface(grid.loss.reshape(len(ys), len(xs)), xs, ys),
         surface_loss=grid.loss.tolist(), surface_acc=grid.acc.tolist(),
-        interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(),
+        interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(), curvature=curvature,
     )  # fmt: skip
+
+
+def _curvature(
+    config: LandscapeConfig, model: torch.nn.Module, device: torch.device, ctx: DistContext,
+    seed: int,
+) -> CurvatureRecord:  # fmt: skip
+    # A nested subset: the same permutation as the surface's, cut shorter.
+    samples = config.curvature_samples or config.samples
+    subset, _ = subset_bundle(cached_data(config.data, config.data_dir), samples)
+    batches = surface_batches(subset, config.eval_batch, device)
+    return measure_curvature(config, model, batches, len(subset.train), seed, ctx)  # type: ignore[arg-type]
 
 
 def _trained_net(
@@ -257,6 +301,8 @@ def check(config: LandscapeConfig) -> None:
     if config.resolution < 3:
         raise ValueError(f"resolution={config.resolution} must be >= 3 (curvature needs 3x3)")
     grid_axes(config)  # raises unless (0, 0), alpha = 0 and alpha = 1 are grid points
+    if config.curvature:
+        check_curvature(config)
     # A bad recipe or --set override fails now, not in a worker after the data has loaded.
     validate(
         make_train_config(
@@ -290,7 +336,7 @@ def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
         }
         for r in records
     ]  # fmt: skip
-    return {"nets": nets, "runs": runs}
+    return {"nets": nets, "runs": runs, **curvature_tables(config, records, KINDS)}
 
 
 def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
@@ -327,6 +373,9 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
         "smoother": smoother, "plain_nonconvex": p_nc, "residual_nonconvex": r_nc,
         "plain_minima": p_min, "residual_minima": r_min,
     }  # fmt: skip
+    if "hessian_map" in summary:  # --curvature: the second measure, and whether it agrees
+        extra, more = hessian_verdict(config, summary, smoother)
+        text, numbers = f"{text}. {extra}", {**numbers, **more}
     # Inconclusive (smoother None) does not confirm the claim: ok is False, the text says why.
     return Verdict(smoother is True, text, numbers)
 
@@ -343,7 +392,7 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
         out[f"{prefix}_acc"] = np.array(r.surface_acc, dtype=float).reshape(shape)
         out[f"{prefix}_interp_loss"] = np.array(r.interp_loss, dtype=float)
         out[f"{prefix}_interp_acc"] = np.array(r.interp_acc, dtype=float)
-    return out
+    return {**out, **curvature_arrays(config, records)}
 
 
 EXPERIMENT = register(
