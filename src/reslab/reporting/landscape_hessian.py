@@ -50,10 +50,12 @@ def hessian_map_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) ->
                     label=f"lambda_min < 0, ratio > {RATIO_THRESHOLD:g}")  # fmt: skip
         row[1].set_title(f"{kind}-{depth}: |lambda_min / lambda_max|")
         fig.colorbar(image, ax=row[1], shrink=0.85)
-        for ax in row:
+        # Each cell is centred on its grid point, so the map reaches half a cell past the span.
+        for ax, (x0, x1, y0, y1) in zip(row, [(xs[0], xs[-1], ys[0], ys[-1]), extent],
+                                        strict=True):  # fmt: skip
             ax.plot([0], [0], marker="*", color=kind_color(kind), markersize=11)
-            ax.set_xlim(xs[0], xs[-1])
-            ax.set_ylim(ys[0], ys[-1])
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
             ax.set_aspect("equal")
             ax.set_xlabel("direction 1 (filter-normalised)")
         row[0].set_ylabel("direction 2 (filter-normalised)")
