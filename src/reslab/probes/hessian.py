@@ -87,11 +87,12 @@ class Hessian:
             raise ValueError(f"{type(model).__name__} has no parameters to differentiate")
         self.names = [n for n, _ in chosen]
         self.shapes = [p.shape for _, p in chosen]
-        self.fixed = {n: p.detach() for n, p in named if n not in set(self.names)}
+        differentiated = set(self.names)
+        self.fixed = {n: p.detach() for n, p in named if n not in differentiated}
         self.base = torch.cat([p.detach().reshape(-1) for _, p in chosen]).clone()
         self.n = self.base.numel()
         self.hvps = 0  # Hessian-vector products computed so far (the cost of a measure)
-        counts = [self._count(y, x) for x, y in self.batches]
+        counts = [self._count(x, y) for x, y in self.batches]
         total = sum(counts)
         if total == 0:
             raise ValueError("the batches hold no counted targets (all ignored, or empty)")
@@ -189,7 +190,9 @@ class Hessian:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _count(self, y: Tensor, x: Tensor) -> int:
+    def _count(self, x: Tensor, y: Tensor) -> int:
+        # The default loss is a mean over counted targets, so batches weigh by them (an ignored
+        # pixel or token counts in neither); a custom loss_fn weighs by samples, as PyHessian.
         if self.loss_fn is not None:
             return len(x)
         return int((y != objective.IGNORE_INDEX).sum())
