@@ -517,3 +517,133 @@ def test_records_without_a_trajectory_field_still_load(landscape_run) -> None:
     data = to_jsonable(landscape_run[0].records[0])
     del data["trajectory"]  # a record written before the field existed
     assert from_jsonable(ls.NetRecord, data).trajectory is None
+
+
+# -- the Hessian measures (--curvature) ---------------------------------------------------------
+
+CURVED = dataclasses.replace(
+    TINY, curvature=True, curvature_resolution=3, curvature_iters=4, curvature_samples=32,
+    hessian_probes=3, density_iters=5,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def curved_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    out = tmp_path_factory.mktemp("landscape-curvature") / "run"
+    return execute(SPEC, CURVED, out=out), out
+
+
+def _trained(out: Path, kind: str) -> torch.nn.Module:
+    model = nets.build_net(TINY.depth, ls.SHORTCUT[kind], 0, load_data("synthetic1d"))
+    tensors, _ = read_checkpoint(out / f"net-{kind}8-seed0.safetensors")
+    model.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("trained/")})
+    return model
+
+
+def test_hessian_map_centre_and_sharpness_are_the_trained_nets(curved_run) -> None:
+    from reslab.experiments.landscape.curvature import POWER_ITERS
+    from reslab.probes.hessian import Hessian
+    from reslab.probes.landscape.curvature import eigen_ratio
+
+    result, out = curved_run
+    subset, _ = ls.subset_bundle(load_data("synthetic1d"), CURVED.curvature_samples)
+    batches = ls.surface_batches(subset, CURVED.eval_batch, torch.device("cpu"))
+    arrays = result.arrays()
+    for net in result.records:
+        c, model = net.curvature, _trained(out, net.kind)
+        assert c is not None and c.samples == 32 and c.resolution == 3
+        # The map's centre is the trained net: the same Lanczos run on its weights' Hessian.
+        lo, hi = Hessian(model, batches, weights_only=True).extremes(CURVED.curvature_iters, 0)
+        lam_min = arrays[f"{net.kind}_seed0_hessian_lam_min"]
+        lam_max = arrays[f"{net.kind}_seed0_hessian_lam_max"]
+        assert lam_min.shape == (3, 3)
+        assert lam_min[1, 1] == pytest.approx(lo, rel=1e-5)
+        assert lam_max[1, 1] == pytest.approx(hi, rel=1e-5)
+        assert (lam_min <= lam_max).all() and (lam_max > 0).all()
+        ratio = eigen_ratio(lam_min, lam_max)
+        assert c.ratio_center == pytest.approx(ratio[1, 1])
+        assert c.ratio_mean == pytest.approx(ratio.mean()) and c.ratio_max == ratio.max()
+        flagged = (lam_min < 0) & (ratio > 0.1)
+        assert c.nonconvex_frac == pytest.approx(flagged.mean())
+        assert c.map_hvps == 9 * CURVED.curvature_iters  # one Lanczos run per grid point
+        # Sharpness: every parameter's Hessian at the trained weights.
+        h = Hessian(model, batches)
+        assert c.lam_max == pytest.approx(h.eigenvalues(1, POWER_ITERS, seed=0)[0], rel=1e-5)
+        assert c.trace_probes == 3 and c.trace_se > 0
+        assert np.allclose(np.sum(c.density_weights, axis=1), 1.0)
+        assert c.grad_s > 0 and c.hvp_per_grad == pytest.approx(c.hvp_s / c.grad_s)
+        assert c.map_wall_s > 0
+    assert arrays["hessian_xs"].tolist() == [-1.0, 0.0, 1.0]
+    assert arrays["plain_seed0_density_nodes"].shape == (1, 5)
+
+
+def test_hessian_tables_and_the_verdict_state_agreement(curved_run) -> None:
+    result, out = curved_run
+    rows = {r["kind"]: r for r in result.summary["sharpness"]}
+    assert rows["plain"]["lam_max_mean"] == result.records[0].curvature.lam_max
+    assert "paper_lam_max" in rows["plain"]  # the paper's column, empty: nothing verified
+    maps = {r["kind"]: r for r in result.summary["hessian_map"]}
+    assert maps["residual"]["grid"] == "3x3"
+    numbers = result.verdict.numbers
+    assert numbers["measures_agree"] == (numbers["hessian_convexer"] == numbers["smoother"])
+    assert numbers["plain_hessian_nonconvex"] == maps["plain"]["nonconvex_frac_mean"]
+    word = "agrees" if numbers["measures_agree"] else "disagrees"
+    assert f"Li et al.'s Hessian map {word}" in result.verdict.text
+    assert "of a 3x3 grid" in result.verdict.text
+    # The surface half of the verdict is the one a run without the map gives.
+    plain = ls.judge(TINY, {k: v for k, v in result.summary.items() if k == "nets"})
+    assert result.verdict.text.startswith(plain.text) and result.verdict.ok == plain.ok
+    assert load_result(out) == result
+
+
+def test_records_without_curvature_still_load(landscape_run) -> None:
+    result, _ = landscape_run
+    data = to_jsonable(result.records[0])
+    assert data.pop("curvature") is None
+    assert from_jsonable(ls.NetRecord, data) == result.records[0]  # a run saved before it
+    assert "sharpness" not in result.summary and "hessian_xs" not in result.arrays()
+
+
+def _map_row(kind: str, nonconvex: float) -> dict:
+    return {"kind": kind, "nonconvex_frac_mean": nonconvex, "ratio_mean_mean": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("plain", "residual", "convexer", "agree"),
+    [(0.6, 0.1, True, True), (0.1, 0.6, False, False), (0.3, 0.28, None, False)],
+)
+def test_hessian_verdict_says_whether_the_measures_agree(plain, residual, convexer, agree) -> None:
+    summary = {
+        "nets": [_row("plain", 0.6, 9), _row("residual", 0.2, 1)],  # the surface: residual
+        "hessian_map": [_map_row("plain", plain), _map_row("residual", residual)],
+    }
+    verdict = ls.judge(dataclasses.replace(CURVED, curvature_resolution=11), summary)
+    assert verdict.ok is True  # the claim's outcome is the surface measure's, as without maps
+    assert verdict.numbers["hessian_convexer"] is convexer
+    assert verdict.numbers["measures_agree"] is agree
+    assert ("agrees" if agree else "disagrees") in verdict.text and "11x11 grid" in verdict.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"curvature_resolution": 4}, r"misses 0\.0"),
+        ({"curvature_resolution": 1}, "curvature_resolution=1 must be >= 3"),
+        ({"curvature_iters": 1}, "curvature_iters=1"),
+        ({"curvature_samples": 65}, "curvature_samples=65 must be <= samples=64"),
+        ({"hessian_probes": 1}, "hessian_probes=1"),
+    ],
+)
+def test_bad_curvature_config_fails_before_any_work(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check(SPEC, dataclasses.replace(CURVED, **changes))
+    check(SPEC, dataclasses.replace(TINY, **changes))  # checked only with --curvature
+
+
+def test_curvature_is_on_in_the_paper_preset_only() -> None:
+    from reslab.experiments.landscape.curvature import check_curvature
+
+    assert SPEC.preset("quick").curvature is False
+    paper = SPEC.preset("paper")
+    assert paper.curvature and paper.curvature_resolution == 11
+    check_curvature(paper)  # an 11x11 grid over [-1, 1]^2 holds (0, 0)

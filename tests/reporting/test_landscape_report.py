@@ -150,3 +150,78 @@ def test_raw_npz_has_the_trajectory_the_report_draws(built) -> None:
         assert npz["plain_seed0_traj_loss"].ravel().tolist() == t.loss
         assert npz["plain_seed0_traj_path"][:, 1].tolist() == t.y
         assert npz["plain_seed0_traj_explained"].tolist() == [0.873, 0.091]
+
+
+# -- the Hessian figures and tables (runs with --curvature) -------------------------------------
+
+
+def curvature_record(kind: str, config: ls.LandscapeConfig) -> ls.CurvatureRecord:
+    """A map whose plain net bends down strongly away from the centre, the residual one not."""
+    from reslab.experiments.landscape.curvature import map_stats
+
+    hx = np.linspace(-1, 1, config.curvature_resolution)
+    gx, gy = np.meshgrid(hx, hx)
+    lam_max = 50 + 20 * (gx**2 + gy**2)
+    depth = 0.6 if kind == "plain" else 0.02
+    lam_min = -depth * lam_max * (gx**2 + gy**2) - 0.01
+    nodes = np.array([[-1.0, -0.1, 0.0, 0.2, 5.0, 40.0 if kind == "plain" else 12.0]])
+    weights = np.array([[0.05, 0.2, 0.5, 0.2, 0.04, 0.01]])
+    center = config.curvature_resolution**2 // 2
+    return ls.CurvatureRecord(
+        samples=250, lam_max=float(nodes.max()), trace=31.5, trace_se=2.5, trace_probes=10,
+        density_nodes=nodes.tolist(), density_weights=weights.tolist(), grad_s=0.3, hvp_s=1.2,
+        hvp_per_grad=4.0, resolution=config.curvature_resolution,
+        map_lam_min=lam_min.ravel().tolist(), map_lam_max=lam_max.ravel().tolist(), map_hvps=250,
+        map_wall_s=90.0, **map_stats(lam_min.ravel(), lam_max.ravel(), center),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def curved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Result]:
+    import dataclasses
+
+    run_dir, result = saved_run(tmp_path_factory.mktemp("landscape-hessian-report"))
+    config = dataclasses.replace(result.config, curvature=True, curvature_resolution=5)
+    records = [
+        dataclasses.replace(r, curvature=curvature_record(r.kind, config)) for r in result.records
+    ]
+    summary = ls.summarize(config, records)
+    result = Result("landscape", config, result.provenance, ls.judge(config, summary), summary,
+                    records, spec=get_experiment("landscape"))  # fmt: skip
+    result.save(run_dir)
+    return run_dir, build_report(run_dir), result
+
+
+def test_hessian_map_density_and_tables_are_in_the_report(curved) -> None:
+    run_dir, path, result = curved
+    html = path.read_text()
+    assert "Li et al.&#x27;s Hessian map agrees" in html or "Li et al.'s Hessian map agrees" in html
+    assert result.verdict.numbers["measures_agree"] is True
+    assert "Hessian curvature" in html and "5x5 points of the same plane" in html
+    assert "lambda_min &lt; 0 and |lambda_min / lambda_max| &gt; 0.1" in html
+    assert "sharpness" in html and "hessian map" in html and "hvp per grad" in html
+    assert "lam max (paper)" in html  # the paper's column, left empty
+    plain = next(r for r in result.summary["hessian_map"] if r["kind"] == "plain")
+    assert f"{plain['nonconvex_frac_mean']:.3g}" in html
+    for png in ("landscape_hessian_map.png", "landscape_hessian_density.png"):
+        data = (run_dir / png).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+    with np.load(run_dir / "raw.npz") as npz:
+        assert npz["plain_seed0_hessian_lam_min"].shape == (5, 5)
+        assert npz["residual_seed0_density_nodes"].shape == (1, 6)
+    assert load_result(run_dir) == result
+
+
+def test_a_run_without_curvature_has_no_hessian_section(built) -> None:
+    _, path, _ = built
+    assert "Hessian curvature" not in path.read_text()
+
+
+def test_hessian_report_renders_in_a_real_browser(curved) -> None:
+    _, path, _ = curved
+    with chromium() as driver:
+        errors, png, images, plotly_drawn = load_and_check(path, driver)
+    assert errors == []
+    # contours, interpolation, Hessian map, density and the trajectory plot
+    assert images == 5 and plotly_drawn == 1
+    assert not is_blank(png)

@@ -12,6 +12,7 @@ import numpy as np
 from reslab.experiments.result import Result
 from reslab.reporting.figures import fig_to_png, kind_color, new_figure
 from reslab.reporting.html import Report
+from reslab.reporting.landscape_hessian import hessian_figures
 from reslab.reporting.registry import register_figures
 
 KINDS = ("plain", "residual")
@@ -137,6 +138,7 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         caption="Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed 0), as in "
         "Goodfellow et al. 2015. BN running statistics stay those of the trained net all along.",
     )
+    hessian_figures(result, report, run_dir, arrays)  # --curvature runs only
     if all(f"{kind}_seed0_traj_loss" in arrays for kind in KINDS):
         trajectory_section(arrays, depth, report, run_dir)
 

@@ -30,6 +30,14 @@ import torch
 from reslab.data import DataBundle, Split, make_loader
 from reslab.data.cache import cached_data
 from reslab.experiments.common import mean_std
+from reslab.experiments.landscape.curvature import (
+    CurvatureRecord,
+    check_curvature,
+    curvature_arrays,
+    curvature_tables,
+    hessian_verdict,
+    measure_curvature,
+)
 from reslab.experiments.landscape.nets import (
     TrainSummary,
     build_net,
@@ -114,6 +122,20 @@ class LandscapeConfig(ExperimentConfig):
     trajectory_resolution: int = option(
         11, "Grid points per axis of the surface in the trajectory's PCA plane (odd)."
     )
+    # The Hessian measures (``curvature.py``): hundreds of Hessian-vector products per net.
+    curvature: bool = option(
+        False, "Also Li et al.'s Hessian map |lambda_min/lambda_max| and PyHessian's sharpness "
+        "(lambda_max, trace, density) at the trained nets."
+    )  # fmt: skip
+    curvature_resolution: int = option(
+        5, "Hessian map points per axis (odd): same directions and span as the surface."
+    )
+    curvature_iters: int = option(10, "Lanczos steps per Hessian map point.")
+    curvature_samples: int = option(
+        250, "Training samples of the Hessian: the first of the surface's subset (0: all of it)."
+    )
+    hessian_probes: int = option(10, "Hutchinson probes of the trace at the trained net.")
+    density_iters: int = option(30, "Lanczos steps of the eigenvalue density at the trained net.")
 
 
 PRESETS: dict[str, LandscapeConfig] = {
@@ -136,6 +158,14 @@ PRESETS: dict[str, LandscapeConfig] = {
         # Li et al.'s trajectory plots take a checkpoint every epoch (save_epoch=1): 300 of them.
         trajectory_points=300,
         trajectory_resolution=51,
+        # Li et al., section 6 and Figure 7, on an 11x11 version of the surface's plane; their
+        # code computes the Hessian on the whole training loader, so does this (samples 0).
+        curvature=True,
+        curvature_resolution=11,
+        curvature_iters=20,
+        curvature_samples=0,
+        hessian_probes=100,
+        density_iters=100,
         overrides=(
             "schedule.milestones=[0.5,0.75,0.9166667]",
             "optim.weight_decay=0.0005",
@@ -177,6 +207,8 @@ class NetRecord:
     # The training path in its PCA plane and the surface there (None: trajectory_points=0, or
     # the training diverged).
     trajectory: Trajectory | None = None
+    # --curvature only (None otherwise, and in runs saved before it existed).
+    curvature: CurvatureRecord | None = None
 
 
 def subset_bundle(bundle: DataBundle, samples: int) -> tuple[DataBundle, str]:
@@ -247,6 +279,7 @@ def landscape_one(task: NetTask) -> NetRecord:
     path = None
     if recorder is not None and summary.status == "completed":
         path = trajectory(recorder, model, config.trajectory_resolution, measure, ctx)
+    curvature = _curvature(config, model, device, ctx, seed) if config.curvature else None
     return NetRecord(
         kind=kind, depth=config.depth, seed=seed,
         params=sum(p.numel() for p in model.parameters()), train=summary,
@@ -258,7 +291,19 @@ def landscape_one(task: NetTask) -> NetRecord:
         measures=measure_surface(grid.loss.reshape(len(ys), len(xs)), xs, ys),
         surface_loss=grid.loss.tolist(), surface_acc=grid.acc.tolist(),
         interp_loss=line.loss.tolist(), interp_acc=line.acc.tolist(), trajectory=path,
+        curvature=curvature,
     )  # fmt: skip
+
+
+def _curvature(
+    config: LandscapeConfig, model: torch.nn.Module, device: torch.device, ctx: DistContext,
+    seed: int,
+) -> CurvatureRecord:  # fmt: skip
+    # A nested subset: the same permutation as the surface's, cut shorter.
+    samples = config.curvature_samples or config.samples
+    subset, _ = subset_bundle(cached_data(config.data, config.data_dir), samples)
+    batches = surface_batches(subset, config.eval_batch, device)
+    return measure_curvature(config, model, batches, len(subset.train), seed, ctx)  # type: ignore[arg-type]
 
 
 def _trained_net(
@@ -290,6 +335,8 @@ def check(config: LandscapeConfig) -> None:
         raise ValueError(f"resolution={config.resolution} must be >= 3 (curvature needs 3x3)")
     grid_axes(config)  # raises unless (0, 0), alpha = 0 and alpha = 1 are grid points
     check_trajectory(config)
+    if config.curvature:
+        check_curvature(config)
     # A bad recipe or --set override fails now, not in a worker after the data has loaded.
     validate(
         make_train_config(
@@ -342,7 +389,7 @@ def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
         }
         for r in records
     ]  # fmt: skip
-    out = {"nets": nets, "runs": runs}
+    out = {"nets": nets, "runs": runs, **curvature_tables(config, records, KINDS)}
     if rows := trajectory_rows(records):
         out["trajectory"] = rows
     return out
@@ -382,6 +429,9 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
         "smoother": smoother, "plain_nonconvex": p_nc, "residual_nonconvex": r_nc,
         "plain_minima": p_min, "residual_minima": r_min,
     }  # fmt: skip
+    if "hessian_map" in summary:  # --curvature: the second measure, and whether it agrees
+        extra, more = hessian_verdict(config, summary, smoother)
+        text, numbers = f"{text}. {extra}", {**numbers, **more}
     # Inconclusive (smoother None) does not confirm the claim: ok is False, the text says why.
     return Verdict(smoother is True, text, numbers)
 
@@ -401,7 +451,7 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
         out[f"{prefix}_interp_acc"] = np.array(r.interp_acc, dtype=float)
         if r.trajectory is not None:
             out.update(trajectory_arrays(prefix, r.trajectory))
-    return out
+    return {**out, **curvature_arrays(config, records)}
 
 
 EXPERIMENT = register(
