@@ -618,7 +618,9 @@ def test_hessian_verdict_says_whether_the_measures_agree(plain, residual, convex
         "hessian_map": [_map_row("plain", plain), _map_row("residual", residual)],
     }
     verdict = ls.judge(dataclasses.replace(CURVED, curvature_resolution=11), summary)
-    assert verdict.ok is True  # the claim's outcome is the surface measure's, as without maps
+    # The surface says "residual smoother"; the outcome stands only where the map agrees.
+    assert verdict.outcome == ("reproduced" if agree else "inconclusive")
+    assert verdict.parts["surface_smoother"] == "reproduced"
     assert verdict.numbers["hessian_convexer"] is convexer
     assert verdict.numbers["measures_agree"] is agree
     assert ("agrees" if agree else "disagrees") in verdict.text and "11x11 grid" in verdict.text

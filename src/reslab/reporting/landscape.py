@@ -115,32 +115,33 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     config, arrays, run_dir = result.config, result.arrays(), Path(run_dir)
     depth, (lo, hi) = config.depth, config.span
     report.add_section("Loss surfaces")
-    png = contour_png(arrays, depth)
+    seed = config.first_seed  # the figures show the first seed's surfaces
+    png = contour_png(arrays, depth, seed)
     (run_dir / "landscape_contours.png").write_bytes(png)
     report.add_figure(
         png,
-        caption=f"Loss at theta* + a d1 + b d2 for a, b in [{lo:g}, {hi:g}] (seed 0, "
+        caption=f"Loss at theta* + a d1 + b d2 for a, b in [{lo:g}, {hi:g}] (seed {seed}, "
         f"{config.resolution}x{config.resolution} grid); contour levels 0.1 to 10 in steps of "
         "0.5 as in Li et al.'s plots; the star is the trained net. Left: no shortcuts; right: "
         "identity shortcuts (option A).",
     )
     report.add_plotly(
-        surface_plotly(arrays, depth),
+        surface_plotly(arrays, depth, seed),
         caption="The same surfaces in 3-D (drag to turn; loss clipped at 10). Li et al. describe "
         "deep plain nets as 'chaotic' and residual nets as a smooth, nearly convex basin.",
     )
     report.add_text(method_text(config.samples))
     report.add_section("From initial to trained weights")
-    png = interpolation_png(arrays, depth)
+    png = interpolation_png(arrays, depth, seed)
     (run_dir / "landscape_interpolation.png").write_bytes(png)
     report.add_figure(
         png,
-        caption="Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed 0), as in "
+        caption=f"Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed {seed}), as in "
         "Goodfellow et al. 2015. BN running statistics stay those of the trained net all along.",
     )
     hessian_figures(result, report, run_dir, arrays)  # --curvature runs only
-    if all(f"{kind}_seed0_traj_loss" in arrays for kind in KINDS):
-        trajectory_section(arrays, depth, report, run_dir)
+    if all(f"{kind}_seed{seed}_traj_loss" in arrays for kind in KINDS):
+        trajectory_section(arrays, depth, report, run_dir, seed)
 
 
 def method_text(samples: int) -> str:
@@ -199,16 +200,17 @@ def trajectory_png(arrays: dict[str, np.ndarray], depth: int, seed: int = 0) -> 
 
 
 def trajectory_section(
-    arrays: dict[str, np.ndarray], depth: int, report: Report, run_dir: Path
+    arrays: dict[str, np.ndarray], depth: int, report: Report, run_dir: Path, seed: int = 0
 ) -> None:
     report.add_section("Training trajectories")
-    png = trajectory_png(arrays, depth)
+    png = trajectory_png(arrays, depth, seed)
     (run_dir / "landscape_trajectory.png").write_bytes(png)
-    snapshots = len(arrays["plain_seed0_traj_path"])
+    snapshots = len(arrays[f"plain_seed{seed}_traj_path"])
     report.add_figure(
         png,
         caption=f"The optimiser's path ({snapshots} snapshots, evenly spaced in steps, from the "
-        "initial weights (circle) to the trained net (star), seed 0) projected onto the two "
+        f"initial weights (circle) to the trained net (star), seed {seed}) projected onto the "
+        "two "
         "leading PCA directions of the snapshots' differences from the trained weights, over "
         "the loss in that plane, as in Li et al. 2018, section 7 and Figure 10. The axes give "
         "the fraction of the path's variance each direction explains. Grey contours: Li et al.'s "

@@ -86,23 +86,23 @@ def hessian_figures(
     if not has_hessian(arrays):
         return
     config, depth = result.config, result.config.depth
-    res, (lo, hi) = config.curvature_resolution, config.span
+    res, (lo, hi), seed = config.curvature_resolution, config.span, config.first_seed
     report.add_section("Hessian curvature")
-    png = hessian_map_png(arrays, depth)
+    png = hessian_map_png(arrays, depth, seed)
     (run_dir / "landscape_hessian_map.png").write_bytes(png)
     report.add_figure(
         png,
         caption=f"Left: the loss contours of the plane above. Right: Li et al.'s convexity map "
         f"(2018, section 6, Figure 7), |lambda_min / lambda_max| of the full network's Hessian "
-        f"at {res}x{res} points of the same plane over [{lo:g}, {hi:g}]^2 (seed 0), on the "
+        f"at {res}x{res} points of the same plane over [{lo:g}, {hi:g}]^2 (seed {seed}), on the "
         f"colour scale of their code (viridis, 0 to {RATIO_MAX:g}); crosses mark the points "
         f"counted non-convex (lambda_min < 0 and ratio > {RATIO_THRESHOLD:g}).",
     )
-    png = density_png(arrays, depth)
+    png = density_png(arrays, depth, seed)
     (run_dir / "landscape_hessian_density.png").write_bytes(png)
     report.add_figure(
         png,
-        caption=f"Eigenvalue density of the Hessian at the trained weights (seed 0; stochastic "
+        caption=f"Eigenvalue density of the Hessian at the trained weights (seed {seed}; stochastic "
         f"Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as PyHessian's).",
     )
     report.add_text(hessian_method_text(config))

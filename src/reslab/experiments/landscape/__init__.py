@@ -55,6 +55,7 @@ from reslab.experiments.landscape.path import (
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import ExperimentConfig, Summary, Task, Verdict, define, option
+from reslab.experiments.stats import Threshold, compare
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.landscape.directions import flatten, param_vector, random_direction
 from reslab.probes.landscape.measures import SurfaceMeasures, measure_surface
@@ -83,6 +84,7 @@ SUBSET_SEED = 0  # the same training samples for every seed and kind, so surface
 # the interior points (about 18 of 361 on a 21x21 grid), well above the handful of points that
 # flip sign where a smooth surface is nearly flat.
 MARGIN = 0.05
+THRESHOLDS = {"surface_smoother": Threshold(absolute=MARGIN)}  # declared before any run
 MEASURES = (
     "center_loss", "loss_range", "nonconvex_frac", "neg_laplacian_frac", "neg_curvature_ratio",
     "local_minima", "nonfinite",
@@ -390,28 +392,29 @@ def summarize(config: LandscapeConfig, records: list[NetRecord]) -> Summary:
         for r in records
     ]  # fmt: skip
     out = {"nets": nets, "runs": runs, **curvature_tables(config, records, KINDS)}
+    out["per_seed_nonconvex"] = {
+        k: [r.measures.nonconvex_frac for r in records if r.kind == k] for k in KINDS
+    }
     if rows := trajectory_rows(records):
         out["trajectory"] = rows
     return out
 
 
 def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
-    """Residual smoother than plain: fewer non-convex grid points (by more than ``MARGIN``) and
-    no more local minima; the reverse for plain; otherwise inconclusive (``smoother`` None).
-    ``ok``: the claim (the residual surface is the smoother one) held."""
+    """Residual smoother than plain: fewer non-convex grid points per seed (by at least
+    ``MARGIN``, ``stats.compare``) and no more local minima; with --curvature, Li et al.'s
+    Hessian map is a second measure of the same claim: the outcome stands where both measures
+    give it, and is inconclusive where they disagree; the text says whether they agree."""
     by = {row["kind"]: row for row in summary["nets"]}
     p, r = by["plain"], by["residual"]
     p_nc, r_nc = p["nonconvex_frac_mean"], r["nonconvex_frac_mean"]
     p_min, r_min = p["local_minima_mean"], r["local_minima_mean"]
-    smoother: bool | None
-    if np.isnan(p_nc) or np.isnan(r_nc):
-        smoother = None
-    elif r_nc < p_nc - MARGIN and r_min <= p_min:
-        smoother = True
-    elif r_nc > p_nc + MARGIN and r_min >= p_min:
-        smoother = False
-    else:
-        smoother = None
+    seeds = summary.get("per_seed_nonconvex") or {"plain": [p_nc], "residual": [r_nc]}
+    parts = {"surface_smoother": _smoother(seeds, r_min <= p_min)}
+    smoother = {"reproduced": True, "contradicted": None}.get(parts["surface_smoother"])
+    if smoother is None and _smoother({"plain": seeds["residual"], "residual": seeds["plain"]},
+                                      p_min <= r_min) == "reproduced":  # fmt: skip
+        smoother = False  # the plain surface is the smoother one
     depth, res, (lo, hi) = p["depth"], config.resolution, config.span
     lead = {
         True: f"residual-{depth} surface is smoother than plain-{depth}",
@@ -432,8 +435,24 @@ def judge(config: LandscapeConfig, summary: Summary) -> Verdict:
     if "hessian_map" in summary:  # --curvature: the second measure, and whether it agrees
         extra, more = hessian_verdict(config, summary, smoother)
         text, numbers = f"{text}. {extra}", {**numbers, **more}
-    # Inconclusive (smoother None) does not confirm the claim: ok is False, the text says why.
-    return Verdict(smoother is True, text, numbers)
+        parts["hessian_convexer"] = {True: "reproduced", False: "contradicted"}.get(
+            more["hessian_convexer"], "inconclusive"
+        )
+    # Two measures of one property: where they disagree, the claim cannot be told.
+    outcome = parts["surface_smoother"]
+    if parts.get("hessian_convexer", outcome) != outcome:
+        outcome = "inconclusive"
+    return Verdict(outcome == "reproduced", text, numbers, outcome, parts)
+
+
+def _smoother(nonconvex: dict[str, list[float]], fewer_minima: bool) -> str:
+    """Outcome of "the residual surface has fewer non-convex points than the plain one, by at
+    least ``MARGIN``, and no more local minima"."""
+    if any(np.isnan(v) for k in KINDS for v in nonconvex[k]):
+        return "inconclusive"
+    outcome = compare(nonconvex["plain"], nonconvex["residual"],
+                      threshold=THRESHOLDS["surface_smoother"]).outcome  # fmt: skip
+    return "inconclusive" if outcome == "reproduced" and not fewer_minima else outcome
 
 
 def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.ndarray]:
