@@ -102,8 +102,8 @@ def hessian_figures(
     (run_dir / "landscape_hessian_density.png").write_bytes(png)
     report.add_figure(
         png,
-        caption=f"Eigenvalue density of the Hessian at the trained weights (seed {seed}; stochastic "
-        f"Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as PyHessian's).",
+        caption=f"Eigenvalue density of the Hessian at the trained weights (seed {seed}; "
+        f"stochastic Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as PyHessian's).",
     )
     report.add_text(hessian_method_text(config))
 
