@@ -103,7 +103,8 @@ def hessian_figures(
     report.add_figure(
         png,
         caption=f"Eigenvalue density of the Hessian at the trained weights (seed {seed}; "
-        f"stochastic Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as PyHessian's).",
+        f"stochastic Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as "
+        "PyHessian's).",
     )
     report.add_text(hessian_method_text(config))
 
