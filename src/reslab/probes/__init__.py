@@ -29,6 +29,7 @@ from reslab.probes.gradients import (
     shortcut_path_norms,
     unit_grad_rms,
 )
+from reslab.probes.hessian import Hessian
 from reslab.probes.landscape.directions import filter_normalize, random_direction
 from reslab.probes.landscape.measures import measure_surface
 from reslab.probes.lesions import lesioned, random_lesions, skips_cut, swapped, zeroed_blocks
@@ -52,7 +53,7 @@ def gradient_norms(model: nn.Module, batches: Batch | Sequence[Batch]) -> dict[s
 
 
 __all__ = [
-    "block_gradient_norms", "boundary_f1_per_image", "confusion", "deepen", "eval_mode",
+    "Hessian", "block_gradient_norms", "boundary_f1_per_image", "confusion", "deepen", "eval_mode",
     "ffn_grad_norms", "filter_normalize", "forwards_replaced", "gate_stats", "gradient_norms",
     "interleaved_step_ms", "layer_responses", "lesioned", "max_output_change", "mean_iou",
     "measure_surface", "measurement_batches", "memory_peak", "memory_start", "old_source_weight",

@@ -155,7 +155,7 @@ PRESETS: dict[str, LandscapeConfig] = {
         epochs=300,
         samples=0,
         resolution=51,
-        interp_points=51,
+        interp_points=41,  # over (-0.5, 1.5): steps of 0.05 hold alpha = 0 and 1
         save_every=51,
         # Li et al.'s trajectory plots take a checkpoint every epoch (save_epoch=1): 300 of them.
         trajectory_points=300,
