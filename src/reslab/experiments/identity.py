@@ -252,6 +252,6 @@ EXPERIMENT = register(
         paper="He et al. 2015, sections 1 and 4.2",
         record=SeedRecord,
         run_task=run_seed,
-        quick_time="2 min",
+        quick_time="1.5 min",
     )
 )

@@ -288,6 +288,6 @@ EXPERIMENT = register(
         paper="Veit et al. 2016, section 4, Figures 3 and 5",
         record=LesionRecord,
         run_task=train_and_lesion,
-        quick_time="3 min",
+        quick_time="2 min",
     )
 )

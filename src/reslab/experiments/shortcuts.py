@@ -283,6 +283,6 @@ EXPERIMENT = register(
         paper="He et al. 2016, Table 1; He et al. 2015, Table 3",
         record=VariantRecord,
         run_task=run_one,
-        quick_time="6 min",
+        quick_time="4 min",
     )
 )

@@ -455,6 +455,6 @@ EXPERIMENT = register(
         paper="Xiong et al. 2020, Fig. 2-3; Wang et al. 2022 (DeepNet); Vaswani et al. 2017",
         record=RunRecord,
         run_task=run_one,
-        quick_time="6 min",
+        quick_time="4.5 min",
     )
 )
