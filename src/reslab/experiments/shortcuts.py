@@ -171,14 +171,10 @@ def chosen_gate(config: ShortcutsConfig, records: list[VariantRecord]) -> str:
     return gate(min(config.gate_biases, key=median_err))
 
 
-def confirmed_variants(config: ShortcutsConfig, records: list[VariantRecord]) -> list[str]:
-    """The variants as run on the confirmation seeds: the calibrated gate by its chosen name."""
-    chosen = chosen_gate(config, records) if CALIBRATED in config.variants else CALIBRATED
-    return [chosen if v == CALIBRATED else v for v in config.variants]
-
-
 def summarize(config: ShortcutsConfig, records: list[VariantRecord]) -> Summary:
-    variants = confirmed_variants(config, records)
+    # The variants as run on the confirmation seeds: the calibrated gate by its chosen name.
+    chosen = chosen_gate(config, records) if CALIBRATED in config.variants else None
+    variants = [chosen if v == CALIBRATED and chosen else v for v in config.variants]
     calibration = [r for r in records if r.seed >= CALIBRATION_SEED0]
     records = [r for r in records if r.seed < CALIBRATION_SEED0]
     rows = variant_rows(config, records, REFERENCE, THRESHOLDS["failures_worse"], variants)
@@ -193,8 +189,7 @@ def summarize(config: ShortcutsConfig, records: list[VariantRecord]) -> Summary:
     return {
         "variants": rows,
         "calibration": _calibration_rows(config, calibration, variants),
-        "calibrated_gate": chosen_gate(config, calibration) if CALIBRATED in config.variants
-        else None,
+        "calibrated_gate": chosen,
         "per_seed_test_err": {v: [r.final_test_err for r in g] for v, g in groups.items()},
         "rank_agreement_table1": rank_agreement(means, paper),  # type: ignore[arg-type]
         "gradient_profiles_init": {
