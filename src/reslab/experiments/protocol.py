@@ -1,6 +1,6 @@
-"""How the train-then-measure experiments set up a run, where they do it the same way: the data
-(loaded once per process), the recipe a run trains with, a CIFAR-style net sized for the data,
-and the config checks they share."""
+"""What the train-then-measure experiments share beyond their config base: a CIFAR-style net
+sized for the data, the error a diverged run counts at, and the config checks they share (the
+data cache is ``data/cache.py``, the recipe ``spec.TrainedConfig.train_config``)."""
 
 from __future__ import annotations
 
