@@ -173,8 +173,8 @@ def test_checkpointing_keeps_the_loss_trajectory_and_the_norm_statistics() -> No
     # gradients, so the same losses step after step; BN's running statistics are restored after
     # the recomputation (reslab.nn.checkpoint), so eval-mode numbers agree as well.
     config = replace(TINY, log_every=1, steps=5, batch_size=64)
-    plain = train_one(RunTask(replace(config, checkpoint_from=None), "preact", 20, 0))
-    ckpt = train_one(RunTask(replace(config, checkpoint_from=0), "preact", 20, 0))
+    plain = train_one(RunTask(replace(config, checkpoint_from=None), "preact", 20, seed=0))
+    ckpt = train_one(RunTask(replace(config, checkpoint_from=0), "preact", 20, seed=0))
     assert ckpt.checkpointed and not plain.checkpointed
     assert len(plain.train_loss) == 5
     np.testing.assert_allclose(ckpt.train_loss, plain.train_loss, rtol=1e-5)
@@ -208,7 +208,7 @@ def test_checkpointing_lowers_peak_memory_in_fresh_processes() -> None:
     # checkpointing, the block inputs only with it (measured: 369 vs 257 MB above baseline; the
     # RSS also holds ~150 MB that does not depend on depth: kernels, caches, evaluation).
     config = replace(TINY, depths=(164,), width=4, batch_size=512, steps=2, log_every=1)
-    todo = {str(c): RunTask(replace(config, checkpoint_from=c), "preact", 164, 0)
+    todo = {str(c): RunTask(replace(config, checkpoint_from=c), "preact", 164, seed=0)
             for c in (None, 0)}  # fmt: skip
     done: dict[str, RunRecord] = {}
     LocalExecutor(workers=1, fresh_process=True).run(train_one, todo, done.__setitem__)

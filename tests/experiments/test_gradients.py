@@ -178,7 +178,7 @@ def test_bottleneck_family(synthetic1d) -> None:
 
 def test_same_seed_same_numbers() -> None:
     config = GradientsConfig(**TINY, depths=(8,), steps=0)
-    a, b, c = (measure_one(RunTask(config, "preact", 8, seed)) for seed in (0, 0, 1))
+    a, b, c = (measure_one(RunTask(config, "preact", 8, seed=seed)) for seed in (0, 0, 1))
     assert a.profiles == b.profiles
     assert a.profiles != c.profiles
 

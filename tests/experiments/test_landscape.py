@@ -249,7 +249,7 @@ def test_changed_configuration_does_not_resume(landscape_run) -> None:
         execute(SPEC, changed, out=out, resume=True)
     # A grid file of another configuration is refused by the task too, not silently mixed.
     with pytest.raises(ValueError, match="another configuration"):
-        ls.landscape_one(ls.NetTask(changed, "plain", 0, str(out)))
+        ls.landscape_one(ls.NetTask(changed, "plain", str(out), seed=0))
 
 
 # -- resume and torchrun split ------------------------------------------------------------------

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
+import types
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reslab.experiments import ExperimentConfig, get_experiment, list_experiments, register
+from reslab.experiments.common import KindTask, RunTask, SeedTask
 from reslab.experiments.degradation import DegradationConfig, RunRecord
-from reslab.experiments.spec import configure, identity_fields
+from reslab.experiments.spec import Task, configure, identity_fields
 from reslab.experiments.store import RunStore, config_diff
 
 SPEC = get_experiment("degradation")
@@ -156,3 +160,44 @@ def test_every_preset_passes_its_own_checks(name: str) -> None:
         preset.check()
         with suppress(DataError):  # a paper dataset absent offline: the other checks passed
             spec.check(preset)
+
+
+class _BatchTask(SeedTask[Any]):
+    KEY = "{variant}_b{batch}_seed{seed}"
+    variant: str
+    batch: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeclaredTask(Task[Any]):  # the explicit form, as older declarations have it
+    KEY = "{net}_seed{seed}"
+    config: Any
+    net: str
+    seed: int
+
+
+def test_a_task_subclass_is_a_frozen_dataclass_of_its_own_fields() -> None:
+    task = _BatchTask("cfg", "wide", seed=3)
+    assert [f.name for f in dataclasses.fields(task)] == ["config", "seed", "variant", "batch"]
+    assert task.key == "wide_b8_seed3" and dataclasses.replace(task, batch=2).key == "wide_b2_seed3"
+    assert task == _BatchTask("cfg", "wide", seed=3) and pickle.loads(pickle.dumps(task)) == task
+    with pytest.raises(TypeError):
+        _BatchTask("cfg", "wide", 8, 3)  # type: ignore[misc]  # the seed is always named
+    for obj in (task, _DeclaredTask("cfg", "a", 0)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.seed = 1  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del obj.config  # type: ignore[misc]
+
+
+def test_an_explicitly_declared_task_keeps_its_field_order() -> None:
+    task = _DeclaredTask("cfg", "dense", 2)
+    assert (task.net, task.seed, task.key) == ("dense", 2, "dense_seed2")
+
+
+def test_the_shared_tasks_keep_their_keys() -> None:
+    assert RunTask("cfg", "plain", 56, seed=1).key == "plain56_seed1"
+    assert KindTask("cfg", "residual", seed=0).key == "residual_seed0"
+    assert SeedTask("cfg", seed=4).key == "seed4"
+    record = types.SimpleNamespace(kind="plain", depth=20, seed=2, final_test_err=9.1)
+    assert RunTask.key_of(record) == "plain20_seed2"  # a record is named like its task

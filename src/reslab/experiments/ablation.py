@@ -21,8 +21,8 @@ import torch
 
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
-from reslab.experiments.common import direction, final_err_pct, mean_std
-from reslab.experiments.spec import FINAL_EVAL_ONLY, Task, TrainedConfig, default, option
+from reslab.experiments.common import SeedTask, direction, final_err_pct, mean_std
+from reslab.experiments.spec import FINAL_EVAL_ONLY, TrainedConfig, default, option
 from reslab.experiments.stats import Threshold
 from reslab.models.resnet import ResNet
 from reslab.probes.gradients import block_gradient_norms, measurement_batches, shortcut_path_norms
@@ -44,12 +44,9 @@ class AblationConfig(TrainedConfig):
         return (*FINAL_EVAL_ONLY, ("schedule.warmup", self.warmup))
 
 
-@dataclass(frozen=True)
-class VariantTask(Task):
+class VariantTask(SeedTask[AblationConfig]):
     KEY = "{variant}_seed{seed}"
-    config: AblationConfig
     variant: str
-    seed: int
 
 
 @dataclass
@@ -188,7 +185,7 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
 
 def tasks(config: AblationConfig, workdir: Path | None) -> list[VariantTask]:
     """One task per variant and seed."""
-    return [VariantTask(config, v, s) for s in config.seed_range for v in config.variants]
+    return [VariantTask(config, v, seed=s) for s in config.seed_range for v in config.variants]
 
 
 def arrays(config: AblationConfig, records: Sequence[VariantRecord]) -> dict[str, np.ndarray]:

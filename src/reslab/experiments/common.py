@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import torch
 
 from reslab.experiments.protocol import chance_err
-from reslab.experiments.spec import Task
+from reslab.experiments.spec import C, Task
 from reslab.experiments.stats import Comparison, Threshold, compare
 from reslab.training.env import environment
 
@@ -59,34 +59,26 @@ def mean_std(values: Any) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-@dataclass(frozen=True)
-class RunTask(Task):
-    """One net of ``kind`` and ``depth`` trained (or measured) from ``seed``."""
+class SeedTask(Task[C]):
+    """Everything one seed measures, in one task (a net trained once, then measured many ways).
+    The seed is a keyword at every call: it is an int beside other ints (a depth, a batch)."""
 
-    KEY = "{kind}{depth}_seed{seed}"
-    config: Any
-    kind: str
-    depth: int
-    seed: int
+    KEY = "seed{seed}"
+    seed: int = field(kw_only=True)
 
 
-@dataclass(frozen=True)
-class KindTask(Task):
+class KindTask(SeedTask[C]):
     """One net of ``kind`` (at the experiment's one depth) trained and measured from ``seed``."""
 
     KEY = "{kind}_seed{seed}"
-    config: Any
     kind: str
-    seed: int
 
 
-@dataclass(frozen=True)
-class SeedTask(Task):
-    """Everything one seed measures, in one task (a net trained once, then measured many ways)."""
+class RunTask(KindTask[C]):
+    """One net of ``kind`` and ``depth`` trained (or measured) from ``seed``."""
 
-    KEY = "seed{seed}"
-    config: Any
-    seed: int
+    KEY = "{kind}{depth}_seed{seed}"
+    depth: int
 
 
 def run_curves(runs: list[Any], curves: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:

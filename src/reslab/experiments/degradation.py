@@ -103,10 +103,8 @@ PRESETS: dict[str, DegradationConfig] = {
 }
 
 
-@dataclass(frozen=True)
-class CostTask(Task):
+class CostTask(Task[DegradationConfig]):
     KEY = "cost_d{depth}"
-    config: DegradationConfig
     depth: int
 
 
@@ -215,7 +213,7 @@ def cost_of_a_shortcut(config: DegradationConfig, depth: int) -> CostRecord:
 def tasks(config: DegradationConfig, workdir: Path | None) -> list[DegradationTask]:
     seeds, depths = config.seed_range, config.depths
     runs: list[DegradationTask] = [
-        RunTask(config, k, d, s) for s in seeds for d in depths for k in KINDS
+        RunTask(config, k, d, seed=s) for s in seeds for d in depths for k in KINDS
     ]
     # Last: seconds each, they fill a worker while the last trainings finish.
     costs: list[DegradationTask] = [CostTask(config, d) for d in depths if config.cost_steps > 0]

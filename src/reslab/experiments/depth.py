@@ -192,7 +192,7 @@ def seeds_of(config: DepthConfig, depth: int) -> int:
 def tasks(config: DepthConfig, workdir: Path | None) -> list[RunTask]:
     # Deepest first: the longest runs start at once and the short ones fill in around them.
     return [
-        RunTask(config, kind, depth, seed)
+        RunTask(config, kind, depth, seed=seed)
         for depth in sorted(config.depths, reverse=True)
         for seed in range(config.first_seed, config.first_seed + seeds_of(config, depth))
         for kind in KINDS

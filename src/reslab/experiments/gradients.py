@@ -187,7 +187,7 @@ def _store(record: GradientRecord, phase: str, norms: dict[str, np.ndarray]) -> 
 def tasks(config: GradientsConfig, workdir: Path | None) -> list[RunTask]:
     # Deepest first: the longest runs start early, so the pool's workers finish together.
     return [
-        RunTask(config, k, d, s)
+        RunTask(config, k, d, seed=s)
         for d in sorted(config.depths, reverse=True) for s in config.seed_range
         for k in config.kinds
     ]  # fmt: skip

@@ -31,13 +31,12 @@ import torch
 from reslab.data import DataBundle
 from reslab.data.bundle import Split
 from reslab.data.cache import cached_data
-from reslab.experiments.common import direction, final_err_pct, mean_std
+from reslab.experiments.common import RunTask, direction, final_err_pct, mean_std
 from reslab.experiments.registry import register
 from reslab.experiments.spec import (
     CALIBRATION_SEED0,
     FINAL_EVAL_ONLY,
     Summary,
-    Task,
     TrainedConfig,
     Verdict,
     default,
@@ -141,14 +140,9 @@ PRESETS: dict[str, HighwayConfig] = {
 }
 
 
-@dataclass(frozen=True)
-class HighwayTask(Task):
+class HighwayTask(RunTask[HighwayConfig]):
     KEY = "{kind}{depth}_lr{lr:g}_b{gate_bias:g}_seed{seed}"
-    config: HighwayConfig
-    kind: str
-    depth: int
     lr: float
-    seed: int
     gate_bias: float = 0.0  # the initial b_T of a highway net; 0 (unused) for the others
 
 
@@ -255,7 +249,7 @@ def tasks(config: HighwayConfig, workdir: Path | None) -> list[HighwayTask]:
     longest runs start while the pool is full."""
     seeds = range(CALIBRATION_SEED0, CALIBRATION_SEED0 + config.calibration_seeds)
     return [
-        HighwayTask(config, k, d, lr, s, b)
+        HighwayTask(config, k, d, lr, b, seed=s)
         for d in sorted(config.depths, reverse=True)
         for s in seeds
         for lr in config.lrs
@@ -268,7 +262,7 @@ def followup(config: HighwayConfig, records: list[RunRecord]) -> list[HighwayTas
     """Confirmation: each net at the setting calibration chose, on the confirmation seeds."""
     chosen = {(k, d): choice(records, k, d) for k in config.kinds for d in config.depths}
     return [
-        HighwayTask(config, k, d, chosen[k, d][0], s, chosen[k, d][1])
+        HighwayTask(config, k, d, *chosen[k, d], seed=s)
         for d in sorted(config.depths, reverse=True)
         for s in config.seed_range
         for k in config.kinds

@@ -149,7 +149,7 @@ def continue_variant(
 
 
 def tasks(config: IdentityConfig, workdir: Path | None) -> list[SeedTask]:
-    return [SeedTask(config, s) for s in config.seed_range]
+    return [SeedTask(config, seed=s) for s in config.seed_range]
 
 
 def check(config: IdentityConfig) -> None:

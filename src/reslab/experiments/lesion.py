@@ -147,7 +147,7 @@ def _tester(model: ResNet, bundle: DataBundle) -> Callable[[list[int]], float]:
 
 
 def tasks(config: LesionConfig, workdir: Path | None) -> list[KindTask]:
-    return [KindTask(config, k, s) for s in config.seed_range for k in KINDS]
+    return [KindTask(config, k, seed=s) for s in config.seed_range for k in KINDS]
 
 
 def check(config: LesionConfig) -> None:

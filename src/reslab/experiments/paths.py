@@ -176,7 +176,7 @@ def train_and_measure(task: SeedTask) -> PathsRecord:
 
 
 def tasks(config: PathsConfig, workdir: Path | None) -> list[SeedTask]:
-    return [SeedTask(config, s) for s in config.seed_range]
+    return [SeedTask(config, seed=s) for s in config.seed_range]
 
 
 def check(config: PathsConfig) -> None:

@@ -140,19 +140,19 @@ def check(config: ShortcutsConfig) -> None:
 def tasks(config: ShortcutsConfig, workdir: Path | None) -> list[VariantTask]:
     """The fixed variants on the confirmation seeds, and the exclusive gate's b_g grid on the
     calibration seeds: independent, so they share the first round."""
-    fixed = [VariantTask(config, v, s) for s in config.seed_range for v in config.variants
+    fixed = [VariantTask(config, v, seed=s) for s in config.seed_range for v in config.variants
              if v != CALIBRATED]  # fmt: skip
     if CALIBRATED not in config.variants:
         return fixed
     seeds = range(CALIBRATION_SEED0, CALIBRATION_SEED0 + config.calibration_seeds)
-    return fixed + [VariantTask(config, gate(b), s) for b in config.gate_biases for s in seeds]
+    return fixed + [VariantTask(config, gate(b), seed=s) for b in config.gate_biases for s in seeds]
 
 
 def followup(config: ShortcutsConfig, records: list[VariantRecord]) -> list[VariantTask]:
     """The exclusive gate at the b_g the calibration chose, on the confirmation seeds."""
     if CALIBRATED not in config.variants:
         return []
-    return [VariantTask(config, chosen_gate(config, records), s) for s in config.seed_range]
+    return [VariantTask(config, chosen_gate(config, records), seed=s) for s in config.seed_range]
 
 
 def gate(bias: float) -> str:

@@ -13,6 +13,7 @@ import dataclasses
 import string
 import sys
 import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,13 +190,41 @@ FINAL_EVAL_ONLY: tuple[tuple[str, Any], ...] = (
 )
 
 
+C = TypeVar("C", bound=ExperimentConfig)
+
+
+class _Immutable:
+    """Refuses every assignment and deletion: a task is a value (its ``__init__``, a frozen
+    dataclass's, sets its fields with ``object.__setattr__``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(field,))
 @dataclass(frozen=True)
-class Task:
-    """One independent unit of an experiment. ``KEY`` formats the task's fields into its one
-    name: the record file (``records/<key>.json``) and the prefix of its arrays in raw.npz, so
-    ``key_of(record)`` gives a record the same name from the record's own fields."""
+class Task(_Immutable, Generic[C]):
+    """One independent unit of an experiment: the config it runs under, then its own fields.
+    ``KEY`` formats the task's fields into its one name: the record file
+    (``records/<key>.json``) and the prefix of its arrays in raw.npz, so ``key_of(record)``
+    gives a record the same name from the record's own fields.
+
+    A subclass is a frozen dataclass without saying so: it declares only its ``KEY`` and the
+    fields it adds (``class UnetTask(SeedTask[UnetConfig])``)."""
 
     KEY: ClassVar[str]
+    config: C
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+        # An explicit ``@dataclass(frozen=True)`` on the subclass processes it once more and
+        # refuses to replace a ``__setattr__`` of the class's own: leave both to ``_Immutable``,
+        # which refuses the same assignments.
+        del cls.__setattr__, cls.__delattr__
 
     @property
     def key(self) -> str:
@@ -217,7 +246,6 @@ class _Fields(dict):  # type: ignore[type-arg]
         return getattr(self.obj, name)
 
 
-C = TypeVar("C", bound=ExperimentConfig)
 T = TypeVar("T")
 R = TypeVar("R")
 Summary = dict[str, Any]  # named tables (lists of row dicts) and plain values

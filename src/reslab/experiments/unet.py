@@ -21,10 +21,10 @@ import torch
 
 from reslab.data import DataBundle, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import direction, mean_std
+from reslab.experiments.common import SeedTask, direction, mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import Summary, Task, TrainedConfig, Verdict, default, define, option
+from reslab.experiments.spec import Summary, TrainedConfig, Verdict, default, define, option
 from reslab.experiments.stats import Threshold, combine
 from reslab.models.info import count_params
 from reslab.models.unet import SKIPS, UNET_BLOCKS, UNet
@@ -127,18 +127,15 @@ class UnetRecord:
         return f"{self.skip}-{self.block}"
 
 
-@dataclass(frozen=True)
-class UnetTask(Task):
+class UnetTask(SeedTask[UnetConfig]):
     KEY = "{skip}_{block}_seed{seed}"
-    config: UnetConfig
     skip: str
     block: str
-    seed: int
 
 
 def tasks(config: UnetConfig, workdir: Path | None) -> list[UnetTask]:
     return [
-        UnetTask(config, skip, block, seed)
+        UnetTask(config, skip, block, seed=seed)
         for seed in config.seed_range for block in config.blocks for skip in config.skips
     ]  # fmt: skip
 

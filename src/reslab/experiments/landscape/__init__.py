@@ -29,7 +29,7 @@ import torch
 
 from reslab.data import DataBundle, Split, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import mean_std
+from reslab.experiments.common import KindTask, mean_std
 from reslab.experiments.landscape.curvature import (
     CurvatureRecord,
     check_curvature,
@@ -54,7 +54,7 @@ from reslab.experiments.landscape.path import (
 )
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
-from reslab.experiments.spec import ExperimentConfig, Summary, Task, Verdict, define, option
+from reslab.experiments.spec import ExperimentConfig, Summary, Verdict, define, option
 from reslab.experiments.stats import Threshold, compare
 from reslab.models.cifar import blocks_per_stage
 from reslab.probes.landscape.directions import flatten, param_vector, random_direction
@@ -177,12 +177,7 @@ PRESETS: dict[str, LandscapeConfig] = {
 }
 
 
-@dataclass(frozen=True)
-class NetTask(Task):
-    KEY = "{kind}_seed{seed}"
-    config: LandscapeConfig
-    kind: Kind
-    seed: int
+class NetTask(KindTask[LandscapeConfig]):
     workdir: str | None  # the run directory: checkpoints and grids resume from files there
 
 
@@ -244,7 +239,7 @@ def grid_axes(config: LandscapeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def tasks(config: LandscapeConfig, workdir: Path | None) -> list[NetTask]:
     out = str(workdir) if workdir is not None else None
-    return [NetTask(config, kind, seed, out) for seed in config.seed_range for kind in KINDS]
+    return [NetTask(config, kind, out, seed=seed) for seed in config.seed_range for kind in KINDS]
 
 
 def landscape_one(task: NetTask) -> NetRecord:
