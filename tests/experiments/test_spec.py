@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+import sys
 import types
 import typing
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from reslab.experiments import ExperimentConfig, get_experiment, list_experiments, register
 from reslab.experiments.common import KindTask, RunTask, SeedTask
 from reslab.experiments.degradation import DegradationConfig, RunRecord
-from reslab.experiments.spec import Task, configure, identity_fields
+from reslab.experiments.spec import Task, configure, define, identity_fields
 from reslab.experiments.store import RunStore, config_diff
 
 SPEC = get_experiment("degradation")
@@ -201,3 +202,20 @@ def test_the_shared_tasks_keep_their_keys() -> None:
     assert SeedTask("cfg", seed=4).key == "seed4"
     record = types.SimpleNamespace(kind="plain", depth=20, seed=2, final_test_err=9.1)
     assert RunTask.key_of(record) == "plain20_seed2"  # a record is named like its task
+
+
+def test_define_reads_the_texts_the_module_states(monkeypatch) -> None:
+    module = types.ModuleType("reslab_demo.shortcuts_again")
+    module.__dict__.update(
+        TITLE="A title", CLAIM="a claim", PAPER="A paper, Table 1", QUICK_TIME="1 min",
+        PRESETS=SPEC.presets, tasks=SPEC.tasks, summarize=SPEC.summarize, judge=SPEC.judge,
+    )  # fmt: skip
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    spec = define(module.__name__, record=RunRecord, run_task=SPEC.run_task)
+    assert (spec.name, spec.title, spec.claim, spec.paper, spec.quick_time) == (
+        "shortcuts_again", "A title", "a claim", "A paper, Table 1", "1 min"
+    )  # fmt: skip
+    assert define(module.__name__, record=RunRecord, run_task=SPEC.run_task, name="x").name == "x"
+    del module.CLAIM, module.QUICK_TIME
+    with pytest.raises(ValueError, match="states no CLAIM, QUICK_TIME"):
+        define(module.__name__, record=RunRecord, run_task=SPEC.run_task)

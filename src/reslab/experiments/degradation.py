@@ -40,6 +40,11 @@ from reslab.probes.responses import layer_responses
 from reslab.training import fit
 from reslab.training.precision import resolve_device
 
+TITLE = "The degradation problem"
+CLAIM = "plain-56 trains worse than plain-20; residual-56 does not"
+PAPER = "He et al. 2015, section 4.2 and Figure 6"
+QUICK_TIME = "7 min"
+
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
 SHORTCUT = {"plain": "none", "residual": "A"}  # option A: the comparison adds no parameters (4.2)
@@ -400,15 +405,4 @@ def arrays(config: DegradationConfig, records: list[Record]) -> dict[str, np.nda
     return out
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="degradation",
-        title="The degradation problem",
-        claim="plain-56 trains worse than plain-20; residual-56 does not",
-        paper="He et al. 2015, section 4.2 and Figure 6",
-        record=Record,
-        run_task=run_one,
-        quick_time="7 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=Record, run_task=run_one))

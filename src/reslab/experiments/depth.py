@@ -38,6 +38,14 @@ from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device
 from reslab.training.rng import seed_everything
 
+TITLE = "Training 1000-layer ResNets"
+CLAIM = (
+    "pre-activation trains a 1001-layer ResNet better than the original "
+    "(post-activation) one"
+)
+PAPER = "He et al. 2016, Identity Mappings in Deep Residual Networks, Table 3 and Figure 6"
+QUICK_TIME = "5 min"
+
 # Pre-activation must end the deepest net's training error at least 1 point below post-activation
 # (He et al. 2016, Table 3: 1001 layers, 7.61% vs 4.92% test error), declared before any run.
 THRESHOLDS = {"preact_better": Threshold(absolute=1.0)}
@@ -301,16 +309,4 @@ def arrays(config: DepthConfig, runs: list[RunRecord]) -> dict[str, np.ndarray]:
     })  # fmt: skip
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="depth",
-        title="Training 1000-layer ResNets",
-        claim="pre-activation trains a 1001-layer ResNet better than the original "
-        "(post-activation) one",
-        paper="He et al. 2016, Identity Mappings in Deep Residual Networks, Table 3 and Figure 6",
-        record=RunRecord,
-        run_task=train_one,
-        quick_time="5 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=RunRecord, run_task=train_one))

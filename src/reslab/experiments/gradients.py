@@ -38,6 +38,14 @@ from reslab.training.config import TrainConfig
 from reslab.training.precision import resolve_device
 from reslab.training.rng import seed_everything
 
+TITLE = "The gradient highway"
+CLAIM = (
+    "through depth, the input gradient of residual and pre-activation nets neither "
+    "vanishes nor changes exponentially; a plain net's does"
+)
+PAPER = "He et al. 2016, Identity Mappings in Deep Residual Networks, eq. 4-5"
+QUICK_TIME = "4 min"
+
 Kind = Literal["plain", "residual", "preact"]
 KINDS: tuple[Kind, ...] = ("plain", "residual", "preact")
 NAMES = {"plain": "plain", "residual": "residual", "preact": "pre-activation"}
@@ -368,16 +376,4 @@ def arrays(config: GradientsConfig, records: list[GradientRecord]) -> dict[str, 
     }  # fmt: skip
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="gradients",
-        title="The gradient highway",
-        claim="through depth, the input gradient of residual and pre-activation nets neither "
-        "vanishes nor changes exponentially; a plain net's does",
-        paper="He et al. 2016, Identity Mappings in Deep Residual Networks, eq. 4-5",
-        record=GradientRecord,
-        run_task=measure_one,
-        quick_time="4 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=GradientRecord, run_task=measure_one))

@@ -51,6 +51,14 @@ from reslab.training import fit
 from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 
+TITLE = "Highway networks"
+CLAIM = (
+    "deep plain nets fail where highway and residual nets train; the ungated residual "
+    "net does at least as well as the gated highway net at equal parameters"
+)
+PAPER = "Srivastava, Greff & Schmidhuber 2015, Fig. 1-2, Tables 1 and 3"
+QUICK_TIME = "4 min"
+
 KINDS = ("plain", "highway", "residual")
 SHORTCUT_KINDS = ("highway", "residual")
 # A gap in best training loss counts when it is at least a factor of 2 (0.3 in log10) and beyond
@@ -529,16 +537,4 @@ def arrays(config: HighwayConfig, records: list[RunRecord]) -> dict[str, np.ndar
     return out
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="highway",
-        title="Highway networks",
-        claim="deep plain nets fail where highway and residual nets train; the ungated residual "
-        "net does at least as well as the gated highway net at equal parameters",
-        paper="Srivastava, Greff & Schmidhuber 2015, Fig. 1-2, Tables 1 and 3",
-        record=RunRecord,
-        run_task=run_one,
-        quick_time="4 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=RunRecord, run_task=run_one))

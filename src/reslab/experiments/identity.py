@@ -36,6 +36,14 @@ from reslab.training.config import TrainConfig, validate
 from reslab.training.precision import resolve_device
 from reslab.training.prepare import eval_loader
 
+TITLE = 'Extra residual blocks "do no harm"'
+CLAIM = (
+    "zero-initialised residual blocks inserted into a trained net leave its function "
+    "and loss unchanged; plain layers do not"
+)
+PAPER = "He et al. 2015, sections 1 and 4.2"
+QUICK_TIME = "1.5 min"
+
 CONTINUE_SEED = 10_000  # continued runs draw other batches than the shallow run's first epoch
 IDENTITY_TOL = 1e-6  # max |logit change| that still counts as "unchanged" (fp32 round-off)
 SUMMARY_KEYS = (
@@ -242,16 +250,4 @@ def arrays(config: IdentityConfig, records: list[SeedRecord]) -> dict[str, np.nd
     }
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="identity",
-        title='Extra residual blocks "do no harm"',
-        claim="zero-initialised residual blocks inserted into a trained net leave its function "
-        "and loss unchanged; plain layers do not",
-        paper="He et al. 2015, sections 1 and 4.2",
-        record=SeedRecord,
-        run_task=run_seed,
-        quick_time="1.5 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=SeedRecord, run_task=run_seed))

@@ -36,6 +36,11 @@ from reslab.models.resnet import ResNet
 from reslab.probes.lesions import lesionable, lesioned, random_lesions, same_shape_blocks
 from reslab.training import evaluate, fit
 
+TITLE = "Lesion study: residual networks behave like ensembles"
+CLAIM = "deleting one block barely hurts a residual net but breaks its plain twin"
+PAPER = "Veit et al. 2016, section 4, Figures 3 and 5"
+QUICK_TIME = "2 min"
+
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("residual", "plain")
 NEAR_CHANCE = 10.0  # percentage points below chance error that still count as "at chance"
@@ -279,15 +284,4 @@ def arrays(config: LesionConfig, runs: list[LesionRecord]) -> dict[str, np.ndarr
     return out
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="lesion",
-        title="Lesion study: residual networks behave like ensembles",
-        claim="deleting one block barely hurts a residual net but breaks its plain twin",
-        paper="Veit et al. 2016, section 4, Figures 3 and 5",
-        record=LesionRecord,
-        run_task=train_and_lesion,
-        quick_time="2 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=LesionRecord, run_task=train_and_lesion))

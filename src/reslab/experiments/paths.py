@@ -34,11 +34,16 @@ from reslab.probes.lesions import random_lesions
 from reslab.probes.paths import path_gradients, training_batches
 from reslab.training import fit
 
+TITLE = "Effective paths: residual nets train through short paths"
+CLAIM = "almost all gradient comes from paths much shorter than the net"
+PAPER = "Veit et al. 2016, section 5 and Figure 6"
+QUICK_TIME = "2.5 min"
+
 MASS = 0.9  # the share of the total gradient magnitude the reported window holds
 # Veit et al. 2016, section 5 (ResNet-110 = 54 blocks, CIFAR-10): "almost all of the gradient
 # updates during training come from paths between 5 and 17 modules long", "only 0.45% of all
 # paths through this network" (the binomial gives 0.4537%).
-PAPER = {"blocks": 54, "k_lo": 5, "k_hi": 17, "paths_pct": 0.45}
+PAPER_VEIT = {"blocks": 54, "k_lo": 5, "k_hi": 17, "paths_pct": 0.45}
 
 
 # Declared before any run: every seed's 90% window ends below n/2 (the margin is n/2 itself).
@@ -200,13 +205,13 @@ def summarize(config: PathsConfig, runs: list[PathsRecord]) -> Summary:
             "share_pct_std": share_s,
         })  # fmt: skip
     window: dict[str, Any] = {"net": f"resnet-{config.depth}", "seeds": len(per_seed)}
-    window.update({"blocks": n, "paper_blocks": PAPER["blocks"]})
+    window.update({"blocks": n, "paper_blocks": PAPER_VEIT["blocks"]})
     for name, values, paper in (
-        ("k_lo", [s.k_lo for s in per_seed], PAPER["k_lo"]),
-        ("k_hi", [s.k_hi for s in per_seed], PAPER["k_hi"]),
-        ("paths_pct", [s.paths_pct for s in per_seed], PAPER["paths_pct"]),
-        ("k_lo_per_n", [s.k_lo / n for s in per_seed], PAPER["k_lo"] / PAPER["blocks"]),
-        ("k_hi_per_n", [s.k_hi / n for s in per_seed], PAPER["k_hi"] / PAPER["blocks"]),
+        ("k_lo", [s.k_lo for s in per_seed], PAPER_VEIT["k_lo"]),
+        ("k_hi", [s.k_hi for s in per_seed], PAPER_VEIT["k_hi"]),
+        ("paths_pct", [s.paths_pct for s in per_seed], PAPER_VEIT["paths_pct"]),
+        ("k_lo_per_n", [s.k_lo / n for s in per_seed], PAPER_VEIT["k_lo"] / PAPER_VEIT["blocks"]),
+        ("k_hi_per_n", [s.k_hi / n for s in per_seed], PAPER_VEIT["k_hi"] / PAPER_VEIT["blocks"]),
     ):
         window[f"{name}_mean"], window[f"{name}_std"] = _stat(values)
         window[f"paper_{name}"] = paper
@@ -255,8 +260,9 @@ def judge(config: PathsConfig, summary: Summary) -> Verdict:
     limit = n / 2
     diverged = summary["diverged"]
     equal = summary["equal_gradient_window"]
-    paper = f"Veit et al.: {PAPER['k_lo']}-{PAPER['k_hi']} of {PAPER['blocks']} blocks, "
-    paper += f"{PAPER['paths_pct']}% of paths"
+    veit = PAPER_VEIT
+    paper = f"Veit et al.: {veit['k_lo']}-{veit['k_hi']} of {veit['blocks']} blocks, "
+    paper += f"{veit['paths_pct']}% of paths"
     if not k_hi:
         text = f"effective paths much shorter than the net: unclear — all seeds diverged {diverged}"
         numbers = {"short_paths": False, "blocks": n, "diverged": diverged}
@@ -299,15 +305,4 @@ def arrays(config: PathsConfig, runs: list[PathsRecord]) -> dict[str, np.ndarray
     return {f"{SeedTask.key_of(r)}_grad_norm": np.array(r.grad_norm, dtype=float) for r in runs}
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="paths",
-        title="Effective paths: residual nets train through short paths",
-        claim="almost all gradient comes from paths much shorter than the net",
-        paper="Veit et al. 2016, section 5 and Figure 6",
-        record=PathsRecord,
-        run_task=train_and_measure,
-        quick_time="2.5 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=PathsRecord, run_task=train_and_measure))

@@ -40,6 +40,11 @@ from reslab.experiments.stats import Threshold, combine, compare
 from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 
+TITLE = "Activation placement"
+CLAIM = "full pre-activation trains best; BN after the addition hurts"
+PAPER = "He et al. 2016, Figure 4 and Table 2"
+QUICK_TIME = "4 min 40 s"
+
 REFERENCE = "original"
 # Declared before any run, relative to the reference's own test error (Table 2's effects are a
 # few percent of it: 6.61 -> 6.37 at ResNet-110): BN after the addition must be worse than the
@@ -190,15 +195,4 @@ def judge(config: PlacementConfig, summary: Summary) -> Verdict:
     return Verdict.of(parts, text, numbers)
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="placement",
-        title="Activation placement",
-        claim="full pre-activation trains best; BN after the addition hurts",
-        paper="He et al. 2016, Figure 4 and Table 2",
-        record=VariantRecord,
-        run_task=run_one,
-        quick_time="4 min 40 s",
-    )
-)
+EXPERIMENT = register(define(__name__, record=VariantRecord, run_task=run_one))

@@ -39,6 +39,11 @@ from reslab.models.cifar import blocks_per_stage, cifar_resnet
 from reslab.models.resnet import ResNet
 from reslab.nn.mappings import shortcut_variant, variant_family
 
+TITLE = "Shortcut variants"
+CLAIM = "the identity shortcut beats scaled, gated, 1x1-conv and dropout shortcuts"
+PAPER = "He et al. 2016, Table 1; He et al. 2015, Table 3"
+QUICK_TIME = "4 min"
+
 REFERENCE = "identity"
 PAPER_GATE_BIASES = (0.0, -6.0)
 # Table 1 (ResNet-110, CIFAR-10 test error %, median of 5 runs); "fail" is above 20%.
@@ -269,15 +274,4 @@ def judge(config: ShortcutsConfig, summary: Summary) -> Verdict:
     return Verdict.of(parts, text, numbers)
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="shortcuts",
-        title="Shortcut variants",
-        claim="the identity shortcut beats scaled, gated, 1x1-conv and dropout shortcuts",
-        paper="He et al. 2016, Table 1; He et al. 2015, Table 3",
-        record=VariantRecord,
-        run_task=run_one,
-        quick_time="4 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=VariantRecord, run_task=run_one))

@@ -309,28 +309,41 @@ class Experiment(Generic[C, T, R]):
         return self.presets[name]
 
 
+# The texts an experiment module states once, as module constants, and the ``Experiment`` fields
+# they fill: ``TITLE``, ``CLAIM`` (one line, with the paper's terms), ``PAPER`` (where the claim
+# is made) and ``QUICK_TIME`` (the measured wall time of the quick preset on 2 idle CPU cores, the
+# one place it is kept).
+TEXTS = {"title": "TITLE", "claim": "CLAIM", "paper": "PAPER", "quick_time": "QUICK_TIME"}
+
+
 def define(
     module: str,
     *,
-    name: str,
-    title: str,
-    claim: str,
-    paper: str,
     record: type[Any] | types.UnionType,
     run_task: Callable[[Any], Any],
-    quick_time: str,
+    name: str | None = None,
+    title: str | None = None,
+    claim: str | None = None,
+    paper: str | None = None,
+    quick_time: str | None = None,
 ) -> Experiment[Any, Any, Any]:
-    """The experiment that ``module`` defines in the one shape: its ``PRESETS``, ``tasks``,
-    ``summarize`` and ``judge``, and where it has them ``check``, ``arrays`` and
-    ``fresh_process``, found by those names (as pytest finds its tests). ``quick_time``: the
-    measured wall time of the quick preset on 2 idle CPU cores, the one place it is kept."""
+    """The experiment that ``module`` defines in the one shape, named after the module: its
+    ``TEXTS`` constants, ``PRESETS``, ``tasks``, ``summarize`` and ``judge``, and where it has them
+    ``check``, ``arrays``, ``fresh_process``, ``followup`` and ``THRESHOLDS``, found by those names
+    (as pytest finds its tests). A name or text given here is used instead of the module's."""
     namespace = vars(sys.modules[module])
+    given = {"name": name, "title": title, "claim": claim, "paper": paper, "quick_time": quick_time}
+    texts = {"name": module.rpartition(".")[2]} | {
+        key: namespace[constant] for key, constant in TEXTS.items() if constant in namespace
+    }
+    texts |= {key: text for key, text in given.items() if text is not None}
+    if missing := sorted(TEXTS[key] for key in TEXTS.keys() - texts.keys()):
+        raise ValueError(f"{module} states no {', '.join(missing)}")
     optional = {"check": "check", "arrays": "arrays", "fresh_process": "fresh_process",
                 "thresholds": "THRESHOLDS", "followup": "followup"}  # fmt: skip
     return Experiment(
-        name=name, title=title, claim=claim, paper=paper, presets=namespace["PRESETS"],
-        record=record, tasks=namespace["tasks"], run_task=run_task,
-        summarize=namespace["summarize"], judge=namespace["judge"], quick_time=quick_time,
+        **texts, presets=namespace["PRESETS"], record=record, tasks=namespace["tasks"],
+        run_task=run_task, summarize=namespace["summarize"], judge=namespace["judge"],
         **{k: namespace[v] for k, v in optional.items() if v in namespace},
     )  # fmt: skip
 

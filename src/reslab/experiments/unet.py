@@ -38,12 +38,20 @@ from reslab.probes.segmentation import (
 from reslab.training import fit
 from reslab.training.precision import resolve_device
 
+TITLE = "U-Net long skips"
+CLAIM = (
+    "long skips carry the encoder's spatial detail to the decoder: without them "
+    "boundaries and thin structures are lost"
+)
+PAPER = "Ronneberger et al. 2015, Sec. 2, Fig. 1, Tables 1-2; Drozdzal et al. 2016"
+QUICK_TIME = "4 min 40 s"
+
 REFERENCE = "none"  # the plain encoder-decoder every long skip is compared with
 # Ronneberger et al. 2015: Table 1 (ISBI 2012 EM challenge, U-Net's warping and Rand errors) and
 # Table 2 (ISBI 2015 cell tracking, IoU). Drozdzal et al. 2016 find long and short skips together
 # best on the same EM data (Sec. 3) but we could not confirm their table's numbers here, so we
 # quote none of them.
-PAPER = {
+PAPER_TABLES = {
     "isbi2012_warping_error": 0.000353,
     "isbi2012_rand_error": 0.0382,
     "phc_u373_iou_pct": 92.03,
@@ -235,7 +243,7 @@ def summarize(config: UnetConfig, records: list[UnetRecord]) -> Summary:
                 row[f"{field}_vs_none"] = "—" if skip == REFERENCE else cmp["outcome"]
                 row[f"{field}_gap"], row[f"{field}_threshold"] = cmp["gap"], cmp["threshold"]
                 row[f"{field}_gain"] = cmp["claim"]
-            row.update({f"paper_{k}": v for k, v in PAPER.items()} if skip == "concat"
+            row.update({f"paper_{k}": v for k, v in PAPER_TABLES.items()} if skip == "concat"
                        and block == "plain" else {})  # fmt: skip
             rows.append(row)
     residual = []
@@ -246,7 +254,7 @@ def summarize(config: UnetConfig, records: list[UnetRecord]) -> Summary:
                 cmp = _compare(scores(skip, "residual", field), scores(skip, "plain", field))
                 entry.update({f"{field}_{k}": v for k, v in cmp.items()})
             residual.append(entry)
-    paper = [{"source": PAPER_SOURCE, "measure": k, "value": v} for k, v in PAPER.items()]
+    paper = [{"source": PAPER_SOURCE, "measure": k, "value": v} for k, v in PAPER_TABLES.items()]
     return {"variants": rows, "residual_vs_plain": residual, "paper": paper}
 
 
@@ -300,16 +308,4 @@ def arrays(config: UnetConfig, records: list[UnetRecord]) -> dict[str, np.ndarra
     return arrays
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="unet",
-        title="U-Net long skips",
-        claim="long skips carry the encoder's spatial detail to the decoder: without them "
-        "boundaries and thin structures are lost",
-        paper="Ronneberger et al. 2015, Sec. 2, Fig. 1, Tables 1-2; Drozdzal et al. 2016",
-        record=UnetRecord,
-        run_task=run_one,
-        quick_time="4 min 40 s",
-    )
-)
+EXPERIMENT = register(define(__name__, record=UnetRecord, run_task=run_one))

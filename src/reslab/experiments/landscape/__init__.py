@@ -73,6 +73,11 @@ from reslab.training import validate
 from reslab.training.distributed import DistContext, local_rank, setup_distributed
 from reslab.training.precision import resolve_device
 
+TITLE = "Loss landscapes of plain and residual nets"
+CLAIM = "plain-56's loss surface is chaotic; residual-56's is a smooth basin"
+PAPER = "Li et al. 2018, section 6 and Figure 5"
+QUICK_TIME = "2 min 10 s"
+
 Kind = Literal["plain", "residual"]
 KINDS: tuple[Kind, ...] = ("plain", "residual")
 # Option A adds no parameters, so both nets live in parameter spaces of the same shape and the
@@ -468,15 +473,4 @@ def arrays(config: LandscapeConfig, records: list[NetRecord]) -> dict[str, np.nd
     return {**out, **curvature_arrays(config, records)}
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="landscape",
-        title="Loss landscapes of plain and residual nets",
-        claim="plain-56's loss surface is chaotic; residual-56's is a smooth basin",
-        paper="Li et al. 2018, section 6 and Figure 5",
-        record=NetRecord,
-        run_task=landscape_one,
-        quick_time="2 min 10 s",
-    )
-)
+EXPERIMENT = register(define(__name__, record=NetRecord, run_task=landscape_one))
