@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -57,6 +57,14 @@ def mean_std(values: Any) -> tuple[float, float]:
     arr = np.asarray(values, dtype=float)
     std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
     return float(arr.mean()), std
+
+
+# The plain net and its residual twin that degradation, landscape and lesion compare. Option A
+# shortcuts add no parameters (He et al. 2015, 4.2): the twins differ in the shortcuts alone, so
+# their parameters also have the same shapes (landscape draws the same directions for both).
+Kind = Literal["plain", "residual"]
+KINDS: tuple[Kind, ...] = ("plain", "residual")
+SHORTCUT: dict[Kind, str] = {"plain": "none", "residual": "A"}
 
 
 class SeedTask(Task[C]):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ import torch
 from reslab.data import DataBundle, make_loader
 from reslab.data.cache import cached_data
 from reslab.experiments.common import (
+    KINDS,
+    SHORTCUT,
+    Kind,
     RunTask,
     final_err_pct,
     mean_std,
@@ -45,9 +48,6 @@ CLAIM = "plain-56 trains worse than plain-20; residual-56 does not"
 PAPER = "He et al. 2015, section 4.2 and Figure 6"
 QUICK_TIME = "7 min"
 
-Kind = Literal["plain", "residual"]
-KINDS: tuple[Kind, ...] = ("plain", "residual")
-SHORTCUT = {"plain": "none", "residual": "A"}  # option A: the comparison adds no parameters (4.2)
 # The claim's parts and their minimum effects (points of final training error), declared before
 # any run: plain-deep worse than plain-shallow by at least 1 point; residual-deep no worse than
 # residual-shallow by more than 1 point (non-inferiority). Figure 7's responses ride along

@@ -13,14 +13,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from reslab.data import DataBundle, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import KindTask, mean_std
+from reslab.experiments.common import Kind, KindTask, mean_std
 from reslab.experiments.protocol import (
     chance_err,
     net_for,
@@ -41,8 +41,7 @@ CLAIM = "deleting one block barely hurts a residual net but breaks its plain twi
 PAPER = "Veit et al. 2016, section 4, Figures 3 and 5"
 QUICK_TIME = "2 min"
 
-Kind = Literal["plain", "residual"]
-KINDS: tuple[Kind, ...] = ("residual", "plain")
+KINDS: tuple[Kind, ...] = ("residual", "plain")  # its own order: the residual net first
 NEAR_CHANCE = 10.0  # percentage points below chance error that still count as "at chance"
 # Damage of a deletion = (error with it - intact error) / (chance error - intact error): 0 is no
 # effect, 1 is chance. Veit et al. (4.1) find single deletions "do not noticeably affect" a

@@ -22,14 +22,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from reslab.data import DataBundle, Split, make_loader
 from reslab.data.cache import cached_data
-from reslab.experiments.common import KindTask, mean_std
+from reslab.experiments.common import KINDS, SHORTCUT, Kind, KindTask, mean_std
 from reslab.experiments.landscape.curvature import (
     CurvatureRecord,
     check_curvature,
@@ -78,12 +77,9 @@ CLAIM = "plain-56's loss surface is chaotic; residual-56's is a smooth basin"
 PAPER = "Li et al. 2018, section 6 and Figure 5"
 QUICK_TIME = "2 min 10 s"
 
-Kind = Literal["plain", "residual"]
-KINDS: tuple[Kind, ...] = ("plain", "residual")
-# Option A adds no parameters, so both nets live in parameter spaces of the same shape and the
-# same direction seeds draw the same Gaussian noise for both (He et al. 2015, 4.2). Li et al.'s
-# code uses projection shortcuts (option B) at the stage changes instead.
-SHORTCUT: dict[Kind, str] = {"plain": "none", "residual": "A"}
+# KINDS and SHORTCUT (common.py): option A, so both nets live in parameter spaces of the same
+# shape and the same direction seeds draw the same Gaussian noise for both. Li et al.'s code uses
+# projection shortcuts (option B) at the stage changes instead.
 SUBSET_SEED = 0  # the same training samples for every seed and kind, so surfaces compare
 # The non-convex fractions must differ by more than this to call one surface smoother: 5% of
 # the interior points (about 18 of 361 on a 21x21 grid), well above the handful of points that
