@@ -4,6 +4,7 @@ placement of BN and ReLU (``layout.py``) and with any shortcut mapping (``nn/map
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from torch import nn
 
@@ -16,6 +17,15 @@ from reslab.nn.shortcuts import make_shortcut
 MappingArg = str | ShortcutMapping | None
 
 
+class BlockOptions(TypedDict, total=False):
+    """What every conv block takes beyond its widths, stride and dims (defaults: ``ConvBlock``)."""
+
+    shortcut: str
+    drop_path: float
+    placement: str | None
+    mapping: MappingArg
+
+
 class ConvBlock(ResidualBlock):
     """A residual block whose branch is a list of convs laid out by a placement."""
 
@@ -25,11 +35,11 @@ class ConvBlock(ResidualBlock):
         in_ch: int,
         stride: int,
         *,
-        shortcut: str,
         dims: int,
-        drop_path: float,
-        placement: str | None,
-        mapping: MappingArg,
+        shortcut: str = "B",
+        drop_path: float = 0.0,
+        placement: str | None = None,
+        mapping: MappingArg = None,
         dropout: float = 0.0,
     ) -> None:
         placement = check_placement(placement or self.default_placement)
@@ -65,22 +75,16 @@ class BasicBlock(ConvBlock):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: str = "B",
         dims: int = 2,
-        drop_path: float = 0.0,
-        placement: str | None = None,
-        mapping: MappingArg = None,
         dropout: float = 0.0,
+        **options: Unpack[BlockOptions],
     ) -> None:
         out_ch = planes * self.expansion
         convs = [
             (conv3(dims, in_ch, planes, stride), planes),
             (conv3(dims, planes, out_ch), out_ch),
         ]
-        super().__init__(
-            convs, in_ch, stride, shortcut=shortcut, dims=dims, drop_path=drop_path,
-            placement=placement, mapping=mapping, dropout=dropout,
-        )  # fmt: skip
+        super().__init__(convs, in_ch, stride, dims=dims, dropout=dropout, **options)
 
 
 class Bottleneck(ConvBlock):
@@ -95,14 +99,11 @@ class Bottleneck(ConvBlock):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: str = "B",
         dims: int = 2,
-        drop_path: float = 0.0,
-        placement: str | None = None,
-        mapping: MappingArg = None,
         groups: int = 1,
         base_width: int = 64,
         stride_in_1x1: bool = False,
+        **options: Unpack[BlockOptions],
     ) -> None:
         # ResNeXt / wide ResNet widen only the 3x3 (Xie et al. 2017, Table 1; Zagoruyko 2016).
         width = int(planes * (base_width / 64.0)) * groups
@@ -113,7 +114,4 @@ class Bottleneck(ConvBlock):
             (conv3(dims, width, width, s3, groups), width),
             (conv1(dims, width, out_ch), out_ch),
         ]
-        super().__init__(
-            convs, in_ch, stride, shortcut=shortcut, dims=dims, drop_path=drop_path,
-            placement=placement, mapping=mapping,
-        )  # fmt: skip
+        super().__init__(convs, in_ch, stride, dims=dims, **options)
