@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -42,6 +42,22 @@ class AblationConfig(TrainedConfig):
 
     def recipe_fields(self) -> tuple[tuple[str, Any], ...]:
         return (*FINAL_EVAL_ONLY, ("schedule.warmup", self.warmup))
+
+    @classmethod
+    def paper_preset(cls, **changes: Any) -> Self:
+        """He et al. 2016's runs (Tables 1 and 2): ResNet-110 on CIFAR-10, 64k iterations, 5
+        seeds. Hours per run on a GPU."""
+        return cls(
+            data="cifar10",
+            preset="paper",
+            depth=110,
+            seeds=5,
+            epochs=None,
+            steps=64000,
+            warmup=0.0,  # the recipe's own 0.01 start for 110 layers applies (He et al. 2015, 4.2)
+            log_every=100,
+            **changes,
+        )
 
 
 class VariantTask(SeedTask[AblationConfig]):

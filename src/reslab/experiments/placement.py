@@ -93,18 +93,8 @@ PRESETS: dict[str, PlacementConfig] = {
     # 164 layers; at 20 they do not show): 1-D ResNet-110 on MNIST-1D, the placements that
     # Table 2 sets furthest apart, the paper's recipe cut to 10 epochs with a warm-up, 3 seeds.
     "quick": PlacementConfig(depth=110, variants=("original", "bn_after_add", "full_preact")),
-    # He et al. 2016, Table 2: ResNet-110 on CIFAR-10 (--block bottleneck --depth 164 for the
-    # second column), 64k iterations, 5 seeds. Hours per run on a GPU.
-    "paper": PlacementConfig(
-        data="cifar10",
-        preset="paper",
-        depth=110,
-        seeds=5,
-        epochs=None,
-        steps=64000,
-        warmup=0.0,  # the recipe's own 0.01 start for 110 layers applies (He et al. 2015, 4.2)
-        log_every=100,
-    ),
+    # He et al. 2016, Table 2 (--block bottleneck --depth 164 for its second column).
+    "paper": PlacementConfig.paper_preset(),
 }
 
 

@@ -99,19 +99,8 @@ PRESETS: dict[str, ShortcutsConfig] = {
     # epochs with a warm-up: 10 variants x 3 confirmation seeds, and the exclusive gate's 3 b_g
     # x 2 calibration seeds (36 runs; 11 variants x 3 seeds took 5.5 min).
     "quick": ShortcutsConfig(epochs=8),
-    # He et al. 2016, Table 1: ResNet-110 on CIFAR-10, the paper's 64k iterations, 5 seeds
-    # (they report the median of 5; we give mean ± std). Hours per run on a GPU.
-    "paper": ShortcutsConfig(
-        data="cifar10",
-        preset="paper",
-        depth=110,
-        seeds=5,
-        epochs=None,
-        steps=64000,
-        warmup=0.0,  # the paper's own 0.01 start for 110 layers applies (recipe "paper")
-        log_every=100,
-        gate_biases=(0.0, -2.0, -4.0, -6.0, -7.0, -10.0),
-    ),
+    # He et al. 2016, Table 1 (they report the median of 5 seeds; we give mean ± std).
+    "paper": ShortcutsConfig.paper_preset(gate_biases=(0.0, -2.0, -4.0, -6.0, -7.0, -10.0)),
 }
 
 
