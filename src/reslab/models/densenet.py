@@ -18,7 +18,7 @@ from torch import nn
 
 from reslab.blocks.dense import DenseBlock, DenseLayer, Transition
 from reslab.models.registry import register_model
-from reslab.nn.layers import check_dims, conv, global_avg_pool, max_pool, norm
+from reslab.nn.layers import check_dims, conv, global_avg_pool, he_init, max_pool, norm
 
 Stem = Literal["cifar", "imagenet"]
 
@@ -71,15 +71,10 @@ class DenseNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # He et al. 2015 init, as in the paper's Torch code (built on fb.resnet.torch): normal
-        # with std sqrt(2 / (k * k * out_channels)); BN starts as the identity; zero fc bias.
+        # As the paper's Torch code (built on fb.resnet.torch), with a zero fc bias.
+        he_init(self)
         for m in self.modules():
-            if isinstance(m, nn.modules.conv._ConvNd):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
     @property

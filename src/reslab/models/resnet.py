@@ -17,7 +17,7 @@ from reslab.blocks import ResidualBlock, get_block
 from reslab.blocks.layout import lead, post_ops
 from reslab.nn.checkpoint import checkpoint_module
 from reslab.nn.drop_path import drop_path_rates
-from reslab.nn.layers import check_dims, conv, global_avg_pool, max_pool, norm
+from reslab.nn.layers import check_dims, conv, global_avg_pool, he_init, max_pool, norm
 from reslab.nn.shortcuts import check_shortcut
 
 Stem = Literal["cifar", "cifar_preact", "imagenet"]
@@ -97,13 +97,7 @@ class ResNet(nn.Module):
             self.maxpool = max_pool(self.dims)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        # He et al. 2015 (2.4) "msra" init for convs; BN starts as the identity transform.
-        for m in self.modules():
-            if isinstance(m, nn.modules.conv._ConvNd):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
         if zero_init_residual:
             for b in self.blocks:
                 b.zero_init_last()

@@ -72,6 +72,17 @@ def is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
+def he_init(model: nn.Module) -> None:
+    """He et al.'s "msra" init, as in the ResNet papers' Torch code (fb.resnet.torch): each conv
+    normal with std sqrt(2 / (k * k * out_channels)); each BN starts as the identity transform."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif is_norm(m):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def avg_pool2(dims: int) -> nn.Module:
     # Halves the resolution by averaging 2x2 windows (the transitions of Huang et al. 2017, 3).
     return _HALVE[dims](kernel_size=2, stride=2)
