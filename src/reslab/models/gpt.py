@@ -25,13 +25,13 @@ from reslab.blocks.transformer import (
     mlp_block,
 )
 from reslab.models.registry import register_model
-from reslab.nn.checkpoint import checkpoint_module
+from reslab.nn.checkpoint import Checkpointable
 
 INITS: tuple[str, ...] = ("gpt2", "xavier")
 NANOGPT = "Karpathy, nanoGPT (2022), config/train_shakespeare_char.py; Radford et al. 2019"
 
 
-class GPT(nn.Module):
+class GPT(Checkpointable, nn.Module):
     class_dim = -1  # logits are (N, T, vocab): the class axis is last
     dims = 0  # token ids
     in_channels = 1
@@ -58,7 +58,6 @@ class GPT(nn.Module):
         self.activation = check_activation(activation)  # "gelu_tanh": OpenAI's GPT-2 weights
         self.block_size, self.n_layer, self.num_features = block_size, n_layer, n_embd
         self.default_input_size = (block_size,)
-        self.grad_checkpointing = False
         alpha, self.beta = deepnorm_constants(n_layer) if norm == "deepnorm" else (1.0, 1.0)
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
@@ -122,9 +121,6 @@ class GPT(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return list(self.h)  # type: ignore[arg-type]
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.dtype != torch.long or not 1 <= x.shape[1] <= self.block_size:
             raise ValueError(
@@ -136,12 +132,7 @@ class GPT(nn.Module):
         self.check_input(x)
         pos = torch.arange(x.shape[1], device=x.device)
         h = self.drop(self.wte(x) + self.wpe(pos))
-        for block in self.blocks:
-            if self.grad_checkpointing and self.training and h.requires_grad:
-                h = checkpoint_module(block, h)
-            else:
-                h = block(h)
-        return self.ln_f(h)
+        return self.ln_f(self.run_blocks(self.blocks, h))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return x if pre_logits else self.lm_head(x)

@@ -26,7 +26,7 @@ from torch import nn
 
 from reslab.blocks.highway import ACTIVATIONS, HighwayBlock, UnitKind, check_kind
 from reslab.models.registry import register_model
-from reslab.nn.checkpoint import checkpoint_module
+from reslab.nn.checkpoint import Checkpointable, checkpoint_module
 from reslab.nn.layers import FEATURES, affine, check_dims, global_avg_pool
 
 # Section 4.1: "each layer has 50 blocks for highway networks and 71 units for plain networks".
@@ -41,7 +41,7 @@ class HighwayStack:
     pool: bool = False  # a 2x2 max-pool after the stack (the convolutional nets)
 
 
-class HighwayNet(nn.Module):
+class HighwayNet(Checkpointable, nn.Module):
     """Stacks of units (``HighwayBlock``), each entered by a plain layer, then a linear head.
 
     ``unit_dims`` is FEATURES (0) for fully connected nets, which flatten their input first, or
@@ -70,7 +70,6 @@ class HighwayNet(nn.Module):
         self.in_channels = self.default_input_size[0]
         self.dims = check_dims(len(self.default_input_size) - 1)
         self.unit_dims = unit_dims
-        self.grad_checkpointing = False
         unit = partial(
             HighwayBlock, kind=kind, dims=unit_dims, kernel=kernel, gate_bias=gate_bias,
             activation=activation,
@@ -127,9 +126,6 @@ class HighwayNet(nn.Module):
     @property
     def stages(self) -> list[nn.Sequential]:
         return [getattr(self, name) for name in self.stage_names]
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
 
     def check_input(self, x: torch.Tensor) -> None:
         if tuple(x.shape[1:2]) != (self.in_channels,) or x.dim() != self.dims + 2:

@@ -15,7 +15,7 @@ from torch import nn
 
 from reslab.blocks import ResidualBlock, get_block
 from reslab.blocks.layout import lead, post_ops
-from reslab.nn.checkpoint import checkpoint_module
+from reslab.nn.checkpoint import Checkpointable
 from reslab.nn.drop_path import drop_path_rates
 from reslab.nn.layers import check_dims, conv, global_avg_pool, he_init, max_pool, norm
 from reslab.nn.shortcuts import check_shortcut
@@ -30,7 +30,7 @@ class Stage:
     stride: int
 
 
-class ResNet(nn.Module):
+class ResNet(Checkpointable, nn.Module):
     def __init__(
         self,
         stages: Sequence[Stage],
@@ -51,7 +51,6 @@ class ResNet(nn.Module):
         self.in_channels = in_channels
         self.shortcut_kind = check_shortcut(shortcut)
         self.block_kind = block
-        self.grad_checkpointing = False
         block_cls = get_block(block)
         self._build_stem(stem, in_channels, stem_width)
         rates = drop_path_rates(drop_path_rate, sum(s.blocks for s in stages))
@@ -110,10 +109,6 @@ class ResNet(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return [getattr(self, name) for name in self.stage_names]
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        # Recompute each block's activations in backward: memory O(blocks) instead of O(layers).
-        self.grad_checkpointing = enable
-
     def check_input(self, x: torch.Tensor) -> None:
         expected = self.dims + 2
         if x.dim() != expected or x.shape[1] != self.in_channels:
@@ -133,13 +128,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        x = self.forward_stem(x)
-        for block in self.blocks:
-            if self.grad_checkpointing and self.training and x.requires_grad:
-                x = checkpoint_module(block, x)
-            else:
-                x = block(x)
-        return self.final_act(x)
+        return self.final_act(self.run_blocks(self.blocks, self.forward_stem(x)))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.avgpool(x), 1)

@@ -27,7 +27,7 @@ from torch import nn
 
 from reslab.blocks import BasicBlock, ResidualBlock
 from reslab.models.registry import register_model
-from reslab.nn.checkpoint import checkpoint_module
+from reslab.nn.checkpoint import Checkpointable, checkpoint_module
 from reslab.nn.shortcuts import NoShortcut
 
 SKIPS: tuple[str, ...] = ("concat", "add", "none")
@@ -111,7 +111,7 @@ class LongSkip(nn.Module):
         return self.act(self.combine(self.skip(e), self.path(e)))
 
 
-class UNet(nn.Module):
+class UNet(Checkpointable, nn.Module):
     """A U-Net; the defaults are the paper's (5 levels, 64 to 1024 channels, concatenated skips,
     2 classes). ``skip``: concat, add, none; ``block``: plain, residual."""
 
@@ -137,7 +137,6 @@ class UNet(nn.Module):
         self.in_channels, self.num_classes, self.dims = in_channels, num_classes, 2
         self.num_features = width
         self.default_input_size = (in_channels, 32, 32)
-        self.grad_checkpointing = False
         widths = [width * 2**level for level in range(levels)]
         make = partial(BasicBlock, shortcut="B" if block == "residual" else "none")
         self.encoders = nn.ModuleList(
@@ -188,9 +187,6 @@ class UNet(nn.Module):
     @property
     def stages(self) -> list[nn.Sequential]:
         return [nn.Sequential(b) for b in self.blocks]
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
 
     def _run(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():

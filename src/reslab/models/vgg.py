@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from reslab.nn.checkpoint import checkpoint_module
+from reslab.nn.checkpoint import Checkpointable, checkpoint_module
 
 # Channels per conv, "M" for a 2x2 max-pool (configuration E of Simonyan & Zisserman, Table 1).
 VGG19_LAYOUT: tuple[int | str, ...] = (
@@ -19,7 +19,7 @@ VGG19_LAYOUT: tuple[int | str, ...] = (
 )  # fmt: skip
 
 
-class VGG(nn.Module):
+class VGG(Checkpointable, nn.Module):
     def __init__(
         self,
         layout: Sequence[int | str] = VGG19_LAYOUT,
@@ -42,7 +42,6 @@ class VGG(nn.Module):
             nn.Linear(4096, num_classes),
         )  # fmt: skip
         self.default_input_size = (in_channels, 224, 224)
-        self.grad_checkpointing = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -73,10 +72,6 @@ class VGG(nn.Module):
         if start < len(self.features):  # a custom layout need not end with a pool
             stages.append(self.features[start:])
         return stages
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        # Recompute each stage's activations in backward instead of storing them.
-        self.grad_checkpointing = enable
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

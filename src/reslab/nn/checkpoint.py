@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 
 import torch
@@ -40,3 +40,23 @@ def checkpoint_module(module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
         use_reentrant=False,
         context_fn=lambda: (nullcontext(), frozen_norm_stats(module)),
     )
+
+
+class Checkpointable:
+    """A net that can recompute its blocks' activations in backward instead of keeping them
+    (memory O(blocks) instead of O(layers)): ``set_grad_checkpointing`` sets the switch, which
+    ``run_blocks`` (or the net's own forward) reads while training."""
+
+    grad_checkpointing: bool = False
+    training: bool  # nn.Module's
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    def run_blocks(self, blocks: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+        """``x`` through ``blocks`` in order, each checkpointed where the switch is on, the net
+        trains and ``x`` needs a gradient."""
+        checkpointing = self.grad_checkpointing and self.training
+        for block in blocks:
+            x = checkpoint_module(block, x) if checkpointing and x.requires_grad else block(x)
+        return x
