@@ -14,41 +14,29 @@ from reslab.io import atomic_write
 from reslab.training.errors import ConfigError
 
 
+class _Under:
+    """A path under the run directory's root, read as an attribute of the ``RunDir``."""
+
+    def __init__(self, relative: str) -> None:
+        self.relative = relative
+
+    def __get__(self, run: RunDir | None, owner: type[RunDir]) -> Path:
+        if run is None:  # looked up on the class (help(), introspection): the relative path
+            return Path(self.relative)
+        return run.root / self.relative
+
+
 @dataclass(frozen=True)
 class RunDir:
     root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def env(self) -> Path:
-        return self.root / "env.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tb"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def latest(self) -> Path:
-        return self.checkpoints / "latest.safetensors"
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / "best.safetensors"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
+    config = _Under("config.yaml")
+    env = _Under("env.json")
+    metrics = _Under("metrics.jsonl")
+    tensorboard = _Under("tb")
+    checkpoints = _Under("checkpoints")
+    latest = _Under("checkpoints/latest.safetensors")
+    best = _Under("checkpoints/best.safetensors")
+    summary = _Under("summary.json")
 
 
 def check_run_dir(out_dir: str | Path, resume: bool) -> RunDir:
