@@ -98,9 +98,18 @@ def test_figures_are_embedded_and_nothing_is_external():
     assert not any(t == "link" for t, _ in tags.tags)
 
 
-def test_add_figure_rejects_non_png_bytes():
+def test_add_figure_rejects_non_png_bytes(tmp_path: Path):
     with pytest.raises(ValueError, match="not a PNG"):
-        Report("t").add_figure(b"GIF89a....")
+        Report("t").add_figure(b"GIF89a....", save_as=tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_figure_can_also_be_kept_as_a_file(tmp_path: Path):
+    fig, ax = new_figure()
+    ax.plot([1, 2, 3])
+    html = Report("t").add_figure(fig, "c", save_as=tmp_path / "fig.png").to_html()
+    src = next(a["src"] for _, a in parse(html).tags if "src" in a)
+    assert base64.b64decode(src.split(",", 1)[1]) == (tmp_path / "fig.png").read_bytes()
 
 
 def test_plotly_js_is_inlined_exactly_once():

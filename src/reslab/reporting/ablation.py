@@ -67,7 +67,9 @@ def ablation_png(
 def add_ablation_figure(
     result: Result[Any, Any], report: Report, run_dir: Path, paper_key: str, caption: str
 ) -> None:
-    png = ablation_png(result.summary["variants"], result.arrays(), paper_key)
-    (Path(run_dir) / f"{result.experiment}.png").write_bytes(png)
     report.add_section("Variants")
-    report.add_figure(png, caption=caption)
+    report.add_figure(
+        ablation_png(result.summary["variants"], result.arrays(), paper_key),
+        caption=caption,
+        save_as=Path(run_dir) / f"{result.experiment}.png",
+    )

@@ -100,15 +100,14 @@ def protocol_text(training: dict[str, Any]) -> str:
 @register_figures("degradation")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     depths = sorted(result.config.depths)
-    png = figure_png(result.arrays(), depths)
-    (Path(run_dir) / "degradation.png").write_bytes(png)
     report.add_section("Training curves")
     report.add_text(protocol_text(result.summary.get("training") or {}))
     report.add_figure(
-        png,
+        figure_png(result.arrays(), depths),
         caption="Bold: training error (running, over each log interval); thin: test error after "
         "each epoch. Mean over seeds, band ±1 std. Left: plain nets, right: the same nets with "
         "identity shortcuts (option A).",
+        save_as=Path(run_dir) / "degradation.png",
     )
     report.add_text(
         "A plain net of depth 56 contains the solution of the 20-layer one (extra layers set to "
@@ -144,7 +143,6 @@ def add_responses(
     png = responses_png(result.arrays(), depths)
     if png is None:
         return
-    (Path(run_dir) / "responses.png").write_bytes(png)
     report.add_section("Layer responses")
     report.add_text(
         "He et al. 2015 (4.2, Figure 7) measure the standard deviation of each 3x3 layer's "
@@ -158,6 +156,7 @@ def add_responses(
         png,
         caption="Std of each 3x3 layer's response, mean over seeds: top in layer order, bottom "
         "sorted in descending order. Dashed: plain nets; solid: residual nets (option A).",
+        save_as=Path(run_dir) / "responses.png",
     )
     report.add_text(
         "In the paper (CIFAR-10), ResNets have generally smaller responses than their plain "

@@ -84,25 +84,21 @@ def protocol_text(config: Any) -> str:
 @register_figures("depth")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     summary, depth = result.summary["nets"], max(result.config.depths)
-    pngs = {  # the index shows a run's first PNG by path: the errors-vs-depth figure
-        "depth.png": errors_vs_depth_png(summary),
-        "depth_curves.png": curves_png(result.arrays(), depth),
-    }
-    for name, png in pngs.items():
-        (Path(run_dir) / name).write_bytes(png)
     report.add_text(protocol_text(result.config))
     report.add_section("Error against depth")
     report.add_figure(
-        pngs["depth.png"],
+        errors_vs_depth_png(summary),
         caption="Final error on the whole training split (eval mode, no augmentation) and on "
         "the test split; mean ± std over seeds (the deepest net may have fewer seeds). Crosses: "
         "He et al. 2016, Table 3, when the data and nets match the paper's.",
+        save_as=Path(run_dir) / "depth.png",  # first by path: the figure the index shows
     )
     report.add_section(f"Training curves at {depth} layers")
     report.add_figure(
-        pngs["depth_curves.png"],
+        curves_png(result.arrays(), depth),
         caption="Thin: running training error (left) and training loss (right) over each log "
         "interval; bold: test error after each epoch. Mean over seeds, band ±1 std.",
+        save_as=Path(run_dir) / "depth_curves.png",
     )
     report.add_text(
         _NOTES.format(

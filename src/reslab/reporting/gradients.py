@@ -353,10 +353,6 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     laws: dict[str, dict[str, str]] = numbers["laws"]
     phases, flat = list(laws), float(numbers["flat"])
     arrays = result.arrays()
-    profiles = profiles_png(arrays, depths, phases, steps)
-    ratios = ratio_png(arrays, depths, phases, steps, flat)
-    (Path(run_dir) / "gradients_profiles.png").write_bytes(profiles)
-    (Path(run_dir) / "gradients_ratio.png").write_bytes(ratios)
     text = (
         f"Nets of {config.block} blocks, each measured at initialisation on the same "
         f"{_batches(config)} (the first of the train split, in order)"
@@ -368,8 +364,10 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         )
     report.add_text(text + ".")
     _add_highway(report, result, arrays)
-    _add_profiles(report, profiles, config)
-    _add_ratios(report, ratios, laws, steps, flat)
+    profiles = profiles_png(arrays, depths, phases, steps)
+    _add_profiles(report, profiles, config, save_as=Path(run_dir) / "gradients_profiles.png")
+    ratios = ratio_png(arrays, depths, phases, steps, flat)
+    _add_ratios(report, ratios, laws, steps, flat, save_as=Path(run_dir) / "gradients_ratio.png")
 
 
 def _batches(config: Any) -> str:
@@ -408,7 +406,7 @@ def _add_highway(report: Report, result: Result[Any, Any], arrays: dict[str, np.
     )
 
 
-def _add_profiles(report: Report, png: bytes, config: Any) -> None:
+def _add_profiles(report: Report, png: bytes, config: Any, *, save_as: Path) -> None:
     report.add_section("Norms along the depth")
     report.add_figure(
         png,
@@ -418,6 +416,7 @@ def _add_profiles(report: Report, png: bytes, config: Any) -> None:
         "Line: mean of log₁₀ over seeds (a geometric mean), band ±1 std. Red: plain, blue: "
         "residual (post-activation), green: pre-activation; darker is deeper. Gaps are "
         "non-finite values (overflow, divergence).",
+        save_as=save_as,
     )
     report.add_text(
         "With identity shortcuts, x_L = x_l + Σ F(x_i), so ∂L/∂x_l = ∂L/∂x_L (1 + ∂/∂x_l Σ F) "
@@ -429,7 +428,13 @@ def _add_profiles(report: Report, png: bytes, config: Any) -> None:
 
 
 def _add_ratios(
-    report: Report, png: bytes, laws: dict[str, dict[str, str]], steps: int, flat: float
+    report: Report,
+    png: bytes,
+    laws: dict[str, dict[str, str]],
+    steps: int,
+    flat: float,
+    *,
+    save_as: Path,
 ) -> None:
     report.add_section("First / last block")
     report.add_figure(
@@ -438,6 +443,7 @@ def _add_ratios(
         "over seeds of log₁₀ (a geometric mean; the summary table gives arithmetic means), band "
         f"±1 std; grey: within a factor {flat:g} of 1. Solid: at initialisation, dashed: after "
         "training. A missing point is a non-finite ratio (see the table).",
+        save_as=save_as,
     )
     report.add_table(
         ["input-gradient ratio vs depth", *(NAMES[k] for k in KINDS)],

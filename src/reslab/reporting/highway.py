@@ -114,8 +114,6 @@ def lr_table(report: Report, rows: list[dict[str, Any]]) -> None:
 @register_figures("highway")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     summary = result.summary
-    png = loss_png(summary["depths"])
-    (Path(run_dir) / "highway_loss.png").write_bytes(png)
     report.add_section("Training loss by depth (Figure 1)")
     report.add_text(
         "Every net: a plain first layer, then depth - 1 units of one kind, then the softmax "
@@ -126,16 +124,17 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "at chance, ln(classes)."
     )
     report.add_figure(
-        png, caption="Mean ± std over seeds. Left: best training loss (log scale); right: test "
+        loss_png(summary["depths"]),
+        caption="Mean ± std over seeds. Left: best training loss (log scale); right: test "
         "error. In the paper's Figure 1 (MNIST, best of 100 random-search runs per net) plain "
         "nets get worse with depth and far worse at 50 and 100 layers, while highway nets of "
         "every depth reach about the same loss.",
-    )  # fmt: skip
+        save_as=Path(run_dir) / "highway_loss.png",
+    )
     lr_table(report, summary.get("lr_search", []))
     gates = gates_png(summary.get("gates", []))
     if gates is None:
         return
-    (Path(run_dir) / "highway_gates.png").write_bytes(gates)
     report.add_section("Transform gates after training (Figure 2)")
     report.add_text(
         "For each highway layer of each trained net, on the whole test split in eval mode: the "
@@ -150,4 +149,5 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "(dotted: its value at initialisation). Mean over the seeds that did not diverge (the "
         "gates table gives their number; a depth where all diverged has no line); layer 1 is "
         "the plain first layer, without a gate.",
+        save_as=Path(run_dir) / "highway_gates.png",
     )  # fmt: skip

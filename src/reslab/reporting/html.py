@@ -60,13 +60,18 @@ class Report:
         self._blocks.append(_blocks.table(columns, rows, caption, highlight or {}))
         return self
 
-    def add_figure(self, figure: bytes | Any, caption: str | None = None) -> Report:
-        """PNG bytes or a matplotlib Figure, embedded as a base64 `<img>`."""
+    def add_figure(
+        self, figure: bytes | Any, caption: str | None = None, *, save_as: Path | None = None
+    ) -> Report:
+        """PNG bytes or a matplotlib Figure, embedded as a base64 `<img>`; with ``save_as``, also
+        kept as that PNG file (beside the report, for use elsewhere)."""
         if not isinstance(figure, (bytes, bytearray)):
             from reslab.reporting.figures import fig_to_png
 
             figure = fig_to_png(figure)
         self._blocks.append(_blocks.figure_png(bytes(figure), caption, alt=caption or "figure"))
+        if save_as is not None:  # only a PNG that passed the check above
+            Path(save_as).write_bytes(figure)
         return self
 
     def add_plotly(

@@ -55,15 +55,14 @@ def figure_png(arrays: dict[str, np.ndarray]) -> bytes:
 @register_figures("identity")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     config = result.config
-    png = figure_png(result.arrays())
-    (Path(run_dir) / "identity.png").write_bytes(png)
     report.add_section("Continued training")
     report.add_figure(
-        png,
+        figure_png(result.arrays()),
         caption=f"Training loss of each continued step (label smoothing as in the recipe), "
         f"mean over seeds, band ±1 std; every net starts from the same trained "
         f"resnet{config.depth} and sees the same batches at lr {config.continue_lr:g}. "
         f"Right: the first {ZOOM_STEPS} updates.",
+        save_as=Path(run_dir) / "identity.png",
     )
     report.add_text(
         f"The deeper net (resnet{config.deep_depth}) keeps the trained blocks in place and "

@@ -116,14 +116,13 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     depth, (lo, hi) = config.depth, config.span
     report.add_section("Loss surfaces")
     seed = config.first_seed  # the figures show the first seed's surfaces
-    png = contour_png(arrays, depth, seed)
-    (run_dir / "landscape_contours.png").write_bytes(png)
     report.add_figure(
-        png,
+        contour_png(arrays, depth, seed),
         caption=f"Loss at theta* + a d1 + b d2 for a, b in [{lo:g}, {hi:g}] (seed {seed}, "
         f"{config.resolution}x{config.resolution} grid); contour levels 0.1 to 10 in steps of "
         "0.5 as in Li et al.'s plots; the star is the trained net. Left: no shortcuts; right: "
         "identity shortcuts (option A).",
+        save_as=run_dir / "landscape_contours.png",
     )
     report.add_plotly(
         surface_plotly(arrays, depth, seed),
@@ -132,12 +131,11 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     )
     report.add_text(method_text(config.samples))
     report.add_section("From initial to trained weights")
-    png = interpolation_png(arrays, depth, seed)
-    (run_dir / "landscape_interpolation.png").write_bytes(png)
     report.add_figure(
-        png,
+        interpolation_png(arrays, depth, seed),
         caption=f"Loss and accuracy along (1 - alpha) theta0 + alpha theta* (seed {seed}), as in "
         "Goodfellow et al. 2015. BN running statistics stay those of the trained net all along.",
+        save_as=run_dir / "landscape_interpolation.png",
     )
     hessian_figures(result, report, run_dir, arrays)  # --curvature runs only
     if all(f"{kind}_seed{seed}_traj_loss" in arrays for kind in KINDS):
@@ -203,11 +201,9 @@ def trajectory_section(
     arrays: dict[str, np.ndarray], depth: int, report: Report, run_dir: Path, seed: int = 0
 ) -> None:
     report.add_section("Training trajectories")
-    png = trajectory_png(arrays, depth, seed)
-    (run_dir / "landscape_trajectory.png").write_bytes(png)
     snapshots = len(arrays[f"plain_seed{seed}_traj_path"])
     report.add_figure(
-        png,
+        trajectory_png(arrays, depth, seed),
         caption=f"The optimiser's path ({snapshots} snapshots, evenly spaced in steps, from the "
         f"initial weights (circle) to the trained net (star), seed {seed}) projected onto the "
         "two "
@@ -215,6 +211,7 @@ def trajectory_section(
         "the loss in that plane, as in Li et al. 2018, section 7 and Figure 10. The axes give "
         "the fraction of the path's variance each direction explains. Grey contours: Li et al.'s "
         "extra levels 1e1 to 1e8 for the high loss far from the trained net.",
+        save_as=run_dir / "landscape_trajectory.png",
     )
     report.add_text(
         "**Units.** As in Li et al.'s code, the PCA directions are unit vectors of parameter "

@@ -88,23 +88,21 @@ def hessian_figures(
     config, depth = result.config, result.config.depth
     res, (lo, hi), seed = config.curvature_resolution, config.span, config.first_seed
     report.add_section("Hessian curvature")
-    png = hessian_map_png(arrays, depth, seed)
-    (run_dir / "landscape_hessian_map.png").write_bytes(png)
     report.add_figure(
-        png,
+        hessian_map_png(arrays, depth, seed),
         caption=f"Left: the loss contours of the plane above. Right: Li et al.'s convexity map "
         f"(2018, section 6, Figure 7), |lambda_min / lambda_max| of the full network's Hessian "
         f"at {res}x{res} points of the same plane over [{lo:g}, {hi:g}]^2 (seed {seed}), on the "
         f"colour scale of their code (viridis, 0 to {RATIO_MAX:g}); crosses mark the points "
         f"counted non-convex (lambda_min < 0 and ratio > {RATIO_THRESHOLD:g}).",
+        save_as=run_dir / "landscape_hessian_map.png",
     )
-    png = density_png(arrays, depth, seed)
-    (run_dir / "landscape_hessian_density.png").write_bytes(png)
     report.add_figure(
-        png,
+        density_png(arrays, depth, seed),
         caption=f"Eigenvalue density of the Hessian at the trained weights (seed {seed}; "
         f"stochastic Lanczos quadrature, {config.density_iters} steps, Gaussian kernel as "
         "PyHessian's).",
+        save_as=run_dir / "landscape_hessian_density.png",
     )
     report.add_text(hessian_method_text(config))
 

@@ -66,10 +66,6 @@ def random_figure(arrays: dict[str, np.ndarray], chance: float) -> bytes:
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     config, summary, arrays = result.config, result.summary, result.arrays()
     chance = summary["chance_err"]
-    single_png = single_figure(arrays, summary["downsampling"], chance)
-    random_png = random_figure(arrays, chance)
-    (Path(run_dir) / "lesion_single.png").write_bytes(single_png)
-    (Path(run_dir) / "lesion_random.png").write_bytes(random_png)
     report.add_text(
         f"A residual net of depth {config.depth} ({config.block} blocks, shortcut "
         f"{config.shortcut}) and its plain twin (no shortcuts) train with one recipe "
@@ -77,18 +73,20 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     )
     report.add_section("Deleting one block")
     report.add_figure(
-        single_png,
+        single_figure(arrays, summary["downsampling"], chance),
         caption="Test error when one block is deleted at test time (mean over seeds, bars ±1 "
         "std); dashed: the intact nets; grey bands: downsampling blocks, where a plain block "
         "cannot be deleted and a residual one keeps its shortcut (option A/B). Blocks are "
         "numbered from 1 here and in the verdict; the blocks table counts from 0.",
+        save_as=Path(run_dir) / "lesion_single.png",
     )
     report.add_section("Deleting several blocks")
     report.add_figure(
-        random_png,
+        random_figure(arrays, chance),
         caption=f"Test error when k random same-shape blocks are deleted at once; mean over "
         f"{config.draws} draws per k and {config.seeds} seeds, band ±1 std. Both nets draw the "
         "same blocks.",
+        save_as=Path(run_dir) / "lesion_random.png",
     )
     report.add_text(
         "A deleted block keeps only its shortcut: y = act(shortcut(x)), the block with F(x) = 0. "

@@ -79,17 +79,16 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "section 5)."
     )
     if summary["k_hi"]:
-        png = figure_png(summary, result.arrays())
-        (Path(run_dir) / "paths.png").write_bytes(png)
         report.add_section("Effective paths")
         report.add_figure(
-            png,
+            figure_png(summary, result.arrays()),
             caption=f"As Veit et al. 2016, Figure 6. (a) C(n, k)/2ⁿ, the share of paths of "
             f"length k (binomial, mean n/2 = {n / 2:g}). (b) The gradient magnitude of one path "
             "of length k, mean over draws, log scale. (c) Their product, C(n, k) times the mean "
             "magnitude, as a share of its sum: how much of the gradient the paths of each "
             "length carry together (mean over seeds, band ±1 std). Orange: the shortest "
             "window of lengths holding 90% of (c), one band per seed.",
+            save_as=Path(run_dir) / "paths.png",
         )
     report.add_text(
         "Veit et al. measure a 110-layer net (54 blocks) on CIFAR-10: the gradient of a path "

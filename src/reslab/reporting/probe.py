@@ -88,10 +88,12 @@ def probe_report(saved: dict[str, Any], run_dir: Path) -> Report:
         intact = result["intact"]
         report.add_text(f"Intact model: loss {intact['loss']:.4g} nats, error "
                         f"{intact['err']:.4g}% on these samples.")  # fmt: skip
-    png = probe_figure(saved)
-    (Path(run_dir) / FIGURE_FILE).write_bytes(png)
     report.add_section("Per block" if probe != "responses" else "Per 3x3 layer")
-    report.add_figure(png, caption=_caption(result))
+    report.add_figure(
+        probe_figure(saved),
+        caption=_caption(result),
+        save_as=Path(run_dir) / FIGURE_FILE,
+    )
     columns = [c.replace("_", " ") for c in result["columns"]]
     rows = [[r[c] for c in result["columns"]] for r in result["rows"]]
     highlight = {"err rise": "max"} if probe == "lesion" else {}

@@ -70,16 +70,15 @@ def examples_png(arrays: dict[str, np.ndarray], variants: Sequence[str]) -> byte
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     rows = result.summary["variants"]
     paper = next((r.get("paper_phc_u373_iou_pct") for r in rows if r["skip"] == "concat"), None)
-    png = scores_png(rows, paper)
-    (Path(run_dir) / "unet.png").write_bytes(png)
     report.add_section("Long skips")
     report.add_figure(
-        png,
+        scores_png(rows, paper),
         caption="Test-split mean IoU (left) and boundary F1 (right, Csurka et al. 2013: edge "
         "pixels within the tolerance of a true edge) per long skip and block, mean ± std over "
         "seeds. Dashed: U-Net's IoU on PhC-U373 (Ronneberger et al. 2015, Table 2), the "
         "reference on its own data; its ISBI 2012 warping error 0.000353 (Table 1) has no "
         "counterpart here.",
+        save_as=Path(run_dir) / "unet.png",
     )
     variants = [f"{r['skip']}-{r['block']}" for r in rows]
     examples = examples_png(load_arrays(run_dir), variants)
