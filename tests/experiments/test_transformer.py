@@ -20,9 +20,12 @@ from reslab.experiments.transformer import (
     RunTask,
     TransformerConfig,
     build,
+    calibration_cells,
     cells,
     check,
+    chosen_lr,
     failed,
+    followup,
     judge,
     run_one,
     slopes,
@@ -42,13 +45,44 @@ def text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_text(tmp_path_factory.mktemp("text"))
 
 
-def test_the_design_is_a_depth_sweep_plus_an_lr_grid_at_the_deepest_depth() -> None:
+def test_the_design_is_calibration_then_a_depth_sweep_on_fresh_seeds() -> None:
     quick = PRESETS["quick"]
-    grid = cells(quick)
-    sweep = 4 * len(quick.depths) * 2
-    assert len(grid) == sweep + 3 * 2 * 2 and len(set(grid)) == len(grid)
-    assert {c[2] for c in grid if c[1] != 24} == {quick.lr}
-    assert len(tasks(quick, None)) == 3 * len(grid)
+    first = tasks(quick, None)
+    # Calibration: post-LN at the deepest depth, 3 lrs x warm-up on/off x 2 calibration seeds.
+    assert len(first) == 3 * 2 * 2 and {t.variant for t in first} == {"post"}
+    assert {t.depth for t in first} == {12} and min(t.seed for t in first) >= 1000
+    assert calibration_cells(quick) == [("post", 12, lr, w) for lr in (2e-3, 3e-3, 5e-3)
+                                        for w in (True, False)]  # fmt: skip
+    # Confirmation at the lr calibration chose, on seeds apart from the calibration ones.
+    records = [rec("post", 12, lr, w, s, loss) for (lr, w, loss) in
+               [(2e-3, True, 2.6), (2e-3, False, 2.7), (3e-3, True, 2.6), (3e-3, False, 3.34),
+                (5e-3, True, 3.34), (5e-3, False, 3.34)] for s in (1000, 1001)]  # fmt: skip
+    more = followup(quick, records)
+    assert len(more) == 4 * 3 * 2 * 4 and {t.lr for t in more} == {3e-3}
+    assert {t.seed for t in more} == set(range(10, 14))
+    assert len(cells(quick, 3e-3)) == 4 * 3 * 2
+    # A given lr skips calibration.
+    fixed = replace(quick, lr=1e-3)
+    assert {t.lr for t in tasks(fixed, None)} == {1e-3} and followup(fixed, []) == []
+
+
+def test_calibration_keeps_the_lr_where_warm_up_helps_post_ln_most_and_it_trains() -> None:
+    config = PRESETS["quick"]
+
+    def world(losses: dict[tuple[float, bool], float]) -> list[RunRecord]:
+        return [rec("post", 12, lr, w, s, loss) for (lr, w), loss in losses.items()
+                for s in (1000, 1001)]  # fmt: skip
+
+    # 5e-3 has the larger benefit but post-LN fails there even with warm-up.
+    base = {(2e-3, True): 2.6, (2e-3, False): 2.65, (3e-3, True): 2.6, (3e-3, False): 3.3,
+            (5e-3, True): 3.4, (5e-3, False): 4.17}  # fmt: skip
+    assert chosen_lr(config, world(base)) == 3e-3
+    # Post-LN fails everywhere with warm-up: the lowest lr.
+    assert chosen_lr(config, world({k: 3.4 for k in base})) == 2e-3
+    # A tie goes to the lower lr; a given lr wins.
+    tie = {**base, (3e-3, False): 2.65}
+    assert chosen_lr(config, world(tie)) == 2e-3
+    assert chosen_lr(replace(config, lr=7e-3), world(base)) == 7e-3
 
 
 def test_both_presets_validate() -> None:
@@ -57,7 +91,8 @@ def test_both_presets_validate() -> None:
         check(preset)
     paper = PRESETS["paper"]
     assert (paper.n_embd, paper.n_head, paper.block_size, paper.dropout) == (384, 6, 256, 0.2)
-    assert (paper.steps, paper.batch_size, paper.lr, paper.warmup) == (5000, 64, 1e-3, 0.02)
+    assert (paper.steps, paper.batch_size, paper.warmup) == (5000, 64, 0.02)
+    assert 1e-3 in paper.calibration_lrs  # nanoGPT's lr, in the window searched
 
 
 @pytest.mark.parametrize(
@@ -70,6 +105,9 @@ def test_both_presets_validate() -> None:
         ({"variants": ("post",)}, "must include 'pre'"),
         ({"n_embd": 10, "n_head": 3}, "n_embd=10 is not divisible by n_head=3"),
         ({"warmup": 0.0}, r"warmup=0.0 in \(0, 1\)"),
+        ({"calibration_lrs": (1e-3, 1e-3)}, "must be distinct"),
+        ({"calibration_lrs": ()}, "must be non-empty"),
+        ({"calibration_seeds": 0}, "calibration_seeds=0 must be >= 1 without lr"),
     ],
 )
 def test_bad_configs_are_refused(text_file: Path, kw: dict, message: str) -> None:
@@ -100,7 +138,12 @@ def test_a_run_fails_when_it_diverges_or_ends_at_the_unigram_entropy() -> None:
 def test_tiny_run_records_every_cell(tiny_run, text_file: Path) -> None:
     run_dir = tiny_run("transformer")
     r = load_result(run_dir)
-    assert len(r.records) == len(cells(tiny(text_file)))
+    config = tiny(text_file)
+    calibration = [x for x in r.records if x.calibration]
+    assert len(calibration) == len(calibration_cells(config)) * config.calibration_seeds
+    assert len(r.records) - len(calibration) == len(cells(config, r.summary["lr"]))
+    assert r.summary["lr_source"] == "calibration" and r.summary["lr"] in (1e-3, 1e-2)
+    assert r.provenance["calibration_seeds"] == [1000] and r.provenance["seeds"] == [0]
     assert all(len(x.ffn_grad_init) == len(x.ffn_grad_xavier) == x.depth for x in r.records)
     assert {s["variant"] for s in r.summary["grad_slopes_xavier"]} == {"pre", "post", "deepnorm",
                                                                        "plain"}  # fmt: skip
@@ -124,7 +167,7 @@ def rec(variant: str, depth: int, lr: float, warmup: bool, seed: int, loss: floa
 def summary_for(
     losses: dict[tuple[str, int, float, bool], float],
 ) -> tuple[TransformerConfig, dict]:
-    config = TransformerConfig(depths=(2, 24), lr=3e-3, lrs=(1e-3, 3e-3), seeds=3)
+    config = TransformerConfig(depths=(2, 24), lr=3e-3, seeds=3, first_seed=0)
     records = [rec(*key, s, loss + 0.01 * s) for key, loss in losses.items() for s in range(3)]
     return config, summarize(config, records)
 
@@ -132,10 +175,9 @@ def summary_for(
 def papers_world() -> dict[tuple[str, int, float, bool], float]:
     losses = {}
     for w in (True, False):
-        for lr in (1e-3, 3e-3):
-            losses[("pre", 24, lr, w)] = 2.5
-            losses[("deepnorm", 24, lr, w)] = 2.52
-            losses[("post", 24, lr, w)] = 2.6 if w else 3.4  # no warm-up: fails
+        losses[("pre", 24, 3e-3, w)] = 2.5
+        losses[("deepnorm", 24, 3e-3, w)] = 2.52
+        losses[("post", 24, 3e-3, w)] = 2.6 if w else 3.4  # no warm-up: fails
         losses[("pre", 2, 3e-3, w)] = 2.7
         losses[("post", 2, 3e-3, w)] = 2.7
         losses[("deepnorm", 2, 3e-3, w)] = 2.7
@@ -157,8 +199,7 @@ def test_judge_reproduces_the_papers_world() -> None:
 
 def test_judge_says_no_when_post_ln_trains_without_warm_up() -> None:
     losses = papers_world()
-    for lr in (1e-3, 3e-3):
-        losses[("post", 24, lr, False)] = 2.6
+    losses[("post", 24, 3e-3, False)] = 2.6
     config, s = summary_for(losses)
     v = judge(config, s)
     assert not v.ok and v.parts["post_needs_warmup"] == "contradicted"
@@ -191,7 +232,7 @@ def test_one_step_of_the_paper_preset_runs_on_cpu(tmp_path: Path) -> None:
     config = replace(PRESETS["paper"], data_dir=str(shared), steps=1, val_windows=2, batches=1,
                      batch_size=4, device="cpu")  # fmt: skip
     check(config)
-    record = run_one(RunTask(config, "post", 6, 1e-3, True, 0))
+    record = run_one(RunTask(config, "post", 6, 1e-3, True, seed=0))
     assert record.status == "completed" and len(record.ffn_grad_init) == 6
     # Measured 5.61 after one step: post-LN ends in a LayerNorm (unit-variance features), so its
     # tied-embedding logits start wider than a uniform guess (ln 65 = 4.17).

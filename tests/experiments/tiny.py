@@ -106,7 +106,8 @@ def write_text(folder: Path) -> Path:
 
 def transformer(text_file: Path, **kw: object) -> TransformerConfig:
     base = TransformerConfig(
-        data=f"text:{text_file}", depths=(1, 2), lrs=(1e-3, 1e-2), lr=1e-2, seeds=1, steps=3,
+        data=f"text:{text_file}", depths=(1, 2), calibration_lrs=(1e-3, 1e-2), seeds=1,
+        calibration_seeds=1, first_seed=0, steps=3,
         n_embd=8, n_head=2, block_size=8, batch_size=4, batches=1, val_windows=8, log_every=1,
         workers=1, device="cpu",
     )  # fmt: skip

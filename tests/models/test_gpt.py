@@ -89,20 +89,29 @@ def test_deepnorm_with_alpha_one_is_post_ln_given_the_same_weights() -> None:
     assert torch.equal(deep(ids), post(ids))
 
 
-def test_deepnorm_initialises_with_beta_and_post_ln_like_nanogpt() -> None:
-    torch.manual_seed(0)
+def test_deepnorm_scales_its_branches_by_beta_in_either_init_family() -> None:
     big = {**TINY, "n_embd": 256, "n_head": 4}
-    deep, post = (
-        create_model("gpt", **big, norm="deepnorm"),
-        create_model("gpt", **big, norm="post"),
-    )
     _, beta = deepnorm_constants(3)
     d = 256
-    mlp, attn = deep.blocks[1], deep.blocks[0].heads
-    # Xavier-normal: std = gain * sqrt(2 / (fan_in + fan_out)) (Wang et al. 2022, Fig. 2).
+    nets = {}
+    for norm in ("deepnorm", "post"):
+        for init in ("gpt2", "xavier"):
+            torch.manual_seed(0)
+            nets[norm, init] = create_model("gpt", **big, norm=norm, init=init)
+    # Xavier family: Xavier-normal, gain beta on v, out and FFN (Wang et al. 2022, Fig. 2):
+    # std = gain * sqrt(2 / (fan_in + fan_out)).
+    mlp, attn = nets["deepnorm", "xavier"].blocks[1], nets["deepnorm", "xavier"].blocks[0].heads
     assert mlp.c_fc.weight.std().item() == pytest.approx(beta * (2 / (5 * d)) ** 0.5, rel=0.03)
     assert attn.c_attn.weight[:d].std().item() == pytest.approx(d**-0.5, rel=0.03)  # q: gain 1
     assert attn.c_attn.weight[2 * d :].std().item() == pytest.approx(beta * d**-0.5, rel=0.03)
+    # GPT-2 family: the same N(0, 0.02) draw, beta on v, out and FFN instead of 1/sqrt(2N).
+    deep, post = nets["deepnorm", "gpt2"], nets["post", "gpt2"]
+    assert torch.equal(deep.blocks[0].heads.c_attn.weight[: 2 * d],
+                       post.blocks[0].heads.c_attn.weight[: 2 * d])  # fmt: skip
+    assert torch.allclose(deep.blocks[0].heads.c_attn.weight[2 * d :],
+                          beta * post.blocks[0].heads.c_attn.weight[2 * d :])  # fmt: skip
+    assert torch.allclose(deep.blocks[1].c_fc.weight, beta * post.blocks[1].c_fc.weight)
+    assert deep.blocks[1].c_proj.weight.std().item() == pytest.approx(0.02 * beta, rel=0.03)
     # nanoGPT: 0.02 everywhere, output projections 0.02 / sqrt(2 n_layer).
     assert post.blocks[1].c_fc.weight.std().item() == pytest.approx(0.02, rel=0.03)
     assert post.blocks[1].c_proj.weight.std().item() == pytest.approx(0.02 / 6**0.5, rel=0.03)
@@ -120,12 +129,6 @@ def test_xavier_init_is_xiong_et_als_setting_without_depth_scaling() -> None:
         assert mlp.c_proj.weight.std().item() == pytest.approx((2 / (5 * d)) ** 0.5, rel=0.03)
         assert attn.c_attn.weight[2 * d :].std().item() == pytest.approx(d**-0.5, rel=0.03)
         assert attn.c_proj.weight.std().item() == pytest.approx(d**-0.5, rel=0.03)
-    # DeepNorm keeps its own init whatever ``init`` says: it is part of the method.
-    torch.manual_seed(0)
-    a = create_model("gpt", **big, norm="deepnorm", init="xavier")
-    torch.manual_seed(0)
-    b = create_model("gpt", **big, norm="deepnorm")
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     with pytest.raises(ValueError, match=r"init='he'.*accepted: gpt2, xavier"):
         create_model("gpt", **TINY, init="he")
 

@@ -7,10 +7,19 @@ import pytest
 
 from reslab.experiments.registry import get_experiment, load_result
 from reslab.experiments.result import Result
-from reslab.experiments.transformer import PRESETS, RunRecord, cells, failed, judge, summarize
+from reslab.experiments.transformer import (
+    PRESETS,
+    RunRecord,
+    calibration_cells,
+    cells,
+    failed,
+    judge,
+    summarize,
+)
 from reslab.reporting import build_report
 
-CONFIG = replace(PRESETS["quick"], depths=(2, 6), lrs=(1e-3, 3e-3), lr=3e-3, seeds=2, device="cpu")
+CONFIG = replace(PRESETS["quick"], depths=(2, 6), calibration_lrs=(1e-3, 3e-3), seeds=2,
+                 first_seed=0, device="cpu")  # fmt: skip
 LOSS = {"pre": 2.5, "post": 2.6, "deepnorm": 2.55, "plain": 3.4}
 
 
@@ -27,7 +36,8 @@ def fake_run(variant: str, depth: int, lr: float, warmup: bool, seed: int) -> Ru
 
 @pytest.fixture(scope="module")
 def fake_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    runs = [fake_run(*cell, s) for cell in cells(CONFIG) for s in range(2)]
+    calibration = [fake_run(*cell, s) for cell in calibration_cells(CONFIG) for s in (1000, 1001)]
+    runs = calibration + [fake_run(*cell, s) for cell in cells(CONFIG, 1e-3) for s in range(2)]
     summary = summarize(CONFIG, runs)
     result = Result("transformer", CONFIG, {"device": "cpu", "seeds": [0, 1]},
                     judge(CONFIG, summary), summary, runs,
@@ -43,6 +53,8 @@ def test_report_holds_the_figures_tables_and_the_papers_numbers(fake_run_dir: Pa
     assert "8.45" in html and "1.4697" in html and "xiong bleu iwslt14 (paper)" in html
     assert "(1) no skips untrainable at 6 layers" in html
     assert "width 32, 2 heads, context 32" in html
+    assert "calibration seeds: post-LN at 6 layers" not in html  # a figure title, not text
+    assert "lr, 0.001, was chosen on the calibration seeds" in html
 
 
 def test_slopes_read_back_from_the_saved_summary(fake_run_dir: Path) -> None:

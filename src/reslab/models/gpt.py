@@ -87,14 +87,27 @@ class GPT(Checkpointable, nn.Module):
                 nn.init.normal_(m.weight, mean=0.0, std=0.02)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        if self.norm == "deepnorm":  # DeepNorm's init is part of the method, whatever ``init``
+        if self.init == "xavier":
             self._xavier_init(self.beta)
-        elif self.init == "xavier":
-            self._xavier_init(1.0)
+        elif self.norm == "deepnorm":
+            self._scale_branches(self.beta)
         else:
             for name, p in self.named_parameters():
                 if name.endswith("c_proj.weight"):
                     nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.n_layer))
+
+    def _scale_branches(self, beta: float) -> None:
+        # DeepNorm within the GPT-2 family: the same N(0, 0.02) draw, with DeepNorm's depth rule
+        # (beta on the value, output and FFN projections, Wang et al. 2022, Fig. 2) in place of
+        # GPT-2's 1/sqrt(2N) on the output projections, so that pre-LN, post-LN and DeepNorm
+        # differ in their method only, never in the init family (Xavier is the other family).
+        with torch.no_grad():
+            for layer in self.h:
+                attn, mlp = layer[0].heads, layer[1]
+                d = attn.c_proj.weight.shape[0]
+                attn.c_attn.weight[2 * d :].mul_(beta)
+                for w in (attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight):
+                    w.mul_(beta)
 
     def _xavier_init(self, beta: float) -> None:
         # Xavier-normal for every projection, with gain beta for the FFN, value and output ones
