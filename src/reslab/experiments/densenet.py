@@ -64,7 +64,7 @@ PAPER = "Huang et al. 2017, Table 2 and Figure 5"
 QUICK_TIME = "3.5 min"
 
 # The plain net is the ResNet with ``shortcut="none"`` (``common.SHORTCUT``): the reference for
-# the vanishing gradient that dense connections are said to alleviate (Huang et al. 2017, 1).
+# the vanishing gradient that dense connections are said to alleviate (Huang et al. 2017, sec. 1).
 NETS = ("densenet", "resnet", "plain")
 MEMORY_VARIANTS = ("resnet", "densenet", "densenet_efficient")
 # Table 2 of Huang et al. 2017: CIFAR-10 test error (%), C10 without and C10+ with augmentation.
