@@ -2,18 +2,22 @@
 
 Claim: DenseNet's x_l = H_l([x_0, ..., x_{l-1}]) improves gradient flow and feature reuse but
 increases memory requirements. We train a DenseNet-BC and a ResNet with the same number of
-parameters (within ``param_tolerance``) on the same recipe over several seeds, and measure:
+parameters (within ``param_tolerance``) on the same recipe over several seeds, with the ResNet's
+plain twin (the same builder with ``shortcut="none"``: option-A shortcuts have no parameters, so
+it has exactly the ResNet's), and measure:
 
 - test error (the paper's Table 2 beside it);
 - per-layer gradient norms at initialisation and after training: the RMS gradient of each
-  unit's parameters (dense layer or residual block), first unit relative to the last;
+  unit's parameters (dense layer or residual block), first unit relative to the last; the plain
+  net's is the reference for what a vanishing gradient looks like on this measure;
 - feature reuse (section 5, Figure 5): the average absolute weight each layer puts on each
   earlier layer's features, and how strong the older sources are relative to the strongest;
 - peak training memory per sample (one SGD step; ``experiments/memory.py``): the slope of the
   peak between two batch sizes, for the ResNet, the DenseNet and the DenseNet with the
   memory-efficient concatenation (Pleiss et al. 2017; torchvision's ``memory_efficient``).
 
-The verdict tests the two halves separately: (a) gradient flow and reuse, (b) memory.
+The verdict tests the two halves separately: (a) gradient flow, with the check that the
+measure sees the plain net's vanishing gradient at all, (b) memory.
 """
 
 from __future__ import annotations
@@ -31,20 +35,19 @@ from torch import nn
 
 from reslab.data import DataBundle
 from reslab.data.cache import cached_data
-from reslab.experiments.common import final_err_pct, mean_std
+from reslab.experiments.common import SHORTCUT, SeedTask, final_err_pct, mean_std
 from reslab.experiments.protocol import require_at_least_one
 from reslab.experiments.registry import register
 from reslab.experiments.spec import (
     FINAL_EVAL_ONLY,
     Summary,
-    Task,
     TrainedConfig,
     Verdict,
     default,
     define,
     option,
 )
-from reslab.experiments.stats import Threshold, compare
+from reslab.experiments.stats import Comparison, Threshold, compare
 from reslab.models import cifar_densenet, cifar_resnet, count_params
 from reslab.models.cifar import blocks_per_stage
 from reslab.models.densenet import layers_per_block
@@ -55,20 +58,36 @@ from reslab.training import fit
 from reslab.training.precision import resolve_device
 from reslab.training.rng import seed_everything
 
-NETS = ("densenet", "resnet")
+TITLE = "Concatenation vs addition (DenseNet)"
+CLAIM = "dense concatenation improves gradient flow and feature reuse but costs memory"
+PAPER = "Huang et al. 2017, Table 2 and Figure 5"
+# Not measured on idle cores: 3 min 35 s idle without the plain net (2026-11-29); with it,
+# 6 min 17 s on 2 cores loaded by other work (2026-12-06, load average 4-6, 370 CPU-s). The plain
+# net's trainings took as long as the ResNet's, +36% of the work: about 5 min on 2 idle cores.
+QUICK_TIME = "5 min"
+
+# The plain net is the ResNet with ``shortcut="none"`` (``common.SHORTCUT``): the reference for
+# the vanishing gradient that dense connections are said to alleviate (Huang et al. 2017, sec. 1).
+NETS = ("densenet", "resnet", "plain")
 MEMORY_VARIANTS = ("resnet", "densenet", "densenet_efficient")
 # Table 2 of Huang et al. 2017: CIFAR-10 test error (%), C10 without and C10+ with augmentation.
 PAPER_TABLE2: dict[str, dict[str, Any]] = {
     "densenet": {"paper_net": "DenseNet-BC (k=12), L=100, 0.8M", "paper_c10": 5.92,
                  "paper_c10_plus": 4.51},
     "resnet": {"paper_net": "ResNet-110, 1.7M", "paper_c10": 13.63, "paper_c10_plus": 6.41},
+    # Table 2 has no plain net (He et al. 2015 show plain nets on CIFAR-10 in Figure 6 only).
+    "plain": {"paper_net": "none in Table 2", "paper_c10": None, "paper_c10_plus": None},
 }  # fmt: skip
 PAPER_DENSENET40 = {"paper_net": "DenseNet (k=12), L=40, 1.0M", "paper_c10": 7.00,
                     "paper_c10_plus": 5.24}  # fmt: skip
 # Declared before any run: the ResNet's |log10 first/last gradient| must exceed the DenseNet's by
-# at least 0.1 (a factor 1.26), and the DenseNet's memory per sample the ResNet's by 10%.
+# at least 0.1 (a factor 1.26), and the DenseNet's memory per sample the ResNet's by 10%. The
+# plain net's must exceed the ResNet's by the same 0.1: the measure has to see the vanishing
+# gradient that shortcuts remove (He et al. 2016, eq. 5) before it can rank two nets that have
+# shortcuts, else gradient_flow means nothing. Declared 2026-12-06, before the plain net ran.
 THRESHOLDS = {
     "gradient_flow": Threshold(absolute=0.1),
+    "plain_vanishes": Threshold(absolute=0.1),
     "more_memory": Threshold(relative=0.1),
 }
 
@@ -98,7 +117,8 @@ class DenseNetConfig(TrainedConfig):
 
 PRESETS: dict[str, DenseNetConfig] = {
     # Minutes on 2 CPU cores: MNIST-1D, 1-D DenseNet-BC-40 (k=12, 113,338 parameters) against a
-    # 1-D ResNet-56 of width 10 (113,380), the mnist1d recipe for 10 epochs, 3 seeds.
+    # 1-D ResNet-56 of width 10 (113,380) and its plain twin, the mnist1d recipe for 10 epochs,
+    # 3 seeds.
     "quick": DenseNetConfig(),
     # Huang et al. 2017, section 4.2: CIFAR-10 with augmentation (C10+), SGD with Nesterov
     # momentum 0.9, batch 64, 300 epochs, lr 0.1 divided by 10 at 50% and 75%, weight decay
@@ -121,7 +141,7 @@ PRESETS: dict[str, DenseNetConfig] = {
 
 @dataclass
 class TrainRecord:
-    net: str  # "densenet" or "resnet"
+    net: str  # one of NETS
     seed: int
     params: int
     final_train_err: float  # %, whole training split, eval mode; chance if diverged
@@ -148,21 +168,15 @@ class MemoryRecord:
     kind: str  # what was measured (memory_kind)
 
 
-@dataclass(frozen=True)
-class TrainTask(Task):
+class TrainTask(SeedTask[DenseNetConfig]):
     KEY = "{net}_seed{seed}"
-    config: DenseNetConfig
     net: str  # one of NETS
-    seed: int
 
 
-@dataclass(frozen=True)
-class MemoryTask(Task):
+class MemoryTask(SeedTask[DenseNetConfig]):
     KEY = "memory_{variant}_b{batch}_seed{seed}"
-    config: DenseNetConfig
     variant: str  # one of MEMORY_VARIANTS
     batch: int
-    seed: int
 
 
 DenseNetTask = TrainTask | MemoryTask
@@ -172,8 +186,12 @@ Row = dict[str, Any]
 def build(config: DenseNetConfig, net: str, bundle: DataBundle) -> nn.Module:
     shape = {"dims": bundle.dims, "in_channels": bundle.in_channels,
              "num_classes": bundle.num_classes}  # fmt: skip
-    if net == "resnet":
-        return cifar_resnet(config.resnet_depth, width=config.resnet_width, **shape)
+    if net in ("resnet", "plain"):
+        # One builder for both: the plain net differs from the ResNet in its shortcuts alone.
+        shortcut = SHORTCUT["plain"] if net == "plain" else SHORTCUT["residual"]
+        return cifar_resnet(
+            config.resnet_depth, width=config.resnet_width, shortcut=shortcut, **shape
+        )
     return cifar_densenet(
         config.dense_depth, config.growth_rate,
         memory_efficient=net == "densenet_efficient", **shape,
@@ -231,9 +249,9 @@ def run_one(task: DenseNetTask) -> TrainRecord | MemoryRecord:
 
 def tasks(config: DenseNetConfig, workdir: Path | None) -> list[DenseNetTask]:
     seeds = config.seed_range
-    train: list[DenseNetTask] = [TrainTask(config, n, s) for s in seeds for n in NETS]
+    train: list[DenseNetTask] = [TrainTask(config, n, seed=s) for s in seeds for n in NETS]
     memory: list[DenseNetTask] = [
-        MemoryTask(config, v, b, s)
+        MemoryTask(config, v, b, seed=s)
         for s in seeds
         for v in MEMORY_VARIANTS
         for b in config.memory_batches
@@ -343,17 +361,20 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     """(a) gradient flow: after training, the DenseNet's first unit gets an RMS gradient closer
     to its last unit's than the ResNet's does: |log10(first/last)| smaller (a ratio of 1 is a
     gradient that reaches every unit alike; both nets' ratios lie above 1, so "higher" would mean
-    *less* uniform); (b) memory: the DenseNet needs more training memory per sample than the
-    ResNet of equal size. Both by ``stats.compare`` at the declared ``THRESHOLDS``. Feature reuse
-    (Figure 5) and the memory-efficient mode's saving are reported beside them, not judged: the
-    paper's Figure 5 is a DenseNet-40 after 300 epochs, and at quick scale the reuse measure is
-    already at its trained value at initialisation."""
+    *less* uniform); and the plain twin's |log10(first/last)| exceeds the ResNet's
+    (``plain_vanishes``): the measure tells the gradient of a net without shortcuts from one with
+    them, else it cannot rank the DenseNet against the ResNet; (b) memory: the DenseNet needs
+    more training memory per sample than the ResNet of equal size. Each by ``stats.compare`` at
+    the declared ``THRESHOLDS``. Feature reuse (Figure 5) and the memory-efficient mode's saving
+    are reported beside them, not judged: the paper's Figure 5 is a DenseNet-40 after 300
+    epochs, and at quick scale the reuse measure is already at its trained value at
+    initialisation."""
     nets = {r["net"]: r for r in summary["nets"]}
     dense, res = nets["densenet"], nets["resnet"]
     seeds = summary["per_seed"]
-    key = "log10_grad_first_over_last_trained"
-    spread = {n: np.abs(seeds[n][key]).tolist() for n in NETS}
-    flow = compare(spread["resnet"], spread["densenet"], threshold=THRESHOLDS["gradient_flow"])
+    spread = {n: trained_spread(seeds[n]) for n in NETS}
+    flow = _compare_finite(spread["resnet"], spread["densenet"], THRESHOLDS["gradient_flow"])
+    vanish = _compare_finite(spread["plain"], spread["resnet"], THRESHOLDS["plain_vanishes"])
     reuse = dense["reuse_trained_mean"]
     reuse_init = dense.get("reuse_init_mean", float("nan"))
     mem = {r["variant"]: r for r in summary["memory"]}
@@ -361,14 +382,21 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     more = compare(memory["densenet"], memory["resnet"], threshold=THRESHOLDS["more_memory"])
     saving = compare(memory["densenet"], memory["densenet_efficient"], threshold=Threshold())
     matched = summary["params"]["relative_difference"] <= config.param_tolerance
-    parts = {"gradient_flow": flow.outcome, "more_memory": more.outcome}
+    parts = {
+        "gradient_flow": _outcome(flow), "plain_vanishes": _outcome(vanish),
+        "more_memory": more.outcome,
+    }  # fmt: skip
     if not matched:  # the comparison is only fair at equal parameters
         parts["params_matched"] = "inconclusive"
     word = {"reproduced": "holds", "contradicted": "does not hold"}
+    vanishes = {"reproduced": "vanishes", "contradicted": "does not vanish"}
     text = (
-        f"(a) gradient flow {word.get(flow.outcome, 'unclear')}: |log10 first/last RMS "
-        f"gradient| after training {np.mean(spread['densenet']):.2f} (DenseNet) vs "
-        f"{np.mean(spread['resnet']):.2f} (ResNet) ({flow.describe()}); "
+        f"(a) gradient flow {word.get(parts['gradient_flow'], 'unclear')}: |log10 first/last RMS "
+        f"gradient| after training {_mean(spread['densenet'])} (DenseNet) vs "
+        f"{_mean(spread['resnet'])} (ResNet) ({_describe(flow)}); the plain net's gradient "
+        f"{vanishes.get(parts['plain_vanishes'], 'may or may not vanish')} on this measure: "
+        f"{_mean(spread['plain'])} (plain) vs {_mean(spread['resnet'])} (ResNet) "
+        f"({_describe(vanish)}); "
         f"(b) memory {word.get(more.outcome, 'unclear')}: "
         f"{mem['densenet']['mb_per_sample_mean']:.3f} vs {mem['resnet']['mb_per_sample_mean']:.3f}"
         f" MB/sample ({mem['densenet']['vs_resnet']:.2f}x the ResNet); memory-efficient "
@@ -380,11 +408,40 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     if not matched:
         text += f" (not matched within {config.param_tolerance:.0%})"
     numbers = {
-        "gradient_flow": flow.to_dict(), "memory_vs_resnet": more.to_dict(),
-        "memory_efficient_saving": saving.to_dict(), "reuse_trained": reuse,
-        "reuse_init": reuse_init, "params_matched": matched,
+        "gradient_flow": _dict(flow), "plain_vanishes": _dict(vanish),
+        "abs_log10_grad_first_over_last_trained": {n: spread[n] for n in NETS},
+        "memory_vs_resnet": more.to_dict(), "memory_efficient_saving": saving.to_dict(),
+        "reuse_trained": reuse, "reuse_init": reuse_init, "params_matched": matched,
     }  # fmt: skip
     return Verdict.of(parts, text, numbers)
+
+
+def trained_spread(per_seed: dict[str, list[float]]) -> list[float]:
+    """|log10 first/last RMS gradient| after training, per seed, the finite ones: a diverged
+    run's gradients are NaN and say nothing about how a gradient flows."""
+    values = np.abs(np.asarray(per_seed["log10_grad_first_over_last_trained"], dtype=float))
+    return values[np.isfinite(values)].tolist()
+
+
+def _compare_finite(a: list[float], b: list[float], threshold: Threshold) -> Comparison | None:
+    # None: a net without a single finite ratio; the part is then inconclusive.
+    return compare(a, b, threshold=threshold) if a and b else None
+
+
+def _outcome(comparison: Comparison | None) -> str:
+    return comparison.outcome if comparison is not None else "inconclusive"
+
+
+def _describe(comparison: Comparison | None) -> str:
+    return comparison.describe() if comparison is not None else "no finite ratio to compare"
+
+
+def _dict(comparison: Comparison | None) -> dict[str, Any] | None:
+    return comparison.to_dict() if comparison is not None else None
+
+
+def _mean(values: list[float]) -> str:
+    return f"{np.mean(values):.2f}" if values else "n/a"
 
 
 def arrays(config: DenseNetConfig, records: list[Any]) -> dict[str, np.ndarray]:
@@ -396,15 +453,4 @@ def arrays(config: DenseNetConfig, records: list[Any]) -> dict[str, np.ndarray]:
     }
 
 
-EXPERIMENT = register(
-    define(
-        __name__,
-        name="densenet",
-        title="Concatenation vs addition (DenseNet)",
-        claim="dense concatenation improves gradient flow and feature reuse but costs memory",
-        paper="Huang et al. 2017, Table 2 and Figure 5",
-        record=TrainRecord | MemoryRecord,
-        run_task=run_one,
-        quick_time="3.5 min",
-    )
-)
+EXPERIMENT = register(define(__name__, record=TrainRecord | MemoryRecord, run_task=run_one))

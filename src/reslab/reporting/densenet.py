@@ -12,41 +12,47 @@ from reslab.reporting.figures import fig_to_png, new_figure
 from reslab.reporting.html import Report
 from reslab.reporting.registry import register_figures
 
-COLORS = {"densenet": "#d62728", "resnet": "#1f77b4", "densenet_efficient": "#ff9896"}
+COLORS = {
+    "densenet": "#d62728", "resnet": "#1f77b4", "plain": "#7f7f7f",
+    "densenet_efficient": "#ff9896",
+}  # fmt: skip
 
 
 @register_figures("densenet")
 def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
     summary = result.summary
-    overview = overview_png(summary)
-    (Path(run_dir) / "densenet.png").write_bytes(overview)
     report.add_section("Concatenation vs addition")
     report.add_figure(
-        overview,
+        overview_png(summary),
         caption="Left: test error, mean ± std over seeds; diamonds: the paper's Table 2 on C10+ "
         "(DenseNet-BC-100 and ResNet-110 on CIFAR-10 with augmentation: the reference, on its "
-        "own data). Middle: per-unit RMS gradient of the parameters (norm / sqrt(count)), mean "
-        "over seeds, against the unit's relative position (the two nets have different numbers "
-        "of units); solid at initialisation, dashed after training. Right: peak training memory "
-        "per sample (slope of one SGD step's peak between two batch sizes).",
+        "own data; Table 2 has no plain net). Middle: per-unit RMS gradient of the parameters "
+        "(norm / sqrt(count)), mean over seeds, against the unit's relative position (the "
+        "DenseNet and the ResNet have different numbers of units); solid at initialisation, "
+        "dashed after training. The plain net is the ResNet without its shortcuts: what a "
+        "vanishing gradient looks like on this measure. Right: peak training memory per sample "
+        "(slope of one SGD step's peak between two batch sizes).",
+        save_as=Path(run_dir) / "densenet.png",
     )
-    maps = summary["reuse_maps"]["trained"]
-    reuse = reuse_png(maps)
-    (Path(run_dir) / "densenet_reuse.png").write_bytes(reuse)
     report.add_section("Feature reuse (Figure 5)")
     report.add_figure(
-        reuse,
+        reuse_png(summary["reuse_maps"]["trained"]),
         caption="Per dense block of the trained DenseNet (mean over seeds): the average absolute "
         "weight of target layer l (rows; the last row is the transition, or the classifier after "
         "the last block) on the feature maps of source s (columns; 0 is the block's input), "
         "normalised by the number of maps and then by each row's largest value. Huang et al. "
         "2017, Figure 5: weights spread over many inputs, including early ones.",
+        save_as=Path(run_dir) / "densenet_reuse.png",
     )
     report.add_text(
         "reuse in the nets table is the mean weight a layer puts on sources older than its "
         "immediate predecessor, relative to its strongest source (1: as strong), averaged over "
         "layers and blocks; at initialisation every source has the same expected weight. "
-        "log10 grad first over last is the first unit's RMS gradient over the last unit's."
+        "log10 grad first over last is the first unit's RMS gradient over the last unit's; the "
+        "verdict compares its size after training, |log10|: the ResNet's against the DenseNet's "
+        "(gradient_flow), and the plain twin's against the ResNet's (plain_vanishes: the measure "
+        "must see the gradient that vanishes without shortcuts before it can rank two nets that "
+        "have them)."
     )
 
 
@@ -57,8 +63,9 @@ def overview_png(summary: dict[str, Any]) -> bytes:
     colors = [COLORS[r["net"]] for r in rows]
     err_ax.bar(x, [r["test_err_mean"] for r in rows], yerr=[r["test_err_std"] for r in rows],
                color=colors, alpha=0.8, capsize=3, label="ours (mean ± std)")  # fmt: skip
-    err_ax.scatter(x, [r["paper_c10_plus"] for r in rows], marker="D", color="black", zorder=3,
-                   label="paper, C10+")  # fmt: skip
+    # A net without a number in Table 2 (the plain twin) gets no diamond: None is NaN here.
+    paper = np.array([r["paper_c10_plus"] for r in rows], dtype=float)
+    err_ax.scatter(x, paper, marker="D", color="black", zorder=3, label="paper, C10+")
     err_ax.set_xticks(x, [f"{r['net']}\n{r['params']:,} params" for r in rows], fontsize=8)
     err_ax.set_ylabel("test error (%)")
     err_ax.set_title("test error")
