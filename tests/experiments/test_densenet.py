@@ -76,7 +76,8 @@ def test_tiny_run_trains_the_plain_twin_of_the_resnet(tiny_run) -> None:
     rows = {r["net"]: r for r in result.summary["nets"]}
     assert rows["plain"]["paper_c10_plus"] is None
     assert "log10_grad_first_over_last_trained_mean" in rows["plain"]
-    assert result.verdict.parts["plain_vanishes"] in ("reproduced", "contradicted", "inconclusive")
+    assert result.verdict.numbers["control"] in ("reproduced", "contradicted", "inconclusive")
+    assert set(result.verdict.parts) == {"gradient_flow", "more_memory"}
     assert "(plain)" in result.verdict.text
 
 
@@ -162,17 +163,20 @@ def test_judge_asks_the_plain_gradient_to_vanish_beyond_the_resnets(
     plain: float, outcome: str
 ) -> None:
     verdict = judge(TINY, summary(flow=(0.2, -0.5), reuse=0.8, mem=(0.2, 0.5, 0.3), plain=plain))
-    assert verdict.parts["plain_vanishes"] == outcome, verdict.text
+    assert verdict.numbers["control"] == outcome, verdict.text
     assert verdict.numbers["plain_vanishes"]["outcome"] == outcome
-    assert verdict.outcome == ("reproduced" if outcome == "reproduced" else "contradicted")
+    # The control gates part (a): failing, it leaves (a) unjudged, not contradicted.
+    judged = "reproduced" if outcome == "reproduced" else "inconclusive"
+    assert verdict.parts["gradient_flow"] == verdict.outcome == judged
     assert f"{abs(plain):.2f} (plain)" in verdict.text
+    assert ("not judged" in verdict.text) == (outcome != "reproduced")
 
 
 def test_judge_cannot_tell_a_plain_gradient_within_seed_noise() -> None:
     s = summary(flow=(0.2, -0.5), reuse=0.8, mem=(0.2, 0.5, 0.3))
     s["per_seed"]["plain"]["log10_grad_first_over_last_trained"] = [0.5, 2.5, 0.5]
     verdict = judge(TINY, s)
-    assert verdict.parts["plain_vanishes"] == "inconclusive", verdict.text
+    assert verdict.numbers["control"] == "inconclusive", verdict.text
     assert verdict.outcome == "inconclusive" and not verdict.ok
 
 
@@ -184,7 +188,8 @@ def test_judge_leaves_out_a_plain_run_without_a_finite_ratio() -> None:
     assert judge(TINY, s).numbers["plain_vanishes"]["paired"] == 2
     s["per_seed"]["plain"][key] = [float("nan")] * 3
     verdict = judge(TINY, s)
-    assert verdict.parts["plain_vanishes"] == "inconclusive" and "n/a (plain)" in verdict.text
+    assert verdict.numbers["control"] == "inconclusive" and "n/a (plain)" in verdict.text
+    assert verdict.parts["gradient_flow"] == "inconclusive"
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ DEGRADATION = DegradationConfig(
 DENSENET = DenseNetConfig(
     data="synthetic1d", dense_depth=22, resnet_depth=8, resnet_width=20, seeds=2, epochs=None,
     steps=3, batch_size=32, batches=1, memory_batches=(8, 32), isolate=False, workers=1,
-    device="cpu",
+    device="cpu", first_seed=0,
 )  # fmt: skip
 
 # Bottleneck nets are 9n+2 layers: 11 (n=1) and 20 (n=2); width 4 keeps them tiny.
