@@ -90,6 +90,7 @@ THRESHOLDS = {
     "plain_vanishes": Threshold(absolute=0.1),
     "more_memory": Threshold(relative=0.1),
 }
+HOLDS = {"reproduced": "holds", "contradicted": "does not hold"}  # a part's outcome, in words
 
 
 @dataclass(kw_only=True)
@@ -397,7 +398,6 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
     }  # fmt: skip
     if not matched:  # the comparison is only fair at equal parameters
         parts["params_matched"] = "inconclusive"
-    word = {"reproduced": "holds", "contradicted": "does not hold"}
     vanishes = {"reproduced": "vanishes", "contradicted": "does not vanish"}
     text = (
         f"(a) gradient flow {_flow_word(parts['gradient_flow'], control)}: |log10 first/last RMS "
@@ -406,7 +406,7 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
         f"{vanishes.get(control, 'may or may not vanish')} on this measure: "
         f"{_mean(spread['plain'])} (plain) vs {_mean(spread['resnet'])} (ResNet) "
         f"({_describe(vanish)}); "
-        f"(b) memory {word.get(more.outcome, 'unclear')}: "
+        f"(b) memory {HOLDS.get(more.outcome, 'unclear')}: "
         f"{mem['densenet']['mb_per_sample_mean']:.3f} vs {mem['resnet']['mb_per_sample_mean']:.3f}"
         f" MB/sample ({mem['densenet']['vs_resnet']:.2f}x the ResNet); memory-efficient "
         f"{mem['densenet_efficient']['mb_per_sample_mean']:.3f} MB/sample ({saving.outcome} "
@@ -428,7 +428,7 @@ def judge(config: DenseNetConfig, summary: Summary) -> Verdict:
 def _flow_word(outcome: str, control: str) -> str:
     if control != "reproduced":
         return "not judged (the control fails)"
-    return {"reproduced": "holds", "contradicted": "does not hold"}.get(outcome, "unclear")
+    return HOLDS.get(outcome, "unclear")
 
 
 def trained_spread(per_seed: dict[str, list[float]]) -> list[float]:

@@ -222,9 +222,9 @@ def followup(config: TransformerConfig, records: list[RunRecord]) -> list[RunTas
     return _runs(config, cells(config, chosen_lr(config, records)), config.seed_range)
 
 
-def _runs(config: TransformerConfig, cells: list[tuple[str, int, float, bool]],
+def _runs(config: TransformerConfig, grid: list[tuple[str, int, float, bool]],
           seeds: range) -> list[RunTask]:  # fmt: skip
-    return [RunTask(config, v, d, lr, w, seed=s) for v, d, lr, w in cells for s in seeds]
+    return [RunTask(config, v, d, lr, w, seed=s) for v, d, lr, w in grid for s in seeds]
 
 
 def calibration_rows(config: TransformerConfig, records: Sequence[RunRecord]) -> list[dict]:
