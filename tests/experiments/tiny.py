@@ -54,6 +54,7 @@ GRADIENTS = GradientsConfig(
 HIGHWAY = HighwayConfig(
     data="synthetic", depths=(3, 5), seeds=2, lrs=(0.01, 0.03), epochs=None, steps=6, batch_size=32,
     highway_width=6, plain_width=8, log_every=2, workers=1, device="cpu", calibration_seeds=1,
+    first_seed=0,
 )  # fmt: skip
 
 IDENTITY = IdentityConfig(
