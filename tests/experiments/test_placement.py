@@ -19,8 +19,8 @@ from reslab.experiments.placement import (
     thresholds,
     widest_spread,
 )
-from reslab.experiments.spec import CALIBRATION_SEED0
 from reslab.experiments.registry import load_result
+from reslab.experiments.spec import CALIBRATION_SEED0
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
