@@ -46,7 +46,7 @@ from reslab.training.precision import resolve_device
 TITLE = "The degradation problem"
 CLAIM = "plain-56 trains worse than plain-20; residual-56 does not"
 PAPER = "He et al. 2015, section 4.2 and Figure 6"
-QUICK_TIME = "4 min"  # 4 min 5 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "4 min"
 
 # The claim's parts and their minimum effects (points of final training error), declared before
 # any run: plain-deep worse than plain-shallow by at least 1 point; residual-deep no worse than

@@ -44,7 +44,7 @@ CLAIM = (
     "(post-activation) one"
 )
 PAPER = "He et al. 2016, Identity Mappings in Deep Residual Networks, Table 3 and Figure 6"
-QUICK_TIME = "3 min"  # 2 min 58 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "3 min"
 
 # Pre-activation must end the deepest net's training error at least 1 point below post-activation
 # (He et al. 2016, Table 3: 1001 layers, 7.61% vs 4.92% test error), declared before any run.

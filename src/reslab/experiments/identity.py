@@ -42,7 +42,7 @@ CLAIM = (
     "and loss unchanged; plain layers do not"
 )
 PAPER = "He et al. 2015, sections 1 and 4.2"
-QUICK_TIME = "1 min"  # 1 min 7 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "1 min"
 
 CONTINUE_SEED = 10_000  # continued runs draw other batches than the shallow run's first epoch
 IDENTITY_TOL = 1e-6  # max |logit change| that still counts as "unchanged" (fp32 round-off)

@@ -39,7 +39,7 @@ from reslab.training import evaluate, fit
 TITLE = "Lesion study: residual networks behave like ensembles"
 CLAIM = "deleting one block barely hurts a residual net but breaks its plain twin"
 PAPER = "Veit et al. 2016, section 4, Figures 3 and 5"
-QUICK_TIME = "2 min"  # 1 min 44 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "2 min"
 
 KINDS: tuple[Kind, ...] = ("residual", "plain")  # its own order: the residual net first
 NEAR_CHANCE = 10.0  # percentage points below chance error that still count as "at chance"

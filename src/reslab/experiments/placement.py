@@ -44,7 +44,7 @@ from reslab.models.resnet import ResNet
 TITLE = "Activation placement"
 CLAIM = "full pre-activation trains best; BN after the addition hurts"
 PAPER = "He et al. 2016, Figure 4 and Table 2"
-QUICK_TIME = "4.5 min"  # 4 min 38 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "4.5 min"
 
 REFERENCE = "original"
 # Table 2's scale of effect: 6.61 -> 6.37 at ResNet-110 is 4% of the error. Declared before any

@@ -42,7 +42,7 @@ from reslab.nn.mappings import shortcut_variant, variant_family
 TITLE = "Shortcut variants"
 CLAIM = "the identity shortcut beats scaled, gated, 1x1-conv and dropout shortcuts"
 PAPER = "He et al. 2016, Table 1; He et al. 2015, Table 3"
-QUICK_TIME = "3.5 min"  # 3 min 19 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "3.5 min"
 
 REFERENCE = "identity"
 PAPER_GATE_BIASES = (0.0, -6.0)

@@ -312,7 +312,8 @@ class Experiment(Generic[C, T, R]):
 # The texts an experiment module states once, as module constants, and the ``Experiment`` fields
 # they fill: ``TITLE``, ``CLAIM`` (one line, with the paper's terms), ``PAPER`` (where the claim
 # is made) and ``QUICK_TIME`` (the measured wall time of the quick preset on 2 idle CPU cores, the
-# one place it is kept).
+# one place it is kept; every one from one ``reslab run --all`` on 2 idle cores, 2026-12-07,
+# docs/measurements.md).
 TEXTS = {"title": "TITLE", "claim": "CLAIM", "paper": "PAPER", "quick_time": "QUICK_TIME"}
 
 

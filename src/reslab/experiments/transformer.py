@@ -57,7 +57,7 @@ CLAIM = (
     "skips a deep Transformer does not train"
 )
 PAPER = "Xiong et al. 2020, Fig. 2-3; Wang et al. 2022 (DeepNet); Vaswani et al. 2017"
-QUICK_TIME = "4 min"  # 4 min 7 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "4 min"
 
 # variant -> (norm, residual). "plain" is the pre-LN stack with every skip removed (LN -> f, no
 # addition); it keeps the final LN, so it differs from "pre" in the skips only.

@@ -44,7 +44,7 @@ CLAIM = (
     "boundaries and thin structures are lost"
 )
 PAPER = "Ronneberger et al. 2015, Sec. 2, Fig. 1, Tables 1-2; Drozdzal et al. 2016"
-QUICK_TIME = "4 min"  # 3 min 44 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "4 min"
 
 REFERENCE = "none"  # the plain encoder-decoder every long skip is compared with
 # Ronneberger et al. 2015: Table 1 (ISBI 2012 EM challenge, U-Net's warping and Rand errors) and

@@ -75,7 +75,7 @@ from reslab.training.precision import resolve_device
 TITLE = "Loss landscapes of plain and residual nets"
 CLAIM = "plain-56's loss surface is chaotic; residual-56's is a smooth basin"
 PAPER = "Li et al. 2018, section 6 and Figure 5"
-QUICK_TIME = "2 min"  # 1 min 59 s in `reslab run --all` on 2 idle cores (2026-12-07)
+QUICK_TIME = "2 min"
 
 # KINDS and SHORTCUT (common.py): option A, so both nets live in parameter spaces of the same
 # shape and the same direction seeds draw the same Gaussian noise for both. Li et al.'s code uses
