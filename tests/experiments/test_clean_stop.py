@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def wait_for_records(proc: subprocess.Popen[Any], records: Path, log: Path, n: i
 # --- the signal handler ---------------------------------------------------------------------
 
 
+@pytest.fixture
+def signals_handled() -> Iterator[None]:
+    """SIGINT and SIGTERM at Python's defaults for the test: a suite started as a background
+    job of a non-interactive shell inherits SIGINT ignored, which SignalStop rightly keeps."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+@pytest.mark.usefixtures("signals_handled")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stop_raises_stopped_and_restores_the_handlers(signum: int) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -92,6 +106,7 @@ def test_an_ignored_signal_stays_ignored() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.usefixtures("signals_handled")
 def test_a_signal_during_a_shielded_block_waits_for_its_end() -> None:
     done = []
     with pytest.raises(Stopped) as caught, SignalStop() as stop:
