@@ -116,7 +116,7 @@ class PlacementConfig(AblationConfig):
     # had been seen (2026-12-07, docs/experiments.md).
     first_seed: int = default("first_seed", 10)
     min_test_gap: float = option(
-        0.0, "Points of test error by which BN after the addition must beat the original's, "
+        0.0, "Points of test error by which BN after the addition must exceed the original's, "
         "besides 5% of it: the widest seed spread of one placement at this scale (quick: sized "
         "on calibration seeds)."
     )  # fmt: skip
