@@ -32,6 +32,12 @@ def test_tiny_run_trains_all_five_placements(tiny_run) -> None:
     rows = [row["variant"] for row in r.summary["variants"]]
     assert rows == list(PLACEMENTS)
     assert set(r.summary["vs_full_preact"]) == set(PLACEMENTS)
+    # The calibration the thresholds were sized on is kept with the result, its seeds apart.
+    sizes = r.summary["thresholds"]
+    assert sizes["calibration_seeds"] == [1000, 1001, 1002]
+    assert not set(sizes["calibration_seeds"]) & set(r.provenance["seeds"])
+    assert sizes["sized"]["min_test_gap"] == pytest.approx(35.6)
+    assert (sizes["min_test_gap"], sizes["min_early_ratio"]) == (0.0, 1.05)  # the tiny config's
 
 
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])

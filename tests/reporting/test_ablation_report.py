@@ -37,3 +37,12 @@ def test_gradient_profile_is_the_geometric_mean_over_seeds() -> None:
     }
     np.testing.assert_allclose(gradient_profile(arrays, "a", 0), [2.0, 10.0])
     np.testing.assert_array_equal(gradient_profile(arrays, "a", 2), [0.0, 0.0])
+
+
+def test_placement_report_shows_the_calibration_apart_from_the_confirmation(
+    runs: dict[str, Path],
+) -> None:
+    html = (runs["placement"] / "report.html").read_text()
+    assert "Thresholds, sized on calibration seeds" in html
+    assert "1000, 1001, 1002" in html and "18.0, 53.6, 36.1" in html  # the original's errors
+    assert "35.6 points" in html  # what the quick preset's rule sized

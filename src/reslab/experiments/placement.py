@@ -66,10 +66,18 @@ THRESHOLDS = {
 # seeds of one of the placements it compares, on the comparison's own scale (points of error; a
 # log-ratio of losses), so that what one placement does from seed to seed at this scale is not
 # read as a placement effect.
+CALIBRATION_SEEDS = (1000, 1001, 1002)
 CALIBRATION: dict[str, dict[str, tuple[float, ...]]] = {
     "original": {"test_err": (18.0, 53.6, 36.1), "early_loss": (3.0046, 2.7071, 2.9915)},
     "bn_after_add": {"test_err": (82.2, 79.6, 81.4), "early_loss": (2.1978, 2.1683, 2.1704)},
     "full_preact": {"test_err": (3.4, 4.2, 3.8), "early_loss": (1.7653, 1.7074, 1.9337)},
+}
+
+
+# The placements whose seed spread sizes each part: the two it compares.
+SIZED_BY = {
+    "bn_hurts": ("original", "bn_after_add"),
+    "preact_faster_early": ("original", "full_preact"),
 }
 
 
@@ -145,8 +153,8 @@ PRESETS: dict[str, PlacementConfig] = {
     "quick": PlacementConfig(
         depth=110,
         variants=("original", "bn_after_add", "full_preact"),
-        min_test_gap=widest_spread("test_err", ("original", "bn_after_add")),
-        min_early_ratio=widest_spread("early_loss", ("original", "full_preact")),
+        min_test_gap=widest_spread("test_err", SIZED_BY["bn_hurts"]),
+        min_early_ratio=widest_spread("early_loss", SIZED_BY["preact_faster_early"]),
     ),
     # He et al. 2016, Table 2 (--block bottleneck --depth 164 for its second column).
     "paper": PlacementConfig.paper_preset(),
@@ -194,6 +202,22 @@ def summarize(config: PlacementConfig, records: list[VariantRecord]) -> Summary:
         "per_seed_test_err": errs,
         "per_seed_early_loss": {
             v: [r.early_train_loss for r in records if r.variant == v] for v in config.variants
+        },
+        "thresholds": threshold_rows(config),
+    }
+
+
+def threshold_rows(config: PlacementConfig) -> dict[str, Any]:
+    """The sizes this run's verdict used, and the calibration runs the quick preset's were
+    sized on (seeds apart from the confirmation seeds), kept with the result."""
+    return {
+        "min_test_gap": config.min_test_gap,
+        "min_early_ratio": config.min_early_ratio,
+        "calibration_seeds": list(CALIBRATION_SEEDS),
+        "calibration": {v: dict(c) for v, c in CALIBRATION.items()},
+        "sized": {
+            "min_test_gap": widest_spread("test_err", SIZED_BY["bn_hurts"]),
+            "min_early_ratio": widest_spread("early_loss", SIZED_BY["preact_faster_early"]),
         },
     }
 

@@ -26,3 +26,31 @@ def figures(result: Result[Any, Any], report: Report, run_dir: Path) -> None:
         "the gradient passing through it; the pre-activation placements leave the path a pure "
         "identity.",
     )
+    threshold_table(report, result.summary.get("thresholds", {}))
+
+
+def threshold_table(report: Report, sizes: dict[str, Any]) -> None:
+    """The calibration runs the quick preset's thresholds were sized on, apart from the
+    confirmation runs above, and the sizes this run used."""
+    if not sizes:
+        return
+    seeds = sizes["calibration_seeds"]
+    rows = [
+        [v, ", ".join(f"{x:.1f}" for x in c["test_err"]), ", ".join(f"{x:.3f}" for x in
+                                                                   c["early_loss"])]
+        for v, c in sizes["calibration"].items()
+    ]  # fmt: skip
+    report.add_section("Thresholds, sized on calibration seeds")
+    report.add_text(
+        f"The quick preset's thresholds come from one calibration run of it on seeds "
+        f"{', '.join(map(str, seeds))}, apart from the confirmation seeds above: a gap between "
+        "two placements counts only beyond the widest spread between two seeds of one of the "
+        f"placements it compares. Sized: {sizes['sized']['min_test_gap']:.1f} points of test "
+        f"error (BN after the addition against the original, besides 5% of the original's), a "
+        f"factor {sizes['sized']['min_early_ratio']:.3f} of early training loss (the original "
+        f"against full pre-activation). This run used {sizes['min_test_gap']:.1f} points and a "
+        f"factor {max(1.05, sizes['min_early_ratio']):.3f}."
+    )
+    report.add_table(
+        ["placement", "test error % per calibration seed", "early training loss per seed"], rows
+    )
