@@ -61,9 +61,6 @@ from reslab.training.rng import seed_everything
 TITLE = "Concatenation vs addition (DenseNet)"
 CLAIM = "dense concatenation improves gradient flow and feature reuse but costs memory"
 PAPER = "Huang et al. 2017, Table 2 and Figure 5"
-# Not measured on idle cores: 3 min 35 s idle without the plain net (2026-11-29); with it,
-# 6 min 17 s on 2 cores loaded by other work (2026-12-06, load average 4-6, 370 CPU-s). The plain
-# net's trainings took as long as the ResNet's, +36% of the work: about 5 min on 2 idle cores.
 QUICK_TIME = "3 min"
 
 # The plain net is the ResNet with ``shortcut="none"`` (``common.SHORTCUT``): the reference for

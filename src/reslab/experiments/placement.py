@@ -90,13 +90,29 @@ def widest_spread(endpoint: str, variants: Sequence[str]) -> float:
     return max(max(x) - min(x) for x in values)
 
 
+def calibrated_sizes() -> dict[str, float]:
+    """What the calibration rule gives: the quick preset's ``min_test_gap`` and
+    ``min_early_ratio``."""
+    return {
+        "min_test_gap": widest_spread("test_err", SIZED_BY["bn_hurts"]),
+        "min_early_ratio": widest_spread("early_loss", SIZED_BY["preact_faster_early"]),
+    }
+
+
+CALIBRATED = calibrated_sizes()
+
+
+def early_ratio(config: PlacementConfig) -> float:
+    """The factor the early-loss part asks for: the config's, and never under Table 2's scale."""
+    return max(1 + PAPER_SIZE, config.min_early_ratio)
+
+
 def thresholds(config: PlacementConfig) -> dict[str, Threshold]:
     """``THRESHOLDS`` with this config's calibrated sizes: what a part's effect must reach."""
-    early = max(1 + PAPER_SIZE, config.min_early_ratio)
     return {
         **THRESHOLDS,
         "bn_hurts": Threshold(absolute=config.min_test_gap, relative=PAPER_SIZE),
-        "preact_faster_early": Threshold(absolute=math.log(early)),
+        "preact_faster_early": Threshold(absolute=math.log(early_ratio(config))),
     }
 
 
@@ -153,8 +169,8 @@ PRESETS: dict[str, PlacementConfig] = {
     "quick": PlacementConfig(
         depth=110,
         variants=("original", "bn_after_add", "full_preact"),
-        min_test_gap=widest_spread("test_err", SIZED_BY["bn_hurts"]),
-        min_early_ratio=widest_spread("early_loss", SIZED_BY["preact_faster_early"]),
+        min_test_gap=CALIBRATED["min_test_gap"],
+        min_early_ratio=CALIBRATED["min_early_ratio"],
     ),
     # He et al. 2016, Table 2 (--block bottleneck --depth 164 for its second column).
     "paper": PlacementConfig.paper_preset(),
@@ -212,13 +228,10 @@ def threshold_rows(config: PlacementConfig) -> dict[str, Any]:
     sized on (seeds apart from the confirmation seeds), kept with the result."""
     return {
         "min_test_gap": config.min_test_gap,
-        "min_early_ratio": config.min_early_ratio,
+        "min_early_ratio": early_ratio(config),
         "calibration_seeds": list(CALIBRATION_SEEDS),
         "calibration": {v: dict(c) for v, c in CALIBRATION.items()},
-        "sized": {
-            "min_test_gap": widest_spread("test_err", SIZED_BY["bn_hurts"]),
-            "min_early_ratio": widest_spread("early_loss", SIZED_BY["preact_faster_early"]),
-        },
+        "sized": dict(CALIBRATED),
     }
 
 
